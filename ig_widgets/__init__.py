@@ -1,0 +1,80 @@
+"""Live Integrated Gradients for NLP models inside Jupyter.
+
+Public names are loaded lazily (PEP 562) so that ``import ig_widgets`` stays cheap: fastai,
+captum and the widget libraries are imported only when a name that needs them is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+
+class IGWidgetsWarning(UserWarning):
+    """Warning category of this package (tests turn it into an error)."""
+
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # models
+    "load_demo_model": "ig_widgets.models.demo",
+    "demo_models": "ig_widgets.models.demo",
+    # engine
+    "Explainer": "ig_widgets.engine.explainer",
+    "Explanation": "ig_widgets.engine.explanation",
+    "ClassAttribution": "ig_widgets.engine.explanation",
+    "Word": "ig_widgets.engine.explanation",
+    "Cancelled": "ig_widgets.engine.core",
+    "TokenBaseline": "ig_widgets.engine.baselines",
+    "ZeroBaseline": "ig_widgets.engine.baselines",
+    "AverageBaseline": "ig_widgets.engine.baselines",
+    "UncertainBaseline": "ig_widgets.engine.baselines",
+    "discover_neutral_tokens": "ig_widgets.engine.baselines",
+    "Tokenized": "ig_widgets.engine.adapters.base",
+    # widgets
+    "SaliencyChips": "ig_widgets.widgets.chips",
+    "AttributionBars": "ig_widgets.widgets.bars",
+    "Explorer": "ig_widgets.widgets.explorer",
+    "Compare": "ig_widgets.widgets.compare",
+    "PathView": "ig_widgets.widgets.teaching",
+    "ConvergenceView": "ig_widgets.widgets.teaching",
+    "BaselineLab": "ig_widgets.widgets.teaching",
+}
+
+__all__ = ["IGWidgetsWarning", "__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ig_widgets' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from ig_widgets.engine.adapters.base import Tokenized
+    from ig_widgets.engine.baselines import (
+        AverageBaseline,
+        TokenBaseline,
+        UncertainBaseline,
+        ZeroBaseline,
+        discover_neutral_tokens,
+    )
+    from ig_widgets.engine.core import Cancelled
+    from ig_widgets.engine.explainer import Explainer
+    from ig_widgets.engine.explanation import ClassAttribution, Explanation, Word
+    from ig_widgets.models.demo import demo_models, load_demo_model
+    from ig_widgets.widgets.bars import AttributionBars
+    from ig_widgets.widgets.chips import SaliencyChips
+    from ig_widgets.widgets.compare import Compare
+    from ig_widgets.widgets.explorer import Explorer
+    from ig_widgets.widgets.teaching import BaselineLab, ConvergenceView, PathView

@@ -1,0 +1,167 @@
+"""The small interface every model family implements: tokenise, embed, logits from embeddings."""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import torch
+
+Output = Literal["probs", "logits"]
+
+
+@dataclass(frozen=True)
+class Tokenized:
+    """A text as the model sees it.
+
+    Attributes
+    ----------
+    text : str
+        The original text.
+    ids : tuple[int, ...]
+        Token ids, shape ``(n_tokens,)``, including the model's special tokens.
+    tokens : tuple[str, ...]
+        The token strings, ``(n_tokens,)``.
+    spans : tuple[tuple[int, int] | None, ...]
+        Character span ``[start, end)`` of each token in ``text``; ``None`` for tokens with no
+        characters of their own (``xxbos``, ``[CLS]``).
+    special : tuple[bool, ...]
+        True for special tokens (markers and begin/end tokens).
+    keep : tuple[bool, ...]
+        True where a token baseline keeps the input's token (leading ``xxbos``, ``[CLS]``,
+        trailing ``[SEP]``) instead of the baseline token.
+    """
+
+    text: str
+    ids: tuple[int, ...]
+    tokens: tuple[str, ...]
+    spans: tuple[tuple[int, int] | None, ...]
+    special: tuple[bool, ...]
+    keep: tuple[bool, ...]
+
+    def __post_init__(self) -> None:
+        n = len(self.ids)
+        lengths = {len(self.tokens), len(self.spans), len(self.special), len(self.keep)}
+        if lengths != {n}:
+            raise ValueError(f"Tokenized fields must all have {n} entries, got {sorted(lengths)}")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class ModelAdapter(ABC):
+    """One model family behind the interface the IG engine needs.
+
+    Subclasses register themselves by defining ``family``; :func:`ig_widgets.engine.adapters.
+    adapter_for` picks the first registered adapter whose :meth:`accepts` says yes, so adding
+    a family touches one module.
+
+    ``forward_embeds`` returns ``F``: class probabilities (``output="probs"``, the softmax of
+    the logits, as in the seed article) or raw logits (``output="logits"``).
+    """
+
+    family: ClassVar[str] = ""
+    registry: ClassVar[list[type[ModelAdapter]]] = []
+
+    #: class names, in the order of the model's outputs
+    classes: tuple[str, ...]
+    #: what the engine attributes: softmax probabilities or logits
+    output: Output
+    #: the default baseline token of this family (e.g. ``xxunk``), or None for zeros
+    default_baseline_token: str | None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.family:
+            ModelAdapter.registry.append(cls)
+
+    @classmethod
+    @abstractmethod
+    def accepts(cls, model: Any, **kwargs: Any) -> bool:
+        """Whether this adapter can wrap ``model`` given the user's keyword arguments."""
+
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """A short human-readable name of the model (used in widgets and cache keys)."""
+
+    @abstractmethod
+    def tokenize(self, text: str) -> Tokenized:
+        """Turn ``text`` into the model's tokens, with character spans."""
+
+    @abstractmethod
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """Look up embeddings.
+
+        Parameters
+        ----------
+        ids : torch.Tensor
+            Token ids, shape ``(batch, n_tokens)``, dtype long.
+
+        Returns
+        -------
+        torch.Tensor
+            Embeddings, shape ``(batch, n_tokens, dim)``, without dropout.
+        """
+
+    @abstractmethod
+    def forward_embeds(self, embeds: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """Run the model from the embedding layer's output.
+
+        Parameters
+        ----------
+        embeds : torch.Tensor
+            Points on the IG path, shape ``(batch, n_tokens, dim)``.
+        ids : torch.Tensor
+            The input's token ids, shape ``(n_tokens,)``; used for masks (padding) only, so
+            every point of the path sees the same mask.
+
+        Returns
+        -------
+        torch.Tensor
+            ``F`` for every class, shape ``(batch, n_classes)``.
+        """
+
+    @property
+    @abstractmethod
+    def vocab(self) -> Sequence[str]:
+        """The vocabulary, index = token id."""
+
+    def token_id(self, token: str) -> int:
+        """Id of a vocabulary token; ``ValueError`` naming close matches when it is unknown."""
+        index = self._vocab_index()
+        if token in index:
+            return index[token]
+        close = [t for t in index if t.lower().startswith(token.lower()[:3])][:8]
+        hint = f" Close matches: {', '.join(close)}." if close else ""
+        raise ValueError(
+            f"Unknown baseline token {token!r}: it is not in the model's vocabulary "
+            f"({len(index)} tokens).{hint}"
+        )
+
+    def _vocab_index(self) -> dict[str, int]:
+        cached = getattr(self, "_vocab_index_cache", None)
+        if cached is None:
+            cached = {}
+            for i, t in enumerate(self.vocab):
+                cached.setdefault(t, i)
+            self._vocab_index_cache = cached
+        return cached
+
+    @contextlib.contextmanager
+    def prepared(self) -> Iterator[None]:
+        """Put the model in the state IG needs (eval mode, ...) and restore it afterwards."""
+        yield
+
+    @property
+    def max_tokens(self) -> int | None:
+        """The longest input the model accepts, or None when there is no limit."""
+        return None
+
+    @property
+    def model_key(self) -> int:
+        """Identity of the wrapped model for cache keys."""
+        return id(self)

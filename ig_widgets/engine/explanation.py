@@ -1,0 +1,309 @@
+"""Frozen result objects of the engine: raw attributions for every class, with their check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+
+def _frozen(array: Any, dtype: Any = np.float64) -> np.ndarray:
+    out = np.array(array, dtype=dtype, copy=True)
+    out.setflags(write=False)
+    return out
+
+
+@dataclass(frozen=True)
+class Word:
+    """A word of the original text and the tokens that make it up.
+
+    Attributes
+    ----------
+    text : str
+        The word as it stands in the original text (for a special token: the token itself).
+    start, end : int
+        Character span ``[start, end)`` in the original text; ``start == end`` for special
+        tokens that have no characters of their own.
+    tokens : tuple[int, ...]
+        Indices of the tokens folded into this word (markers such as ``xxmaj`` included).
+    special : bool
+        True for words made only of special tokens (``xxbos``, ``[CLS]``, ``[SEP]``).
+    """
+
+    text: str
+    start: int
+    end: int
+    tokens: tuple[int, ...]
+    special: bool = False
+
+
+@dataclass(frozen=True)
+class ClassAttribution:
+    """Attributions for one class, or for a contrast "a and not b".
+
+    Attributes
+    ----------
+    label : str
+        The class name, or ``"a − b"`` for a contrast.
+    scores : np.ndarray
+        Raw attributions per token, shape ``(n_tokens,)``.
+    word_scores : np.ndarray
+        Attributions summed per word, shape ``(n_words,)``.
+    f_input, f_baseline, delta : float
+        ``F`` at the input and at the start of the path, and
+        ``delta = scores.sum() − (f_input − f_baseline)``.
+    """
+
+    label: str
+    scores: np.ndarray
+    word_scores: np.ndarray
+    f_input: float
+    f_baseline: float
+    delta: float
+
+    @property
+    def total(self) -> float:
+        """The sum of the attributions."""
+        return float(self.scores.sum())
+
+    @property
+    def relative_delta(self) -> float:
+        """``|delta| / |f_input − f_baseline|`` (inf when the difference is zero)."""
+        diff = abs(self.f_input - self.f_baseline)
+        return abs(self.delta) / diff if diff > 0 else float("inf")
+
+
+@dataclass(frozen=True)
+class PathTrace:
+    """What the engine saw along the straight path from the baseline to the input.
+
+    Attributes
+    ----------
+    alphas : np.ndarray
+        The quadrature points used, sorted, shape ``(n_points,)``.
+    weights : np.ndarray
+        Their quadrature weights, shape ``(n_points,)``.
+    f : np.ndarray
+        ``F`` at each point for every class, shape ``(n_classes, n_points)``.
+    dfdalpha : np.ndarray
+        ``dF/dα`` at each point for every class, shape ``(n_classes, n_points)``; the
+        integrand of completeness (its weighted sum is the sum of the attributions).
+    grad_norm : np.ndarray
+        The L2 norm of the embedding gradient at each point, shape ``(n_classes, n_points)``.
+    """
+
+    alphas: np.ndarray
+    weights: np.ndarray
+    f: np.ndarray
+    dfdalpha: np.ndarray
+    grad_norm: np.ndarray
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Integrated Gradients on the embedding layer for every class of one text.
+
+    Attributes
+    ----------
+    text : str
+        The explained text.
+    tokens : tuple[str, ...]
+        The model's tokens, ``(n_tokens,)``.
+    token_ids : tuple[int, ...]
+        Their ids, ``(n_tokens,)``.
+    token_spans : tuple[tuple[int, int] | None, ...]
+        Character span of each token (None for special tokens).
+    special : tuple[bool, ...]
+        True for special tokens.
+    words : tuple[Word, ...]
+        The word-level view, ``(n_words,)``.
+    classes : tuple[str, ...]
+        Class names, ``(n_classes,)``.
+    probs : np.ndarray
+        Class probabilities for the input, ``(n_classes,)``.
+    predicted : int
+        Index of the predicted class.
+    scores : np.ndarray
+        Raw attributions, ``(n_classes, n_tokens)``; never normalised here.
+    f_input, f_baseline, delta : np.ndarray
+        ``F`` at the input and at the path start, and
+        ``delta = scores.sum(-1) − (f_input − f_baseline)``, each ``(n_classes,)``.
+    n_steps : int
+        Number of quadrature points.
+    method : str
+        Quadrature rule (Captum's names).
+    baseline : str
+        What the baseline was, in words.
+    output : str
+        ``"probs"`` (softmax) or ``"logits"``: what ``F`` is.
+    model_name : str
+        The model's short name.
+    stage, n_stages : int
+        For progressive refinement: this result's stage (1-based) of ``n_stages``.
+    path : PathTrace | None
+        The values along the path (for teaching views).
+    """
+
+    text: str
+    tokens: tuple[str, ...]
+    token_ids: tuple[int, ...]
+    token_spans: tuple[tuple[int, int] | None, ...]
+    special: tuple[bool, ...]
+    words: tuple[Word, ...]
+    classes: tuple[str, ...]
+    probs: np.ndarray
+    predicted: int
+    scores: np.ndarray
+    f_input: np.ndarray
+    f_baseline: np.ndarray
+    delta: np.ndarray
+    n_steps: int
+    method: str
+    baseline: str
+    output: str = "probs"
+    model_name: str = ""
+    stage: int = 1
+    n_stages: int = 1
+    path: PathTrace | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("probs", "scores", "f_input", "f_baseline", "delta"):
+            object.__setattr__(self, name, _frozen(getattr(self, name)))
+        n_classes, n_tokens = len(self.classes), len(self.tokens)
+        if self.scores.shape != (n_classes, n_tokens):
+            raise ValueError(
+                f"scores must have shape (n_classes, n_tokens) = {(n_classes, n_tokens)}, "
+                f"got {self.scores.shape}"
+            )
+
+    # ------------------------------------------------------------------ lookups
+    @property
+    def is_final(self) -> bool:
+        """True for the last stage of a progressive computation."""
+        return self.stage == self.n_stages
+
+    @property
+    def predicted_class(self) -> str:
+        """Name of the predicted class."""
+        return self.classes[self.predicted]
+
+    def class_index(self, target: int | str) -> int:
+        """Index of a class given by name or index; ``ValueError`` when it does not exist."""
+        if isinstance(target, bool) or not isinstance(target, (int, np.integer, str)):
+            raise TypeError(f"A class is a name or an index, got {type(target).__name__}")
+        if isinstance(target, str):
+            if target in self.classes:
+                return self.classes.index(target)
+            raise ValueError(f"Unknown class {target!r}; the classes are {list(self.classes)}")
+        index = int(target)
+        if not -len(self.classes) <= index < len(self.classes):
+            raise ValueError(
+                f"Class index {index} is out of range for {len(self.classes)} classes "
+                f"{list(self.classes)}"
+            )
+        return index % len(self.classes)
+
+    def word_matrix(self) -> np.ndarray:
+        """The token→word summing matrix, shape ``(n_tokens, n_words)``."""
+        matrix = np.zeros((len(self.tokens), len(self.words)))
+        for j, word in enumerate(self.words):
+            matrix[list(word.tokens), j] = 1.0
+        return matrix
+
+    def word_scores(self) -> np.ndarray:
+        """Attributions summed per word, shape ``(n_classes, n_words)``."""
+        return self.scores @ self.word_matrix()
+
+    def for_class(self, target: int | str) -> ClassAttribution:
+        """The attributions that explain one class ("why this class?")."""
+        c = self.class_index(target)
+        return ClassAttribution(
+            label=self.classes[c],
+            scores=_frozen(self.scores[c]),
+            word_scores=_frozen(self.word_scores()[c]),
+            f_input=float(self.f_input[c]),
+            f_baseline=float(self.f_baseline[c]),
+            delta=float(self.delta[c]),
+        )
+
+    def contrast(self, a: int | str, b: int | str) -> ClassAttribution:
+        """Attributions for "why ``a`` and not ``b``": class a's minus class b's.
+
+        The check is kept: ``delta`` is ``delta_a − delta_b``, the completeness error of
+        ``F_a − F_b``.
+        """
+        ia, ib = self.class_index(a), self.class_index(b)
+        if ia == ib:
+            raise ValueError(f"A contrast needs two different classes, got {self.classes[ia]!r}")
+        words = self.word_scores()
+        return ClassAttribution(
+            label=f"{self.classes[ia]} − {self.classes[ib]}",
+            scores=_frozen(self.scores[ia] - self.scores[ib]),
+            word_scores=_frozen(words[ia] - words[ib]),
+            f_input=float(self.f_input[ia] - self.f_input[ib]),
+            f_baseline=float(self.f_baseline[ia] - self.f_baseline[ib]),
+            delta=float(self.delta[ia] - self.delta[ib]),
+        )
+
+    # ------------------------------------------------------------------ exports
+    def to_dataframe(self, level: str = "token") -> pd.DataFrame:
+        """One row per token (``level="token"``) or word (``level="word"``), a column per class.
+
+        Columns: ``position``, ``token`` (or ``word``), ``start``, ``end``, ``special`` and
+        one column of raw attributions per class name.
+        """
+        import pandas as pd
+
+        if level == "token":
+            data: dict[str, Any] = {
+                "position": range(len(self.tokens)),
+                "token": list(self.tokens),
+                "start": [s[0] if s else None for s in self.token_spans],
+                "end": [s[1] if s else None for s in self.token_spans],
+                "special": list(self.special),
+            }
+            values = self.scores
+        elif level == "word":
+            data = {
+                "position": range(len(self.words)),
+                "word": [w.text for w in self.words],
+                "start": [w.start for w in self.words],
+                "end": [w.end for w in self.words],
+                "special": [w.special for w in self.words],
+            }
+            values = self.word_scores()
+        else:
+            raise ValueError(f"level must be 'token' or 'word', got {level!r}")
+        for c, name in enumerate(self.classes):
+            data[name] = values[c]
+        return pd.DataFrame(data)
+
+    def to_html(self, target: int | str | None = None, **options: Any) -> str:
+        """A self-contained HTML page fragment: chips and a bar chart, token text escaped."""
+        from ig_widgets.views.html import explanation_html
+
+        return explanation_html(self, target=target, **options)
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def plot(self, target: int | str | None = None, **options: Any) -> Figure:
+        """A matplotlib bar chart; for two classes, the "why? / why not?" pair."""
+        from ig_widgets.views.plot import plot_explanation
+
+        return plot_explanation(self, target=target, **options)
+
+    def summary(self) -> str:
+        """One line: prediction, probabilities and the completeness check."""
+        probs = ", ".join(f"{c} {p:.3f}" for c, p in zip(self.classes, self.probs, strict=True))
+        c = self.predicted
+        return (
+            f"{self.predicted_class} ({probs}); Σ attributions {self.scores[c].sum():+.4f}, "
+            f"F(input) − F(baseline) {self.f_input[c] - self.f_baseline[c]:+.4f}, "
+            f"delta {self.delta[c]:+.2e} ({self.n_steps} steps, {self.method})"
+        )
