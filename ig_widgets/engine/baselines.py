@@ -1,0 +1,326 @@
+"""The five kinds of baseline of the seed article, and the discovery of neutral tokens."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ig_widgets.engine.adapters.base import ModelAdapter, Tokenized
+
+if TYPE_CHECKING:
+    from ig_widgets.engine.explainer import Explainer
+
+_PAD_LIKE = frozenset({"xxpad", "<pad>", "[PAD]", "<|pad|>", "[pad]"})
+
+
+@dataclass(frozen=True)
+class PathStart:
+    """One concrete baseline for one input.
+
+    Attributes
+    ----------
+    key : Hashable
+        Identifies the embeddings for the cache (same key, same tensor).
+    embeds : torch.Tensor
+        The baseline's embeddings, ``(n_tokens, dim)``.
+    description : str
+        What it is, in words.
+    """
+
+    key: Hashable
+    embeds: torch.Tensor
+    description: str
+
+
+class Baseline(ABC):
+    """A rule that turns an input into one or more path starts (several are averaged)."""
+
+    @abstractmethod
+    def starts(
+        self, adapter: ModelAdapter, tok: Tokenized, inputs: torch.Tensor
+    ) -> list[PathStart]:
+        """The path starts for ``tok`` whose embeddings are ``inputs`` ``(n_tokens, dim)``."""
+
+    @property
+    @abstractmethod
+    def description(self) -> str:
+        """What the baseline is, in words."""
+
+
+def _kept(tok: Tokenized) -> torch.Tensor:
+    return torch.tensor(tok.keep, dtype=torch.bool)
+
+
+def _embed_ids(adapter: ModelAdapter, ids: Sequence[int]) -> torch.Tensor:
+    with torch.no_grad():
+        return adapter.embed(torch.tensor([list(ids)], dtype=torch.long))[0]
+
+
+@dataclass(frozen=True)
+class TokenBaseline(Baseline):
+    """The token repeated at every position, the model's leading/trailing special tokens kept.
+
+    ``TokenBaseline("xxunk")`` on ``xxbos xxmaj great film`` gives ``xxbos xxunk xxunk xxunk``,
+    as in the seed article.
+    """
+
+    token: str
+
+    def starts(
+        self, adapter: ModelAdapter, tok: Tokenized, inputs: torch.Tensor
+    ) -> list[PathStart]:
+        """One start: the token's embedding everywhere but at kept positions."""
+        tid = adapter.token_id(self.token)
+        ids = [i if keep else tid for i, keep in zip(tok.ids, tok.keep, strict=True)]
+        return [PathStart(("token", tid), _embed_ids(adapter, ids), self.description)]
+
+    @property
+    def description(self) -> str:
+        """``token 'xxunk'``."""
+        return f"token {self.token!r}"
+
+
+@dataclass(frozen=True)
+class ZeroBaseline(Baseline):
+    """Zero embeddings; the kept special tokens keep theirs unless ``keep_special`` is False."""
+
+    keep_special: bool = True
+
+    def starts(
+        self, adapter: ModelAdapter, tok: Tokenized, inputs: torch.Tensor
+    ) -> list[PathStart]:
+        """One start: zeros, with the kept positions copied from the input."""
+        embeds = torch.zeros_like(inputs)
+        if self.keep_special:
+            kept = _kept(tok)
+            embeds[kept] = inputs[kept]
+        return [PathStart(("zero", self.keep_special), embeds, self.description)]
+
+    @property
+    def description(self) -> str:
+        """``zero embeddings``."""
+        return "zero embeddings" + ("" if self.keep_special else " (special tokens too)")
+
+
+@dataclass(frozen=True)
+class TextBaseline(Baseline):
+    """A reference text: its tokens repeated to the input's length, kept tokens kept."""
+
+    text: str
+
+    def starts(
+        self, adapter: ModelAdapter, tok: Tokenized, inputs: torch.Tensor
+    ) -> list[PathStart]:
+        """One start: the reference's ordinary tokens tiled over the input's free positions."""
+        ref = adapter.tokenize(self.text)
+        fill = [i for i, s in zip(ref.ids, ref.special, strict=True) if not s] or list(ref.ids)
+        free = [p for p, keep in enumerate(tok.keep) if not keep]
+        ids = list(tok.ids)
+        for k, p in enumerate(free):
+            ids[p] = fill[k % len(fill)]
+        return [PathStart(("text", tuple(ids)), _embed_ids(adapter, ids), self.description)]
+
+    @property
+    def description(self) -> str:
+        """``text '…'``."""
+        short = self.text if len(self.text) <= 30 else self.text[:29] + "…"
+        return f"text {short!r}"
+
+
+@dataclass(frozen=True)
+class AverageBaseline(Baseline):
+    """Several baselines; the attributions (and F at the path start) are averaged.
+
+    Items are :class:`Baseline` objects or strings; a string is a reference text
+    (:class:`TextBaseline`). Use ``TokenBaseline(t)`` for a token.
+    """
+
+    items: tuple[Baseline | str, ...]
+
+    def __init__(self, items: Sequence[Baseline | str]) -> None:
+        if isinstance(items, (str, Baseline)) or not items:
+            raise ValueError("AverageBaseline needs a non-empty list of baselines or texts")
+        object.__setattr__(self, "items", tuple(items))
+
+    def parts(self) -> list[Baseline]:
+        """The items as baseline objects."""
+        return [TextBaseline(b) if isinstance(b, str) else b for b in self.items]
+
+    def starts(
+        self, adapter: ModelAdapter, tok: Tokenized, inputs: torch.Tensor
+    ) -> list[PathStart]:
+        """Every item's starts, in order."""
+        return [s for b in self.parts() for s in b.starts(adapter, tok, inputs)]
+
+    @property
+    def description(self) -> str:
+        """``average of …``."""
+        return "average of " + ", ".join(b.description for b in self.parts())
+
+
+@dataclass(eq=False)
+class UncertainBaseline(Baseline):
+    """Embeddings optimised by gradient descent until the class probabilities are uniform.
+
+    Starts from the model's default baseline token (or zeros), keeps the special tokens, and
+    runs Adam on the cross-entropy to the uniform distribution until every probability is
+    within ``tol`` of ``1/n_classes`` or ``max_iter`` is reached. The result for each input
+    structure is cached on the object; ``last`` holds the probabilities it reached and the
+    optimisation curve (max |p − 1/C| per iteration).
+    """
+
+    max_iter: int = 300
+    lr: float = 0.05
+    tol: float = 1e-3
+    last: dict[str, Any] = field(default_factory=dict, repr=False)
+    _cache: dict[Hashable, torch.Tensor] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def starts(
+        self, adapter: ModelAdapter, tok: Tokenized, inputs: torch.Tensor
+    ) -> list[PathStart]:
+        """One start: the optimised embeddings for this input's length and kept tokens."""
+        kept_ids = tuple(i if k else -1 for i, k in zip(tok.ids, tok.keep, strict=True))
+        key = ("uncertain", adapter.model_key, kept_ids, self.max_iter, self.lr, self.tol)
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = self._optimise(adapter, tok, inputs)
+        return [PathStart(key, self._cache[key], self.description)]
+
+    def _optimise(
+        self, adapter: ModelAdapter, tok: Tokenized, inputs: torch.Tensor
+    ) -> torch.Tensor:
+        default = adapter.default_baseline_token
+        init = (TokenBaseline(default) if default else ZeroBaseline()).starts(adapter, tok, inputs)
+        kept = _kept(tok)
+        fixed = inputs.detach().clone()
+        free = init[0].embeds.detach().clone().requires_grad_(True)
+        opt = torch.optim.Adam([free], lr=self.lr)
+        ids = torch.tensor(tok.ids)
+        n_classes = len(adapter.classes)
+        history: list[float] = []
+        probs = torch.full((n_classes,), 1.0 / n_classes)
+        for _ in range(self.max_iter + 1):
+            embeds = torch.where(kept.unsqueeze(-1), fixed, free)
+            out = adapter.forward_embeds(embeds.unsqueeze(0), ids)[0]
+            logp = out.clamp_min(1e-12).log() if adapter.output == "probs" else out.log_softmax(-1)
+            probs = logp.exp().detach()
+            gap = float((probs - 1.0 / n_classes).abs().max())
+            history.append(gap)
+            if gap <= self.tol or len(history) > self.max_iter:
+                break
+            loss = -logp.mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        self.last = {"probs": probs.numpy().copy(), "history": history, "iterations": len(history)}
+        return torch.where(kept.unsqueeze(-1), fixed, free.detach())
+
+    @property
+    def description(self) -> str:
+        """``uncertain (probabilities …)``."""
+        if "probs" in self.last:
+            reached = "/".join(f"{p:.3f}" for p in self.last["probs"])
+            return f"uncertain (probabilities {reached})"
+        return "uncertain"
+
+
+def parse_baseline(baseline: Baseline | str | None, adapter: ModelAdapter) -> Baseline:
+    """A baseline object from None (the model's default), a vocabulary token or a Baseline."""
+    if baseline is None:
+        default = adapter.default_baseline_token
+        return TokenBaseline(default) if default else ZeroBaseline()
+    if isinstance(baseline, Baseline):
+        return baseline
+    if isinstance(baseline, str):
+        adapter.token_id(baseline)  # ValueError with close matches when unknown
+        return TokenBaseline(baseline)
+    raise TypeError(
+        "baseline must be a vocabulary token (str), a Baseline object (TokenBaseline, "
+        f"ZeroBaseline, AverageBaseline, UncertainBaseline, TextBaseline) or None, got "
+        f"{type(baseline).__name__}"
+    )
+
+
+def _kept_ends(tok: Tokenized) -> tuple[list[int], list[int]]:
+    """Ids of the kept special tokens at the start and at the end of a tokenised text."""
+    n, head = len(tok.ids), 0
+    while head < n and tok.keep[head]:
+        head += 1
+    tail = n
+    while tail > head and tok.keep[tail - 1]:
+        tail -= 1
+    return list(tok.ids[:head]), list(tok.ids[tail:])
+
+
+@dataclass(frozen=True)
+class NeutralToken:
+    """A vocabulary token and how neutral the model finds it.
+
+    Attributes
+    ----------
+    token : str
+        The token.
+    probs : np.ndarray
+        Class probabilities for the special tokens + the token repeated, ``(n_classes,)``.
+    distance : float
+        ``max |p − 1/n_classes|``: 0 is perfectly neutral.
+    """
+
+    token: str
+    probs: np.ndarray
+    distance: float
+
+
+def discover_neutral_tokens(
+    explainer: Explainer,
+    top_k: int = 10,
+    *,
+    length: int = 8,
+    batch_size: int = 512,
+    candidates: Sequence[str] | None = None,
+) -> list[NeutralToken]:
+    """Rank vocabulary tokens by how close to uniform the prediction on them is.
+
+    Each candidate ``t`` is scored on the model's leading special tokens followed by ``t``
+    repeated ``length`` times (``xxbos t t t …`` for fastai, as in the seed article's discovery
+    process), the whole vocabulary in batches of ``batch_size``. Padding tokens are skipped.
+
+    Returns
+    -------
+    list[NeutralToken]
+        The ``top_k`` most neutral tokens, most neutral first.
+    """
+    if top_k < 1 or length < 1 or batch_size < 1:
+        raise ValueError("top_k, length and batch_size must be at least 1")
+    adapter = explainer.adapter
+    vocab = list(adapter.vocab)
+    names = list(candidates) if candidates is not None else vocab
+    ids = [adapter.token_id(t) for t in names if t not in _PAD_LIKE]
+    probe = adapter.tokenize("neutral")
+    head, tail = _kept_ends(probe)
+    scores: list[np.ndarray] = []
+    with adapter.prepared(), torch.no_grad():
+        for start in range(0, len(ids), batch_size):
+            block = torch.tensor(ids[start : start + batch_size]).unsqueeze(1)
+            rows = torch.cat(
+                [
+                    torch.tensor(head, dtype=torch.long).expand(len(block), -1),
+                    block.expand(-1, length),
+                    torch.tensor(tail, dtype=torch.long).expand(len(block), -1),
+                ],
+                dim=1,
+            )
+            out = adapter.forward_embeds(adapter.embed(rows), rows[0])
+            probs = out if adapter.output == "probs" else out.softmax(-1)
+            scores.append(probs.double().numpy())
+    probs_all = np.concatenate(scores) if scores else np.zeros((0, len(adapter.classes)))
+    distance = np.abs(probs_all - 1.0 / probs_all.shape[1]).max(axis=1)
+    order = np.argsort(distance, kind="stable")[:top_k]
+    return [NeutralToken(vocab[ids[i]], probs_all[i], float(distance[i])) for i in order]

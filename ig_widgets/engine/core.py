@@ -1,0 +1,204 @@
+"""Gradients along the IG path: all classes from one forward, in chunks under a memory budget."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ig_widgets.engine.adapters.base import ModelAdapter
+
+ProgressHook = Callable[[int, int], None]
+CancelHook = Callable[[], bool] | threading.Event
+
+#: default bound on the extra memory of one chunk of interpolation points
+DEFAULT_MEMORY_BUDGET = 512 * 2**20
+
+
+class Cancelled(Exception):
+    """Raised between chunks when the caller's ``cancel`` hook says stop."""
+
+
+@dataclass(frozen=True)
+class PointGrads:
+    """What one point of the path contributes, for every class.
+
+    Attributes
+    ----------
+    f : np.ndarray
+        ``F`` at the point, ``(n_classes,)``.
+    contrib : np.ndarray
+        ``∂F/∂e · (x − x')`` summed over the embedding dimension, ``(n_classes, n_tokens)``;
+        the attributions are the weighted sum of these over the points.
+    grad_norm : np.ndarray
+        L2 norm of ``∂F/∂e`` over all tokens and dimensions, ``(n_classes,)``.
+    """
+
+    f: np.ndarray
+    contrib: np.ndarray
+    grad_norm: np.ndarray
+
+
+def is_cancelled(cancel: CancelHook | None) -> bool:
+    """Ask a cancel hook (a callable returning bool, or a ``threading.Event``)."""
+    if cancel is None:
+        return False
+    if isinstance(cancel, threading.Event):
+        return cancel.is_set()
+    return bool(cancel())
+
+
+def check_finite(values: torch.Tensor, what: str) -> None:
+    """``ValueError`` when the model produced NaN or infinity."""
+    if not torch.isfinite(values).all():
+        raise ValueError(
+            f"The model's output contains NaN or infinity ({what}); IG needs finite outputs. "
+            "Check the model's weights and that it runs in eval mode."
+        )
+
+
+def forward(adapter: ModelAdapter, embeds: torch.Tensor, ids: torch.Tensor) -> np.ndarray:
+    """``F`` without gradients.
+
+    Parameters
+    ----------
+    embeds : torch.Tensor
+        ``(batch, n_tokens, dim)``.
+    ids : torch.Tensor
+        ``(n_tokens,)``, the input's ids (for masks).
+
+    Returns
+    -------
+    np.ndarray
+        ``(batch, n_classes)``, float64.
+    """
+    with torch.no_grad():
+        out = adapter.forward_embeds(embeds, ids)
+    check_finite(out, "forward")
+    return out.double().numpy()
+
+
+class PathEvaluator:
+    """Evaluates gradients at points ``x' + α (x − x')`` of one path, chunk by chunk.
+
+    One forward per chunk serves every class; each class then costs one backward. For a
+    two-class softmax the second class is the exact negation of the first and costs nothing.
+    The chunk size is set from the bytes the autograd graph of one point really saves
+    (measured on the first point with saved-tensor hooks), so the extra memory of a chunk
+    stays under ``memory_budget``.
+    """
+
+    def __init__(
+        self,
+        adapter: ModelAdapter,
+        inputs: torch.Tensor,
+        baseline: torch.Tensor,
+        ids: torch.Tensor,
+        *,
+        memory_budget: int = DEFAULT_MEMORY_BUDGET,
+        bytes_per_point: int | None = None,
+    ) -> None:
+        """Prepare a path.
+
+        Parameters
+        ----------
+        inputs, baseline : torch.Tensor
+            Embeddings of the input and of the baseline, ``(n_tokens, dim)``.
+        ids : torch.Tensor
+            The input's ids, ``(n_tokens,)``.
+        bytes_per_point : int, optional
+            A measurement from an earlier path of the same length; None measures it on the
+            first point evaluated (a chunk of one point).
+        """
+        self.adapter = adapter
+        self.inputs = inputs.detach()
+        self.baseline = baseline.detach()
+        self.diff = self.inputs - self.baseline
+        self.ids = ids
+        self.memory_budget = max(int(memory_budget), 1)
+        self.bytes_per_point = bytes_per_point
+        n_classes = len(adapter.classes)
+        self.negate_second = adapter.output == "probs" and n_classes == 2
+        self.backward_classes = [1] if self.negate_second else list(range(n_classes))
+
+    def chunk_size(self) -> int:
+        """Points per chunk allowed by the memory budget (1 until measured)."""
+        if self.bytes_per_point is None:
+            return 1
+        return max(1, self.memory_budget // max(self.bytes_per_point, 1))
+
+    def evaluate(
+        self,
+        alphas: Sequence[float],
+        *,
+        progress: ProgressHook | None = None,
+        cancel: CancelHook | None = None,
+        done: int = 0,
+        total: int | None = None,
+    ) -> list[PointGrads]:
+        """Gradients at each of ``alphas``, in order; cancel and progress checked per chunk."""
+        total = len(alphas) + done if total is None else total
+        results: list[PointGrads] = []
+        start = 0
+        while start < len(alphas):
+            if is_cancelled(cancel):
+                raise Cancelled()
+            size = self.chunk_size()
+            chunk = alphas[start : start + size]
+            results.extend(self._chunk(chunk))
+            start += len(chunk)
+            if progress is not None:
+                progress(done + start, total)
+        return results
+
+    def _chunk(self, alphas: Sequence[float]) -> list[PointGrads]:
+        a = torch.tensor(list(alphas), dtype=self.inputs.dtype).view(-1, 1, 1)
+        points = (self.baseline.unsqueeze(0) + a * self.diff.unsqueeze(0)).requires_grad_(True)
+        if self.bytes_per_point is None:
+            out, saved = _measured_forward(self.adapter, points, self.ids)
+            dense = points.numel() * points.element_size()
+            # graph + the points, their gradient and the products with (x − x')
+            self.bytes_per_point = (saved + 3 * dense) // len(alphas)
+        else:
+            out = self.adapter.forward_embeds(points, self.ids)
+        check_finite(out, "along the path")
+        n_classes = out.shape[1]
+        contrib = torch.zeros(n_classes, len(alphas), self.diff.shape[0], dtype=torch.float64)
+        norms = torch.zeros(n_classes, len(alphas), dtype=torch.float64)
+        for j, c in enumerate(self.backward_classes):
+            last = j == len(self.backward_classes) - 1
+            (grad,) = torch.autograd.grad(out[:, c].sum(), points, retain_graph=not last)
+            contrib[c] = (grad * self.diff.unsqueeze(0)).sum(-1).double()
+            norms[c] = grad.flatten(1).norm(dim=1).double()
+        if self.negate_second:
+            contrib[0] = -contrib[1]
+            norms[0] = norms[1]
+        f = out.detach().double()
+        return [
+            PointGrads(f[k].numpy(), contrib[:, k].numpy(), norms[:, k].numpy())
+            for k in range(len(alphas))
+        ]
+
+
+def _measured_forward(
+    adapter: ModelAdapter, points: torch.Tensor, ids: torch.Tensor
+) -> tuple[torch.Tensor, int]:
+    """Run the forward while summing the bytes autograd saves for the backward."""
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        if t.requires_grad and t.grad_fn is None:  # parameters and the points: not extra
+            return t
+        try:
+            key = t.untyped_storage().data_ptr()
+            seen[key] = max(seen.get(key, 0), t.untyped_storage().nbytes())
+        except RuntimeError:  # tensors without storage (e.g. sparse or meta)
+            pass
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = adapter.forward_embeds(points, ids)
+    return out, sum(seen.values())

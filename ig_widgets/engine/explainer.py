@@ -1,0 +1,415 @@
+"""The user-facing engine: ``Explainer.explain`` and progressive ``Explainer.refine``."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from ig_widgets.engine.adapters import ModelAdapter, Tokenized, adapter_for
+from ig_widgets.engine.baselines import Baseline, PathStart, parse_baseline
+from ig_widgets.engine.core import (
+    DEFAULT_MEMORY_BUDGET,
+    CancelHook,
+    PathEvaluator,
+    PointGrads,
+    ProgressHook,
+    forward,
+)
+from ig_widgets.engine.explanation import Explanation, PathTrace
+from ig_widgets.engine.quadrature import (
+    MAX_STEPS,
+    Method,
+    alpha_key,
+    nested_stages,
+    parse_method,
+    rule,
+)
+from ig_widgets.engine.words import fold_words
+
+Steps = int | Literal["auto"]
+
+#: the floor of |F(input) − F(baseline)| in the "auto" tolerance (see Explainer.refine)
+AUTO_FLOOR = 0.01
+
+
+@dataclass
+class _PathCache:
+    """Everything computed on one path: F at both ends and per-point gradients."""
+
+    f_start: np.ndarray
+    f_end: np.ndarray
+    points: dict[float, PointGrads] = field(default_factory=dict)
+
+
+class Explainer:
+    """Integrated Gradients on the embedding layer of a text classifier.
+
+    Parameters
+    ----------
+    model : Any
+        A fastai ``Learner`` (AWD-LSTM classifier), an
+        :class:`ig_widgets.models.bundle.TorchTextClassifier`, a ``torch.nn.Module`` with
+        ``tokenizer=``, ``embedding=`` and ``classes=``, or a Hugging Face sequence classifier
+        with ``tokenizer=``; or a ready :class:`ModelAdapter`.
+    memory_budget : int
+        Bound, in bytes, on the extra memory of one chunk of interpolation points
+        (default 512 MB); long inputs are split into more chunks, never cut.
+    cache_size : int
+        How many paths (text × baseline) keep their per-point gradients.
+    **adapter_kwargs
+        Passed to the model family's adapter (``tokenizer``, ``embedding``, ``classes``,
+        ``output`` …).
+
+    Notes
+    -----
+    All classes are computed from one forward over each chunk of points (one backward per
+    class; a two-class softmax costs one). Per-point results are cached, so a target switch
+    is a lookup and a refinement evaluates only new points. Calls are serialised by a lock,
+    so an explainer can be shared between a widget's worker thread and the notebook.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        memory_budget: int = DEFAULT_MEMORY_BUDGET,
+        cache_size: int = 32,
+        **adapter_kwargs: Any,
+    ) -> None:
+        self.adapter: ModelAdapter = adapter_for(model, **adapter_kwargs)
+        self.memory_budget = int(memory_budget)
+        self.cache_size = int(cache_size)
+        self._paths: OrderedDict[Hashable, _PathCache] = OrderedDict()
+        self._point_bytes: dict[int, int] = {}
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"Explainer({self.adapter.name}, classes={list(self.classes)})"
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Class names, in the model's output order."""
+        return tuple(self.adapter.classes)
+
+    @property
+    def name(self) -> str:
+        """The model's short name."""
+        return self.adapter.name
+
+    def tokenize(self, text: str) -> Tokenized:
+        """The model's tokens of ``text``; ``ValueError`` for empty or too long text."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        if not text.strip():
+            raise ValueError("The text is empty: type or paste some text to explain.")
+        tok = self.adapter.tokenize(text)
+        limit = self.adapter.max_tokens
+        if limit is not None and len(tok) > limit:
+            raise ValueError(
+                f"The text has {len(tok)} tokens; {self.adapter.name} accepts at most {limit}."
+            )
+        return tok
+
+    def clear_cache(self) -> None:
+        """Forget every cached path."""
+        with self._lock:
+            self._paths.clear()
+
+    # ---------------------------------------------------------------- public API
+    def explain(
+        self,
+        text: str,
+        *,
+        n_steps: Steps = 50,
+        method: str = "gausslegendre",
+        baseline: Baseline | str | None = None,
+        target: int | str | None = None,
+        tol: float = 0.01,
+        max_steps: int = 512,
+        progress: ProgressHook | None = None,
+        cancel: CancelHook | None = None,
+    ) -> Explanation:
+        """Integrated Gradients for every class of ``text``.
+
+        Parameters
+        ----------
+        text : str
+            The text to explain.
+        n_steps : int or "auto"
+            Quadrature points; ``"auto"`` refines until the completeness check passes (see
+            :meth:`refine`).
+        method : str
+            ``gausslegendre`` (default), ``riemann_left``, ``riemann_right``,
+            ``riemann_middle`` or ``riemann_trapezoid`` (Captum's rules).
+        baseline : Baseline, str or None
+            A vocabulary token (repeated, special tokens kept), a baseline object, or None for
+            the model's default (``xxunk`` for fastai).
+        target : int, str or None
+            Checked to exist; every class is computed anyway (``exp.for_class(target)``).
+        tol, max_steps : float, int
+            For ``n_steps="auto"``.
+        progress : callable, optional
+            ``progress(points_done, points_total)`` after each chunk.
+        cancel : callable or threading.Event, optional
+            Checked between chunks; when set, :class:`ig_widgets.Cancelled` is raised.
+
+        Returns
+        -------
+        Explanation
+            Raw attributions ``(n_classes, n_tokens)`` with the completeness check.
+        """
+        final: Explanation | None = None
+        for final in self.refine(  # noqa: B007 - only the last stage is wanted
+            text,
+            n_steps=n_steps,
+            method=method,
+            baseline=baseline,
+            target=target,
+            stages=None if n_steps == "auto" else [n_steps],
+            tol=tol,
+            max_steps=max_steps,
+            progress=progress,
+            cancel=cancel,
+        ):
+            pass
+        assert final is not None
+        return final
+
+    def refine(
+        self,
+        text: str,
+        *,
+        n_steps: Steps = 50,
+        method: str = "gausslegendre",
+        baseline: Baseline | str | None = None,
+        target: int | str | None = None,
+        stages: list[int] | None = None,
+        first: int = 8,
+        tol: float = 0.01,
+        max_steps: int = 512,
+        progress: ProgressHook | None = None,
+        cancel: CancelHook | None = None,
+    ) -> Iterator[Explanation]:
+        """Progressive refinement: a complete :class:`Explanation` after each stage.
+
+        The stages end at ``n_steps``. For nested rules (``riemann_left``/``right`` halved,
+        ``riemann_trapezoid`` at ``2^k + 1``-style counts) each stage evaluates only the
+        points the previous stages lacked; for Gauss-Legendre one coarse stage of about
+        ``n_steps / 8`` points comes first. ``stages`` overrides the plan.
+
+        With ``n_steps="auto"`` the step count doubles from ``first`` until, for every class,
+        ``|delta| ≤ tol · max(|F(input) − F(baseline)|, AUTO_FLOOR)`` or ``max_steps`` is
+        reached; the last result says which in its ``n_steps``.
+        """
+        m = parse_method(method)
+        auto = n_steps == "auto"
+        if not auto:
+            plan = list(stages) if stages is not None else nested_stages(m, n_steps, first)
+        else:
+            if not 0 < tol < 1:
+                raise ValueError(f"tol must be between 0 and 1, got {tol}")
+            if not isinstance(max_steps, int) or not 2 <= max_steps <= MAX_STEPS:
+                raise ValueError(f"max_steps must be an int in [2, {MAX_STEPS}]")
+            plan = _doubling(m, first, max_steps)
+        for count in plan:
+            rule(m, count)  # validates every stage before any work
+        if target is not None:
+            _check_target(target, self.classes)
+        tok = self.tokenize(text)
+        with self._lock, self.adapter.prepared():
+            ids = torch.tensor(tok.ids, dtype=torch.long)
+            with torch.no_grad():
+                inputs = self.adapter.embed(ids.unsqueeze(0))[0]
+            base = parse_baseline(baseline, self.adapter)
+            starts = base.starts(self.adapter, tok, inputs)
+            words = fold_words(tok)
+            total = sum(len(rule(m, c)[0]) for c in plan) * len(starts)
+            done = 0
+            for stage, count in enumerate(plan, start=1):
+                alphas, weights = rule(m, count)
+                caches = []
+                for start in starts:
+                    cache = self._path(tok, ids, inputs, start)
+                    done += self._fill(
+                        cache, ids, inputs, start, alphas, done, total, progress, cancel
+                    )
+                    caches.append(cache)
+                exp = self._assemble(
+                    tok, words, caches, alphas, weights, m, count, base, stage, len(plan)
+                )
+                converged = auto and _converged(exp, tol)
+                if converged or stage == len(plan):
+                    if auto:
+                        exp = _as_final(exp)
+                    yield exp
+                    return
+                yield exp
+
+    # ---------------------------------------------------------------- internals
+    def _path(
+        self, tok: Tokenized, ids: torch.Tensor, inputs: torch.Tensor, start: PathStart
+    ) -> _PathCache:
+        key = (self._model_version(), tok.ids, start.key)
+        cache = self._paths.get(key)
+        if cache is None:
+            f = forward(self.adapter, torch.stack([start.embeds, inputs]), ids)
+            cache = _PathCache(f_start=f[0], f_end=f[1])
+            self._paths[key] = cache
+            while len(self._paths) > self.cache_size:
+                self._paths.popitem(last=False)
+        self._paths.move_to_end(key)
+        return cache
+
+    def _fill(
+        self,
+        cache: _PathCache,
+        ids: torch.Tensor,
+        inputs: torch.Tensor,
+        start: PathStart,
+        alphas: np.ndarray,
+        done: int,
+        total: int,
+        progress: ProgressHook | None,
+        cancel: CancelHook | None,
+    ) -> int:
+        """Evaluate the points of ``alphas`` the cache lacks; returns how many points were seen."""
+        missing = [a for a in alphas if alpha_key(a) not in cache.points]
+        if missing:
+            n = len(ids)
+            evaluator = PathEvaluator(
+                self.adapter,
+                inputs,
+                start.embeds,
+                ids,
+                memory_budget=self.memory_budget,
+                bytes_per_point=self._point_bytes.get(n),
+            )
+            hook = None
+            if progress is not None:
+                skipped = len(alphas) - len(missing)
+
+                def hook(k: int, _total: int) -> None:
+                    progress(done + skipped + k, total)
+
+            results = evaluator.evaluate(missing, progress=hook, cancel=cancel)
+            if evaluator.bytes_per_point is not None:
+                self._point_bytes[n] = evaluator.bytes_per_point
+            for a, r in zip(missing, results, strict=True):
+                cache.points[alpha_key(a)] = r
+        elif progress is not None:
+            progress(done + len(alphas), total)
+        return len(alphas)
+
+    def _model_version(self) -> Hashable:
+        """Changes when the model's weights are modified in place (a stale cache is never used)."""
+        modules = []
+        for value in vars(self.adapter).values():
+            inner = getattr(value, "model", None)
+            if isinstance(value, torch.nn.Module):
+                modules.append(value)
+            elif isinstance(inner, torch.nn.Module):
+                modules.append(inner)
+        return sum(p._version for module in modules for p in module.parameters())
+
+    def _assemble(
+        self,
+        tok: Tokenized,
+        words: tuple[Any, ...],
+        caches: list[_PathCache],
+        alphas: np.ndarray,
+        weights: np.ndarray,
+        method: Method,
+        count: int,
+        base: Baseline,
+        stage: int,
+        n_stages: int,
+    ) -> Explanation:
+        order = np.argsort(alphas)
+        per_start = []
+        for cache in caches:
+            pts = [cache.points[alpha_key(a)] for a in alphas]
+            contrib = np.stack([p.contrib for p in pts])  # (m, C, n)
+            per_start.append(
+                (
+                    np.tensordot(weights, contrib, axes=1),  # (C, n)
+                    cache.f_start,
+                    cache.f_end,
+                    np.stack([p.f for p in pts], axis=1),  # (C, m)
+                    contrib.sum(-1).T,  # (C, m)
+                    np.stack([p.grad_norm for p in pts], axis=1),
+                )
+            )
+        scores, f_start, f_end, f_path, dfda, gnorm = (
+            np.mean([s[i] for s in per_start], axis=0) for i in range(6)
+        )
+        f_out = torch.from_numpy(f_end)
+        probs = f_out if self.adapter.output == "probs" else f_out.softmax(-1)
+        path = PathTrace(
+            alphas=alphas[order],
+            weights=weights[order],
+            f=f_path[:, order],
+            dfdalpha=dfda[:, order],
+            grad_norm=gnorm[:, order],
+        )
+        return Explanation(
+            text=tok.text,
+            tokens=tok.tokens,
+            token_ids=tok.ids,
+            token_spans=tok.spans,
+            special=tok.special,
+            words=words,
+            classes=self.classes,
+            probs=probs.numpy(),
+            predicted=int(np.argmax(f_end)),
+            scores=scores,
+            f_input=f_end,
+            f_baseline=f_start,
+            delta=scores.sum(-1) - (f_end - f_start),
+            n_steps=count,
+            method=method.value,
+            baseline=base.description,
+            output=self.adapter.output,
+            model_name=self.adapter.name,
+            stage=stage,
+            n_stages=n_stages,
+            path=path,
+        )
+
+
+def _doubling(method: Method, first: int, max_steps: int) -> list[int]:
+    """Step counts for ``n_steps="auto"``: ``first``, doubled (nested where the rule allows)."""
+    count = max(first, 2)
+    plan = []
+    while count < max_steps:
+        plan.append(count)
+        count = 2 * count - 1 if method is Method.RIEMANN_TRAPEZOID else 2 * count
+    plan.append(max_steps)
+    return plan
+
+
+def _check_target(target: int | str, classes: tuple[str, ...]) -> None:
+    """``ValueError``/``TypeError`` when ``target`` names no class."""
+    if isinstance(target, str):
+        if target not in classes:
+            raise ValueError(f"Unknown target class {target!r}; the classes are {list(classes)}")
+    elif isinstance(target, bool) or not isinstance(target, (int, np.integer)):
+        raise TypeError(f"target must be a class name or index, got {type(target).__name__}")
+    elif not -len(classes) <= int(target) < len(classes):
+        raise ValueError(f"Target index {target} is out of range for classes {list(classes)}")
+
+
+def _converged(exp: Explanation, tol: float) -> bool:
+    scale = np.maximum(np.abs(exp.f_input - exp.f_baseline), AUTO_FLOOR)
+    return bool(np.all(np.abs(exp.delta) <= tol * scale))
+
+
+def _as_final(exp: Explanation) -> Explanation:
+    from dataclasses import replace
+
+    return replace(exp, n_stages=exp.stage)
