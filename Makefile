@@ -1,0 +1,20 @@
+# The README's two commands: `make demo` (the Explorer in Voila) and `make test` (everything).
+.PHONY: demo test lint bench setup
+
+setup:
+	bash scripts/bootstrap.sh
+
+demo: setup
+	.venv/bin/python scripts/serve_demo.py
+
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+test:
+	bash scripts/bootstrap.sh --browser
+	$(MAKE) lint
+	.venv/bin/python -m pytest
+
+bench: setup
+	.venv/bin/python benchmarks/run.py
