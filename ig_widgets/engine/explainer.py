@@ -209,7 +209,9 @@ class Explainer:
         """
         m = parse_method(method)
         auto = n_steps == "auto"
-        if not auto:
+        if isinstance(n_steps, str) and not auto:
+            raise ValueError(f"n_steps must be an integer or 'auto', got {n_steps!r}")
+        if not isinstance(n_steps, str):
             plan = list(stages) if stages is not None else nested_stages(m, n_steps, first)
         else:
             if not 0 < tol < 1:

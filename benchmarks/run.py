@@ -1,0 +1,274 @@
+"""Speed and memory of the engine against Captum and the forward+backward floor, side by side.
+
+Run: ``make bench`` (or ``.venv/bin/python benchmarks/run.py [--quick] [--json out.json]``).
+Needs ``../shared/data/imdb_sample.csv`` beside the project. Prints one table of ratios; the
+targets are those of the issue tracker. Figures are medians of repeated runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("IGW_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def reviews() -> list[str]:
+    path = DATA / "imdb_sample.csv"
+    if not path.exists():
+        sys.exit(f"benchmark needs {path} (the shared data beside the project)")
+    with path.open(newline="", encoding="utf-8") as f:
+        return [row["text"] for row in csv.DictReader(f)]
+
+
+def cut(explainer: Any, text: str, n_tokens: int) -> str:
+    """The longest prefix of ``text`` that has at most ``n_tokens`` tokens."""
+    tok = explainer.tokenize(text)
+    ends = [s[1] for s in tok.spans[:n_tokens] if s is not None]
+    return text[: ends[-1]]
+
+
+def long_review(explainer: Any, texts: list[str], n_tokens: int) -> str:
+    for text in texts:
+        if len(explainer.tokenize(text)) >= n_tokens:
+            return cut(explainer, text, n_tokens)
+    raise SystemExit(f"no review with {n_tokens} tokens")
+
+
+def median_time(fn: Callable[[], Any], repeat: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+class Setup:
+    """The demo model, its explainer and a Captum LayerIntegratedGradients on the same layer."""
+
+    def __init__(self) -> None:
+        import ig_widgets as igw
+
+        self.learn = igw.load_demo_model()
+        self.explainer = igw.Explainer(self.learn)
+        self.adapter = self.explainer.adapter
+
+    def captum(self, text: str, n_steps: int, target: int, batch: int | None = None) -> Any:
+        from captum.attr import LayerIntegratedGradients
+
+        tok = self.explainer.tokenize(text)
+        ids = torch.tensor([tok.ids])
+        unk = self.adapter.token_id("xxunk")
+        base = torch.tensor([[i if k else unk for i, k in zip(tok.ids, tok.keep, strict=True)]])
+        model = self.learn.model
+        encoder = model[0]
+        old = encoder.bptt, encoder.max_len
+        encoder.bptt = encoder.max_len = max(len(tok), 72)
+        model.eval()
+
+        def fwd(x: torch.Tensor) -> torch.Tensor:
+            model.reset()
+            return model(x)[0].softmax(-1)
+
+        try:
+            lig = LayerIntegratedGradients(fwd, encoder.module.encoder_dp)
+            return lig.attribute(
+                ids, base, target=target, n_steps=n_steps, internal_batch_size=batch
+            )
+        finally:
+            encoder.bptt, encoder.max_len = old
+
+    def floor(self, text: str, n_steps: int) -> None:
+        """One forward and one backward over the batch of interpolation points."""
+        tok = self.explainer.tokenize(text)
+        ids = torch.tensor(tok.ids)
+        with self.adapter.prepared():
+            x = self.adapter.embed(ids.unsqueeze(0)).detach()
+            alphas = torch.linspace(0, 1, n_steps).view(-1, 1, 1)
+            points = (alphas * x).requires_grad_(True)
+            out = self.adapter.forward_embeds(points, ids)
+            torch.autograd.grad(out[:, 1].sum(), points)
+
+    def engine(self, text: str, n_steps: int, **kw: Any) -> Any:
+        self.explainer.clear_cache()
+        return self.explainer.explain(text, n_steps=n_steps, **kw)
+
+
+def p1_p2(s: Setup, text: str, repeat: int) -> dict[str, float]:
+    engine = median_time(lambda: s.engine(text, 50), repeat)
+    captum_both = median_time(
+        lambda: [s.captum(text, 50, c) for c in range(len(s.explainer.classes))], repeat
+    )
+    floor = median_time(lambda: s.floor(text, 50), repeat)
+    return {"engine_s": engine, "captum_all_classes_s": captum_both, "floor_s": floor}
+
+
+def p4(s: Setup, text: str, repeat: int) -> dict[str, float]:
+    def refine() -> float:
+        s.engine(text, 50, method="riemann_right")
+        t0 = time.perf_counter()
+        s.explainer.explain(text, n_steps=100, method="riemann_right")
+        return time.perf_counter() - t0
+
+    refines = [refine() for _ in range(repeat)]
+    fresh = median_time(lambda: s.engine(text, 100, method="riemann_right"), repeat)
+    return {"refine_50_to_100_s": statistics.median(refines), "fresh_100_s": fresh}
+
+
+def p5(s: Setup, text: str, repeat: int) -> dict[str, float]:
+    recompute = median_time(lambda: s.engine(text, 50), repeat)
+    s.engine(text, 50)
+    switch = median_time(
+        lambda: s.explainer.explain(text, n_steps=50, target="negative").for_class("negative"),
+        repeat,
+    )
+    return {"target_switch_s": switch, "recompute_s": recompute}
+
+
+def p8(s: Setup, texts: list[str], n_reviews: int) -> dict[str, float]:
+    """Points evaluated by n_steps="auto" (all stages counted) for 1 % completeness."""
+    counts = []
+    original = s.adapter.forward_embeds
+    evaluated = [0]
+
+    def counting(embeds: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        if embeds.requires_grad:
+            evaluated[0] += embeds.shape[0]
+        return original(embeds, ids)
+
+    s.adapter.forward_embeds = counting  # type: ignore[method-assign]
+    try:
+        for text in texts[:n_reviews]:
+            text = cut(s.explainer, text, 250)
+            s.explainer.clear_cache()
+            evaluated[0] = 0
+            exp = s.explainer.explain(text, n_steps="auto", tol=0.01)
+            counts.append(evaluated[0])
+            if exp.n_steps >= 512:
+                print(f"  auto hit the cap on a review ({exp.n_steps} steps)")
+    finally:
+        s.adapter.forward_embeds = original  # type: ignore[method-assign]
+    return {"auto_mean_points": statistics.mean(counts), "auto_max_points": max(counts)}
+
+
+_MEMORY_CHILD = """
+import sys, threading, time, json, torch
+sys.path.insert(0, {root!r})
+from benchmarks.run import Setup, reviews, long_review
+torch.set_num_threads(2)
+s = Setup()
+text = long_review(s.explainer, reviews(), 400)
+s.engine(text, 4); s.captum(text, 4, 1)
+def rss():
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * 4096
+base = rss(); peak = [base]; stop = []
+def watch():
+    while not stop:
+        peak[0] = max(peak[0], rss()); time.sleep(0.002)
+t = threading.Thread(target=watch); t.start()
+t0 = time.perf_counter()
+if {which!r} == 'engine':
+    s.engine(text, 200)
+else:
+    s.captum(text, 200, 1)
+elapsed = time.perf_counter() - t0
+stop.append(1); t.join()
+print(json.dumps({{'extra_bytes': peak[0] - base, 'seconds': elapsed}}))
+"""
+
+
+def p6() -> dict[str, float]:
+    out = {}
+    for which in ("engine", "captum"):
+        code = _MEMORY_CHILD.format(root=str(ROOT), which=which)
+        res = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        data = json.loads(res.stdout.strip().splitlines()[-1])
+        out[f"{which}_extra_mb"] = data["extra_bytes"] / 2**20
+        out[f"memory_run_{which}_s"] = data["seconds"]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (smoke run)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--skip-memory", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    repeat = 1 if args.quick else 3
+    s = Setup()
+    texts = reviews()
+    text250 = long_review(s.explainer, texts, 250)
+    figures: dict[str, Any] = {}
+    figures.update(p1_p2(s, text250, repeat))
+    figures.update(p4(s, text250, repeat))
+    figures.update(p5(s, text250, repeat))
+    figures.update(p8(s, texts, 4 if args.quick else 12))
+    if not args.skip_memory:
+        figures.update(p6())
+    rows = [
+        (
+            "P1 all classes / Captum per class (250 tok, 50 steps)",
+            figures["engine_s"] / figures["captum_all_classes_s"],
+            0.5,
+        ),
+        (
+            "P2 engine one target / forward+backward floor",
+            figures["engine_s"] / figures["floor_s"],
+            1.05,
+        ),
+        (
+            "P4 refine 50→100 / fresh 100 (riemann_right)",
+            figures["refine_50_to_100_s"] / figures["fresh_100_s"],
+            0.55,
+        ),
+        ("P5 target switch / recompute", figures["target_switch_s"] / figures["recompute_s"], 0.02),
+        ("P8 auto mean points for 1 % completeness / 50", figures["auto_mean_points"] / 50, 0.6),
+    ]
+    if "engine_extra_mb" in figures:
+        rows.append(
+            (
+                "P6 peak extra memory 400×200 / Captum one batch",
+                figures["engine_extra_mb"] / figures["captum_extra_mb"],
+                0.25,
+            )
+        )
+        rows.append(
+            (
+                "P6 time at that memory / Captum one batch",
+                figures["memory_run_engine_s"] / figures["memory_run_captum_s"],
+                1.1,
+            )
+        )
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
+    )
+    print(f"{'measure':58} {'ratio':>7} {'target':>7}  ok")
+    for name, ratio, target in rows:
+        print(f"{name:58} {ratio:7.3f} {target:7.2f}  {'yes' if ratio <= target else 'NO'}")
+    print("raw figures:", json.dumps({k: round(v, 4) for k, v in figures.items()}))
+    if args.json:
+        args.json.write_text(json.dumps({"figures": figures, "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
