@@ -1,0 +1,230 @@
+"""Self-contained HTML of an Explanation: chips and bars, inline CSS, no scripts, text escaped."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ig_widgets.views.normalize import color_for, text_color_for
+from ig_widgets.views.normalize import normalize as normalize_scores
+
+if TYPE_CHECKING:
+    from ig_widgets.engine.explanation import ClassAttribution, Explanation
+
+Target = int | str | tuple[int | str, int | str] | None
+
+#: a delta above this fraction of |F(input) − F(baseline)| is styled as a warning
+DELTA_TOLERANCE = 0.01
+
+# Layout only: every colour that carries meaning is an inline style attribute, so the output
+# still reads in viewers that strip <style> blocks. All selectors are scoped under .igw-view.
+_CSS = """
+.igw-view{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;font-size:14px;
+line-height:1.5;color:#222;background:#fff;padding:8px 12px;border:1px solid #ddd;
+border-radius:6px;max-width:960px}
+.igw-view.igw-dark{color:#eee;background:#1e1e1e;border-color:#444}
+.igw-view h4{margin:4px 0 6px;font-size:15px}
+.igw-view .igw-meta{color:#666;font-size:12px;margin:2px 0}
+.igw-view.igw-dark .igw-meta{color:#aaa}
+.igw-view .igw-probs{margin:0;padding:0;list-style:none;display:flex;gap:12px;flex-wrap:wrap}
+.igw-view .igw-delta{display:inline-block;margin:6px 0;padding:2px 8px;border-radius:10px;
+font-size:12px;border:1px solid #9c9}
+.igw-view .igw-delta.igw-warn{border-color:#d90;background:#fff3cd;color:#5c4400}
+.igw-view .igw-chips{margin:8px 0;line-height:2.1}
+.igw-view .igw-chip{padding:1px 4px;margin:0 1px;border-radius:4px;white-space:pre-wrap}
+.igw-view .igw-chip.igw-special{font-style:italic;outline:1px dashed #888}
+.igw-view .igw-bars{margin:8px 0;display:grid;grid-template-columns:max-content 1fr max-content;
+gap:2px 8px;align-items:center;font-size:12px}
+.igw-view .igw-bar{display:contents}
+.igw-view .igw-bar-label{text-align:right;white-space:pre}
+.igw-view .igw-bar-track{position:relative;height:14px;border-left:1px solid transparent}
+.igw-view .igw-bar-fill{position:absolute;top:0;height:100%;border-radius:2px}
+.igw-view .igw-bar-axis{position:absolute;left:50%;top:-2px;bottom:-2px;border-left:1px solid #999}
+.igw-view .igw-bar-value{font-variant-numeric:tabular-nums}
+"""
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One chip or bar: its index in text order, its label and its raw score."""
+
+    index: int
+    label: str
+    score: float
+    special: bool
+
+
+def _e(value: object) -> str:
+    """Escape anything (text or attribute) for HTML."""
+    return html.escape(str(value), quote=True)
+
+
+def _resolve(exp: Explanation, target: Target) -> tuple[ClassAttribution, str]:
+    """The attributions to show and a heading that says what they explain."""
+    if isinstance(target, tuple):
+        if len(target) != 2:
+            raise ValueError(f"A contrast target is a pair (a, b), got {target!r}")
+        attribution = exp.contrast(*target)
+        a, b = (exp.classes[exp.class_index(t)] for t in target)
+        return attribution, f"Why {a} and not {b}? (attributions of {a} − {b})"
+    index = exp.predicted if target is None else exp.class_index(target)
+    return exp.for_class(index), f"Why {exp.classes[index]}? (attributions of {exp.classes[index]})"
+
+
+def _items(exp: Explanation, attribution: ClassAttribution, level: str) -> list[_Item]:
+    if level == "word":
+        return [
+            _Item(i, w.text, float(s), w.special)
+            for i, (w, s) in enumerate(zip(exp.words, attribution.word_scores, strict=True))
+        ]
+    if level == "token":
+        return [
+            _Item(i, t, float(s), bool(sp))
+            for i, (t, s, sp) in enumerate(
+                zip(exp.tokens, attribution.scores, exp.special, strict=True)
+            )
+        ]
+    raise ValueError(f"level must be 'word' or 'token', got {level!r}")
+
+
+def _score_attrs(item: _Item) -> str:
+    """``data-index``/``data-score`` (the raw score, round-trip exact) and a hover title."""
+    return (
+        f'data-index="{item.index}" data-score="{item.score!r}" '
+        f'title="{_e(item.label)}: {item.score:+.6g}"'
+    )
+
+
+def _chips(items: list[_Item], shown: np.ndarray, palette: str, theme: str) -> str:
+    spans = []
+    for item, value in zip(items, shown, strict=True):
+        cls = "igw-chip igw-special" if item.special else "igw-chip"
+        style = (
+            f"background:{color_for(value, palette, theme)};"
+            f"color:{text_color_for(value, palette, theme)}"
+        )
+        attrs = f'class="{cls}" {_score_attrs(item)} style="{style}"'
+        spans.append(f"<span {attrs}>{_e(item.label)}</span>")
+    return '<div class="igw-chips">' + " ".join(spans) + "</div>"
+
+
+def _bars(
+    items: list[_Item], shown: np.ndarray, palette: str, theme: str, top_k: int | None
+) -> str:
+    order = list(range(len(items)))
+    if top_k is not None:
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
+        order = sorted(order, key=lambda i: -abs(items[i].score))[:top_k]
+    rows = []
+    for i in order:
+        item, value = items[i], float(shown[i])
+        half = 50.0 * min(abs(value), 1.0)
+        left = 50.0 if value >= 0 else 50.0 - half
+        side = f"left:{left:.2f}%;width:{half:.2f}%"
+        fill = color_for(1.0 if value >= 0 else -1.0, palette, theme)
+        rows.append(
+            f'<div class="igw-bar" {_score_attrs(item)}>'
+            f'<span class="igw-bar-label">{_e(item.label)}</span>'
+            f'<span class="igw-bar-track"><span class="igw-bar-axis"></span>'
+            f'<span class="igw-bar-fill" style="{side};background:{fill}"></span></span>'
+            f'<span class="igw-bar-value">{item.score:+.4f}</span></div>'
+        )
+    return '<div class="igw-bars">' + "".join(rows) + "</div>"
+
+
+def _header(exp: Explanation, heading: str) -> str:
+    probs = "".join(
+        f"<li><b>{_e(c)}</b> {p:.3f}</li>" if i == exp.predicted else f"<li>{_e(c)} {p:.3f}</li>"
+        for i, (c, p) in enumerate(zip(exp.classes, exp.probs, strict=True))
+    )
+    model = f"{_e(exp.model_name)} · " if exp.model_name else ""
+    stage = f" · stage {exp.stage}/{exp.n_stages}" if exp.n_stages > 1 else ""
+    return (
+        f'<div class="igw-prediction">Prediction: <b>{_e(exp.predicted_class)}</b></div>'
+        f'<ul class="igw-probs">{probs}</ul>'
+        f'<p class="igw-meta">{model}{exp.n_steps} steps, {_e(exp.method)}, '
+        f"baseline {_e(exp.baseline)}, F = {_e(exp.output)}{stage}</p>"
+        f"<h4>{_e(heading)}</h4>"
+    )
+
+
+def _delta_badge(attribution: ClassAttribution) -> str:
+    diff = attribution.f_input - attribution.f_baseline
+    warn = abs(attribution.delta) > DELTA_TOLERANCE * abs(diff)
+    note = " — large: use more steps" if warn else ""
+    return (
+        f'<div class="igw-delta{" igw-warn" if warn else ""}" data-delta="{attribution.delta!r}">'
+        f"Σ attributions {attribution.total:+.4f} · F(input) − F(baseline) {diff:+.4f} · "
+        f"delta {attribution.delta:+.2e}{note}</div>"
+    )
+
+
+def explanation_html(
+    exp: Explanation,
+    target: Target = None,
+    level: str = "word",
+    normalize: str = "maxabs",
+    palette: str = "default",
+    top_k: int | None = None,
+    full_page: bool = False,
+    theme: str = "light",
+) -> str:
+    """Render an explanation as self-contained HTML: prediction, check, chips and bars.
+
+    The output has inline CSS only: no script, no external resource. Every piece of text
+    from the model or the user (tokens, words, class and model names) is escaped.
+
+    Parameters
+    ----------
+    exp : Explanation
+        The engine's result.
+    target : int, str, (a, b) or None
+        The class to explain (default: the predicted one), or a pair ``(a, b)`` for the
+        contrast "why a and not b" (class a's attributions minus class b's).
+    level : {"word", "token"}
+        One chip per word (attributions summed over its tokens) or per model token.
+    normalize : {"maxabs", "l2", "none"}
+        How raw scores map to colour strength and bar length (see
+        :func:`ig_widgets.views.normalize.normalize`). ``data-score`` always holds the raw
+        attribution.
+    palette : {"default", "colorblind"}
+        Red/green, or the colour-blind-safe orange/blue.
+    top_k : int, optional
+        Show only the ``top_k`` bars of largest ``|score|``, sorted by it; default every bar
+        in text order. Chips always show the whole text.
+    full_page : bool
+        Wrap the fragment in a complete HTML document (``<!doctype html>``, UTF-8).
+    theme : {"light", "dark"}
+        Background of the fragment and the colours blended into it.
+
+    Returns
+    -------
+    str
+        The HTML: a root ``div.igw-view`` holding ``.igw-delta``, ``.igw-chips`` (each chip
+        ``.igw-chip`` with ``data-index`` and ``data-score``) and ``.igw-bars`` (each bar
+        ``.igw-bar`` with ``data-index``).
+    """
+    attribution, heading = _resolve(exp, target)
+    items = _items(exp, attribution, level)
+    shown = normalize_scores(np.array([it.score for it in items]), normalize)
+    color_for(0.0, palette, theme)  # unknown palette/theme -> ValueError even with no items
+    root = "igw-view igw-dark" if theme == "dark" else "igw-view"
+    body = (
+        f'<div class="{root}" data-level="{_e(level)}">'
+        f"<style>{_CSS}</style>"
+        f"{_header(exp, heading)}{_delta_badge(attribution)}"
+        f"{_chips(items, shown, palette, theme)}"
+        f"{_bars(items, shown, palette, theme, top_k)}</div>"
+    )
+    if not full_page:
+        return body
+    title = _e(f"ig_widgets: {exp.predicted_class} — {exp.text[:60]}")
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{title}</title></head><body>{body}</body></html>\n"
+    )
