@@ -1,0 +1,165 @@
+"""The Hugging Face adapter: a transformers sequence classifier with its fast tokenizer."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+
+from ig_widgets.engine.adapters.base import ModelAdapter, Output, Tokenized
+from ig_widgets.engine.adapters.torch import (
+    edge_run,
+    eval_mode,
+    is_hf_model,
+    logits_to_f,
+    pick_logits,
+    vocab_list,
+)
+
+#: a tokenizer's ``model_max_length`` above this means "no limit set"
+_NO_LIMIT = 10**6
+
+
+class HFAdapter(ModelAdapter):
+    """A Hugging Face ``AutoModelForSequenceClassification``-style model and its tokenizer.
+
+    ``HFAdapter(model, tokenizer=fast_tokenizer)``; optional ``output="probs"`` (softmax,
+    default) or ``"logits"``, ``baseline_token=`` (default the tokenizer's pad token, else its
+    unknown token), ``classes=`` (default ``config.id2label`` in index order), ``name=``.
+
+    The tokenizer must be a fast one (its offsets give each token's character span).
+    Special tokens the tokenizer adds (``[CLS]``, ``[SEP]``, ``<s>``, ``</s>``) have no span,
+    are marked special and are kept by token baselines.
+
+    Attribution is on the word embeddings only (``model.get_input_embeddings()``): the model
+    is run with ``inputs_embeds=`` and an all-ones attention mask, and adds its position and
+    token-type embeddings inside, so those are part of the function, not attributed.
+    The softmax output assumes single-label classification; for a multi-label model use
+    ``output="logits"``.
+    """
+
+    family = "huggingface"
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        tokenizer: Any = None,
+        output: Output | None = None,
+        baseline_token: str | None = None,
+        classes: Sequence[str] | None = None,
+        name: str | None = None,
+    ) -> None:
+        if not is_hf_model(model):
+            raise TypeError(f"HFAdapter needs a transformers PreTrainedModel, not {type(model)}")
+        if tokenizer is None:
+            raise TypeError(
+                "Pass tokenizer=: the model's fast tokenizer, e.g. "
+                "AutoTokenizer.from_pretrained(name) (use_fast=True)."
+            )
+        if not getattr(tokenizer, "is_fast", False):
+            raise TypeError(
+                "The tokenizer must be a fast (Rust) tokenizer: character offsets are needed. "
+                "Load it with AutoTokenizer.from_pretrained(name, use_fast=True)."
+            )
+        if model.get_input_embeddings() is None:
+            raise ValueError("The model has no input embedding layer (get_input_embeddings()).")
+        output = output or "probs"
+        if output not in ("probs", "logits"):
+            raise ValueError(f"output must be 'probs' or 'logits', not {output!r}")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.output: Output = output
+        self.classes = _classes(model.config, classes)
+        self._name = name or getattr(model, "name_or_path", "") or type(model).__name__
+        self._vocab = vocab_list(tokenizer.get_vocab())
+        token = baseline_token or tokenizer.pad_token or tokenizer.unk_token
+        if token is not None:
+            self.token_id(token)  # ValueError when it is not in the vocabulary
+        self.default_baseline_token = token
+
+    @classmethod
+    def accepts(cls, model: Any, **kwargs: Any) -> bool:
+        """A ``PreTrainedModel`` (when ``embedding=`` is given the generic adapter is used)."""
+        return kwargs.get("embedding") is None and is_hf_model(model)
+
+    @property
+    def name(self) -> str:
+        """The model's ``name_or_path``, or its class name."""
+        return self._name
+
+    @property
+    def vocab(self) -> Sequence[str]:
+        """The tokenizer's vocabulary, index = id."""
+        return self._vocab
+
+    @property
+    def max_tokens(self) -> int | None:
+        """The model's maximum number of positions (capped by the tokenizer's limit)."""
+        limits = [getattr(self.model.config, "max_position_embeddings", None)]
+        limits.append(getattr(self.tokenizer, "model_max_length", None))
+        usable = [int(n) for n in limits if isinstance(n, int) and 0 < n < _NO_LIMIT]
+        return min(usable) if usable else None
+
+    def tokenize(self, text: str) -> Tokenized:
+        """Token ids with the tokenizer's special tokens, spans from its offsets mapping."""
+        enc = self.tokenizer(
+            text,
+            add_special_tokens=True,
+            return_offsets_mapping=True,
+            return_special_tokens_mask=True,
+            truncation=False,
+        )
+        ids = tuple(int(i) for i in enc["input_ids"])
+        special = tuple(bool(s) for s in enc["special_tokens_mask"])
+        offsets = enc["offset_mapping"]
+        spans = tuple(
+            None if sp else (int(a), int(b)) for sp, (a, b) in zip(special, offsets, strict=True)
+        )
+        limit = self.max_tokens
+        if limit is not None and len(ids) > limit:
+            raise ValueError(
+                f"The text has {len(ids)} tokens; this model accepts at most {limit}. "
+                "Shorten the text."
+            )
+        tokens = tuple(self.tokenizer.convert_ids_to_tokens(list(ids)))
+        return Tokenized(text, ids, tokens, spans, special, edge_run(special))
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """Word embeddings ``(batch, n, dim)`` of ``ids`` ``(batch, n)``, no position terms."""
+        with torch.no_grad(), eval_mode(self.model):
+            return self.model.get_input_embeddings()(ids)
+
+    def forward_embeds(self, embeds: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """``F`` ``(batch, n_classes)`` from word embeddings ``(batch, n, dim)``.
+
+        ``ids`` ``(n,)`` only fixes the length: the attention mask is all ones.
+        """
+        batch, n = embeds.shape[0], embeds.shape[1]
+        if ids.dim() != 1 or ids.shape[0] != n:
+            raise ValueError(f"ids must have shape ({n},), got {tuple(ids.shape)}")
+        mask = torch.ones((batch, n), dtype=torch.long, device=embeds.device)
+        with eval_mode(self.model):
+            out = self.model(inputs_embeds=embeds, attention_mask=mask)
+        return logits_to_f(pick_logits(out), len(self.classes), self.output)
+
+    @contextlib.contextmanager
+    def prepared(self) -> Iterator[None]:
+        """Eval mode while in use; every submodule's training flag restored afterwards."""
+        with eval_mode(self.model):
+            yield
+
+
+def _classes(config: Any, classes: Sequence[str] | None) -> tuple[str, ...]:
+    n = int(config.num_labels)
+    if classes is not None:
+        names = tuple(str(c) for c in classes)
+        if len(names) != n or len(set(names)) != n:
+            raise ValueError(
+                f"classes= must be {n} distinct names (config.num_labels), got {names}"
+            )
+        return names
+    id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
+    return tuple(id2label.get(i, f"LABEL_{i}") for i in range(n))
