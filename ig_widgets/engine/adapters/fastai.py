@@ -1,0 +1,382 @@
+"""fastai AWD-LSTM text classifier ``Learner``: exact tokens, spans and a single-chunk forward."""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+
+from ig_widgets.engine.adapters.base import ModelAdapter, Output, Tokenized
+
+#: fastai's marker tokens: they carry no characters of the text
+MARKERS = frozenset({"xxbos", "xxeos", "xxfld", "xxmaj", "xxup", "xxrep", "xxwrep", "xxpad"})
+#: markers followed by a count token (``xxrep 4 !``, ``xxwrep 3 very``)
+_REPEATS = frozenset({"xxrep", "xxwrep"})
+#: what fastai's ``fix_html`` rewrites: (text in the original, what the tokenizer sees)
+_REWRITES: tuple[tuple[str, str], ...] = (
+    ("<br />", "\n"),
+    ("\\n", "\n"),
+    ("nbsp;", " "),
+    ("#39;", "'"),
+    ("#146;", "'"),
+    ("quot;", "'"),
+    ("amp;", "&"),
+    ("#36;", "$"),
+    ('\\"', '"'),
+    ("<unk>", "xxunk"),
+    ("...", "…"),
+)
+_BLANKS = tuple(src for src, dst in _REWRITES if dst.isspace())
+_ENTITY = re.compile(r"&(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);?")
+#: how far past the cursor a token whose text was rewritten is looked for
+_LOOKAHEAD = 200
+
+
+def _is_fastai_classifier(model: Any) -> bool:
+    """Whether ``model`` is a fastai AWD-LSTM classifier network (checked by class names)."""
+    names = [type(m).__name__ for m in (model, *getattr(model, "_modules", {}).values())]
+    if names[:3] != ["SequentialRNN", "SentenceEncoder", "PoolingLinearClassifier"]:
+        return False
+    return type(getattr(model[0], "module", None)).__name__ == "AWD_LSTM"
+
+
+class FastaiAdapter(ModelAdapter):
+    """A fastai AWD-LSTM text classifier ``Learner`` behind the engine's interface.
+
+    Tokens are exactly the ids ``learn.predict(text)`` uses (the Learner's own tokenizer and
+    numericaliser are run, without building a DataLoader). The forward pass runs from the
+    embeddings (the output of ``encoder_dp``) through the AWD-LSTM as **one chunk**, whatever
+    the Learner's ``bptt`` and ``max_len`` are, with a zero hidden state on every call, so
+    gradients are exact for long inputs. The Learner is never modified: ``bptt``,
+    ``max_len``, weights and ``requires_grad`` flags stay as they are, and :meth:`prepared`
+    restores the training flags and the recurrent state it finds.
+
+    Parameters
+    ----------
+    learn : fastai.learner.Learner
+        A text classifier built with ``text_classifier_learner(dls, AWD_LSTM, ...)``.
+    output : {"probs", "logits"}
+        What the engine attributes: softmax probabilities (default) or logits.
+    """
+
+    family = "fastai"
+    default_baseline_token = "xxunk"
+
+    def __init__(self, learn: Any, output: Output = "probs", **kwargs: Any) -> None:
+        if kwargs:
+            raise TypeError(
+                f"A fastai Learner takes no {', '.join(sorted(kwargs))} argument: its tokenizer, "
+                "embedding and classes come from the Learner. Allowed: output='probs'|'logits'."
+            )
+        if output not in ("probs", "logits"):
+            raise ValueError(f"output must be 'probs' or 'logits', got {output!r}")
+        if not self.accepts(learn):
+            raise TypeError("FastaiAdapter needs a fastai Learner of an AWD-LSTM text classifier")
+        self.learn = learn
+        self.output = output
+        self.classes = tuple(str(c) for c in learn.dls.vocab[1])
+        self._vocab = list(learn.dls.vocab[0])
+        self._lock = threading.RLock()
+        self._steps: list[Any] | None = None
+
+    @classmethod
+    def accepts(cls, model: Any, **kwargs: Any) -> bool:
+        """True for a fastai ``Learner`` whose model is an AWD-LSTM text classifier."""
+        is_learner = any(
+            c.__name__ == "Learner" and c.__module__.startswith("fastai")
+            for c in type(model).__mro__
+        )
+        return is_learner and _is_fastai_classifier(getattr(model, "model", None))
+
+    @property
+    def name(self) -> str:
+        """``"AWD-LSTM"``."""
+        return "AWD-LSTM"
+
+    @property
+    def vocab(self) -> Sequence[str]:
+        """The Learner's text vocabulary (``learn.dls.vocab[0]``), index = token id."""
+        return self._vocab
+
+    @property
+    def network(self) -> torch.nn.Module:
+        """The Learner's ``SequentialRNN`` (``learn.model``)."""
+        return self.learn.model
+
+    @property
+    def awd_lstm(self) -> Any:
+        """The ``AWD_LSTM`` inside the ``SentenceEncoder``."""
+        return self.learn.model[0].module
+
+    # --- tokens ---------------------------------------------------------------------------
+
+    def _pipeline(self) -> list[Any]:
+        """The transforms ``learn.dls.test_dl([text])`` applies to a string (cached)."""
+        if self._steps is None:
+            dataset = self.learn.dls.valid_ds
+            items = dataset.tls[0] if hasattr(dataset, "tls") else dataset
+            self._steps = list(items.tfms.fs[items.infer_idx("text") :])
+        return self._steps
+
+    def raw_tokens(self, text: str) -> tuple[list[str], list[int]]:
+        """The tokenizer's strings (before numericalisation) and the token ids of ``text``.
+
+        Returns
+        -------
+        tokens, ids : list[str], list[int]
+            Both of length ``n_tokens``; ``tokens`` keep the surface of words the vocabulary
+            maps to ``xxunk``.
+        """
+        from fastai.text.core import Tokenizer
+
+        x: Any = text
+        words: list[str] | None = None
+        for step in self._pipeline():
+            x = step(x, split_idx=1)
+            if isinstance(step, Tokenizer):
+                words = [str(w) for w in x]
+        ids = [int(i) for i in torch.as_tensor(x).reshape(-1)]
+        if words is None or len(words) != len(ids):
+            words = [self._vocab[i] for i in ids]
+        return words, ids
+
+    def tokenize(self, text: str) -> Tokenized:
+        """Tokenise ``text`` exactly as the Learner does, with character spans.
+
+        Markers (``xxbos``, ``xxmaj``, ``xxup``, ``xxrep``/``xxwrep`` and their counts) have
+        no span and are ``special``; the repeated character after ``xxrep n`` (and the word
+        after ``xxwrep n``) spans the whole run. A word the vocabulary does not know is the
+        token ``xxunk`` with the span of the word. The leading ``xxbos`` is ``keep``.
+
+        Raises
+        ------
+        ValueError
+            When the text is empty or only whitespace.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        if not text.strip():
+            raise ValueError("The text is empty: give at least one word to explain.")
+        words, ids = self.raw_tokens(text)
+        special = [False] * len(words)
+        for i, w in enumerate(words):
+            if w in MARKERS or (i > 0 and words[i - 1] in _REPEATS and w.isdigit()):
+                special[i] = True
+        return Tokenized(
+            text=text,
+            ids=tuple(ids),
+            tokens=tuple(self._vocab[i] for i in ids),
+            spans=tuple(align_spans(text, words, special)),
+            special=tuple(special),
+            keep=tuple(i == 0 and w == "xxbos" for i, w in enumerate(words)),
+        )
+
+    # --- model ----------------------------------------------------------------------------
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """Embedding rows of ``ids``, shape ``(batch, n_tokens)`` → ``(batch, n_tokens, dim)``.
+
+        The encoder's weight is looked up directly (no embedding dropout, whatever the mode).
+        """
+        encoder = self.awd_lstm.encoder
+        return torch.nn.functional.embedding(ids.to(encoder.weight.device), encoder.weight)
+
+    def forward_embeds(self, embeds: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """``F`` from the embeddings, the whole input as one chunk.
+
+        Parameters
+        ----------
+        embeds : torch.Tensor
+            Shape ``(batch, n_tokens, dim)``: what ``encoder_dp`` would output.
+        ids : torch.Tensor
+            The input's ids, shape ``(n_tokens,)``: the pad mask of the pooling layer.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``(batch, n_classes)``: softmax probabilities or logits (``output``).
+            Call it inside :meth:`prepared` (eval mode) for deterministic results.
+        """
+        if embeds.dim() != 3 or embeds.shape[1] != ids.shape[-1]:
+            raise ValueError(
+                f"embeds must be (batch, n_tokens, dim) with n_tokens = {ids.shape[-1]}, "
+                f"got {tuple(embeds.shape)}"
+            )
+        batch, n = embeds.shape[:2]
+        mask = (ids.reshape(-1, n) == self.learn.model[0].pad_idx).to(embeds.device)
+        with self._lock, self._fresh_hidden(batch):
+            hidden = self.awd_lstm(embeds, from_embeds=True)
+            logits = self.learn.model[1]((hidden, mask.expand(batch, n)))[0]
+        return logits.softmax(-1) if self.output == "probs" else logits
+
+    @contextlib.contextmanager
+    def _fresh_hidden(self, batch: int) -> Iterator[None]:
+        """A zero recurrent state for ``batch`` rows; the previous state is put back after."""
+        awd = self.awd_lstm
+        saved = awd.hidden, awd.bs
+        awd.bs = batch
+        awd.hidden = [awd._one_hidden(layer) for layer in range(awd.n_layers)]
+        try:
+            yield
+        finally:
+            awd.hidden, awd.bs = saved
+
+    @contextlib.contextmanager
+    def prepared(self) -> Iterator[None]:
+        """Eval mode for the whole model, restored on exit.
+
+        On exit every module's training flag, the AWD-LSTM hidden state and the LSTM weights
+        that weight dropout derives are put back exactly as found (nothing else is touched).
+        """
+        model = self.learn.model
+        with self._lock:
+            modes = [(m, m.training) for m in model.modules()]
+            awd = self.awd_lstm
+            state = awd.hidden, awd.bs
+            dropped = [
+                (m.module, name, getattr(m.module, name))
+                for m in model.modules()
+                if type(m).__name__ == "WeightDropout"
+                for name in m.layer_names
+            ]
+            model.eval()
+            try:
+                yield
+            finally:
+                for module, training in modes:
+                    module.training = training
+                awd.hidden, awd.bs = state
+                for module, name, weight in dropped:
+                    setattr(module, name, weight)
+
+
+# --- character spans ----------------------------------------------------------------------
+
+
+def align_spans(
+    text: str, words: Sequence[str], special: Sequence[bool]
+) -> list[tuple[int, int] | None]:
+    """Character spans of fastai tokens in the original ``text``.
+
+    fastai lower-cases, rewrites HTML (``<br />`` becomes a newline token, ``...`` becomes
+    ``…``) and collapses repeats before spaCy splits the text; spaCy keeps every token's
+    characters. So the tokens are matched left to right, case-insensitively, undoing
+    ``fix_html``'s rewrites and HTML entities on the way. A token found nowhere near the
+    cursor gets ``None``.
+
+    Parameters
+    ----------
+    text : str
+        The original text.
+    words : Sequence[str]
+        The tokenizer's strings (not the vocabulary's: unknown words keep their surface).
+    special : Sequence[bool]
+        Markers and repeat counts: they get ``None``.
+    """
+    spans: list[tuple[int, int] | None] = [None] * len(words)
+    pos = 0
+    repeat: tuple[str, int] | None = None  # pending ("xxrep" | "xxwrep", count)
+    for i, word in enumerate(words):
+        if special[i]:
+            if word.isdigit() and i > 0 and words[i - 1] in _REPEATS:
+                repeat = (words[i - 1], int(word))
+            continue
+        if word.isspace():
+            found = _blank_run(text, pos)
+        else:
+            found = _find(text, _skip_blanks(text, pos), word)
+        if found is None:
+            repeat = None
+            continue
+        start, end = found
+        if repeat is not None:
+            kind, count = repeat
+            end = _extend_run(text, start, end, word, count, between=kind == "xxwrep")
+            repeat = None
+        spans[i] = (start, end)
+        pos = end
+    return spans
+
+
+def _rewrite_at(text: str, j: int) -> tuple[int, str] | None:
+    """A rewritten piece of the original at ``j``: (its length, what the tokenizer saw)."""
+    for src, dst in _REWRITES:
+        if text.startswith(src, j):
+            return len(src), dst
+    if text[j] == "&":
+        m = _ENTITY.match(text, j)
+        if m is not None:
+            seen = html.unescape(m.group())
+            if seen != m.group():
+                return m.end() - j, seen
+    return None
+
+
+def _match(text: str, j: int, word: str) -> int | None:
+    """End of ``word`` matched at exactly ``j`` in ``text`` (case-insensitive), or None."""
+    target = word.lower()
+    k = 0
+    while k < len(target):
+        if j >= len(text):
+            return None
+        low = text[j].lower()
+        if target.startswith(low, k):
+            j, k = j + 1, k + len(low)
+            continue
+        rewrite = _rewrite_at(text, j)
+        if rewrite is None or not target.startswith(rewrite[1].lower(), k) or not rewrite[1]:
+            return None
+        j, k = j + rewrite[0], k + len(rewrite[1])
+    return j
+
+
+def _find(text: str, pos: int, word: str) -> tuple[int, int] | None:
+    """The first match of ``word`` at or shortly after ``pos``."""
+    for j in range(pos, min(len(text), pos + _LOOKAHEAD)):
+        end = _match(text, j, word)
+        if end is not None:
+            return j, end
+    return None
+
+
+def _blank_at(text: str, j: int) -> int:
+    """Length of the whitespace (or whitespace-producing markup) at ``j``; 0 when none."""
+    if j < len(text) and text[j].isspace():
+        return 1
+    return next((len(src) for src in _BLANKS if text.startswith(src, j)), 0)
+
+
+def _skip_blanks(text: str, pos: int) -> int:
+    while (step := _blank_at(text, pos)) > 0:
+        pos += step
+    return pos
+
+
+def _blank_run(text: str, pos: int) -> tuple[int, int] | None:
+    """Span of a whitespace token (a newline, ``<br />``...), without surrounding spaces."""
+    start = pos
+    while start < len(text) and text[start] == " ":
+        start += 1
+    end = _skip_blanks(text, start)
+    while end > start and text[end - 1] == " ":
+        end -= 1
+    return (start, end) if end > start else None
+
+
+def _extend_run(text: str, start: int, end: int, word: str, count: int, between: bool) -> int:
+    """End of a run of ``count`` copies of ``word`` starting at ``start``.
+
+    Characters (``xxrep``) repeat back to back; words (``xxwrep``) are separated by blanks.
+    """
+    for _ in range(count - 1):
+        j = _skip_blanks(text, end) if between else end
+        nxt = _match(text, j, word)
+        if nxt is None:
+            break
+        end = nxt
+    return end

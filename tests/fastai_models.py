@@ -1,0 +1,92 @@
+"""Tiny fastai AWD-LSTM text classifiers for the tests, built offline from a few sentences."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+#: a small two-class corpus; words repeat so that most of them enter the vocabulary
+SENTENCES: tuple[tuple[str, str], ...] = (
+    ("a gorgeous, moving film with a great cast", "positive"),
+    ("The acting is wonderful and the story is moving.", "positive"),
+    ("I loved it!!!! Best film of the YEAR.", "positive"),
+    ("a warm, funny and clever movie; don't miss it", "positive"),
+    ("great great great fun, a moving story", "positive"),
+    ("Wonderful music, a gorgeous cast and a clever plot.", "positive"),
+    ("a dull, boring film with a terrible plot", "negative"),
+    ("The acting is awful and the story is boring.", "negative"),
+    ("I hated it. Worst movie of the YEAR!!!", "negative"),
+    ("a tedious, stupid mess; don't waste your time", "negative"),
+    ("boring boring boring, a dull story", "negative"),
+    ("Terrible music, an awful cast and a stupid plot.", "negative"),
+)
+
+
+def build_toy_learner(seed: int = 0, emb_sz: int = 16, n_hid: int = 24, n_layers: int = 2) -> Any:
+    """A randomly initialised AWD-LSTM classifier ``Learner`` (classes negative/positive).
+
+    Tokenisation runs in-process (``n_workers=0``) and every word of :data:`SENTENCES` enters
+    the vocabulary (``min_freq=1``). The model is untrained: its predictions are arbitrary
+    but deterministic for a given ``seed``.
+    """
+    import pandas as pd
+    import torch
+    from fastai.text.all import (
+        AWD_LSTM,
+        CategoryBlock,
+        ColReader,
+        DataBlock,
+        RandomSplitter,
+        TextBlock,
+        awd_lstm_clas_config,
+        text_classifier_learner,
+    )
+
+    df = pd.DataFrame(list(SENTENCES), columns=["text", "label"])
+    block = DataBlock(
+        blocks=(TextBlock.from_df("text", min_freq=1, n_workers=0), CategoryBlock),
+        get_x=ColReader("text"),
+        get_y=ColReader("label"),
+        splitter=RandomSplitter(0.25, seed=seed),
+    )
+    dls = block.dataloaders(df, bs=4, seq_len=72, num_workers=0)
+    config = {**awd_lstm_clas_config, "emb_sz": emb_sz, "n_hid": n_hid, "n_layers": n_layers}
+    torch.manual_seed(seed)
+    return text_classifier_learner(dls, AWD_LSTM, config=config, pretrained=False)
+
+
+@functools.lru_cache(maxsize=1)
+def toy_learner() -> Any:
+    """A shared toy ``Learner`` (built once per test session; tests must leave it as found)."""
+    return build_toy_learner()
+
+
+def demo_learner() -> Any | None:
+    """The bundled demo ``Learner``, or None while its weights are not in the package yet."""
+    try:
+        import ig_widgets
+
+        return ig_widgets.load_demo_model()
+    except (ImportError, FileNotFoundError, ModuleNotFoundError):
+        return None
+
+
+#: a long review written for the tests (about 300 fastai tokens): caps, repeats, markup
+LONG_REVIEW = (
+    "I went into this film expecting very little, and I came out of the cinema GRINNING. "
+    "The first half hour is slow, I admit: the director takes his time with the village, "
+    "the rain, the old bakery and the quiet family that runs it.<br /><br />Then the story "
+    "turns. The eldest daughter, played by an actress I had never heard of, carries every "
+    "scene she is in; her argument with her father in the kitchen is the best acting I have "
+    "seen this year!!!! The music is gentle and never tells you what to feel... The camera "
+    "stays close to the faces, and the editing is patient but never dull. Some jokes fall "
+    "flat, and one subplot about a lost dog goes nowhere at all, which is a pity. Still, "
+    "the ending is moving, moving, moving: I heard people crying around me, and I don't "
+    "cry easily.<br /><br />It's not a perfect movie. The dialogue is sometimes stiff, a "
+    "few characters are cartoons, and at two hours and ten minutes it is at least twenty "
+    "minutes too long. But it is honest, warm and beautifully made, and it trusts its "
+    "audience. If you liked quiet family dramas with a lot of heart, go and see it on the "
+    "big screen. Sooooo much better than the trailer suggests. 8/10 from me, and I will "
+    "watch it again with my parents next week. The popcorn was stale and the seats were "
+    "hard, but that is hardly the film's fault."
+)
