@@ -1,0 +1,63 @@
+"""AttributionBars: a horizontal bar chart of attributions, drawn by a Vue template (no library)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import traitlets as t
+
+from ig_widgets.widgets._templates import template_path
+from ig_widgets.widgets.chips import ScoreWidget
+
+ORDERS = ("text", "sorted")
+
+
+class AttributionBars(ScoreWidget):
+    """One horizontal bar per token or word: right of the axis for positive, left for negative.
+
+    Parameters
+    ----------
+    tokens : sequence of str
+        Texts, ``(n,)``.
+    scores : sequence of float
+        Raw attributions, ``(n,)``.
+    order : {"text", "sorted"}
+        Text order, or by decreasing ``|score|``.
+    top_k : int
+        Show only the ``top_k`` largest ``|score|`` (0: all), kept in ``order``.
+
+    ``rows`` (derived) lists the shown indices in display order. DOM: root ``.igw-bars``; each
+    bar ``.igw-bar`` with ``data-index`` (into ``tokens``) and ``data-score``.
+    """
+
+    template_file = template_path("bars.vue")
+
+    order = t.Unicode("text").tag(sync=True)
+    top_k = t.Int(0).tag(sync=True)
+    rows = t.List(t.Int(), read_only=True).tag(sync=True)
+
+    @t.validate("order")
+    def _check_order(self, proposal: dict[str, Any]) -> str:
+        if proposal["value"] not in ORDERS:
+            raise t.TraitError(f"order must be one of {ORDERS}")
+        return proposal["value"]
+
+    @t.validate("top_k")
+    def _check_top_k(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 0:
+            raise t.TraitError("top_k must be 0 (all) or a positive count")
+        return proposal["value"]
+
+    @t.observe("order", "top_k")
+    def _on_rows(self, _change: dict[str, Any]) -> None:
+        self._refresh()
+
+    def _refresh(self) -> None:
+        magnitude = np.abs(np.asarray(self.scores, dtype=np.float64))
+        by_size = np.argsort(-magnitude, kind="stable")
+        keep = by_size[: self.top_k] if self.top_k else by_size
+        rows = keep if self.order == "sorted" else np.sort(keep)
+        with self.hold_sync():
+            super()._refresh()
+            self.set_trait("rows", [int(i) for i in rows])

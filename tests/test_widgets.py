@@ -1,0 +1,175 @@
+"""SaliencyChips and AttributionBars driven as the front end would: state, set_state, events."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from toy_models import toy_bundle
+
+import ig_widgets as igw
+from ig_widgets.views.normalize import BACKGROUNDS, PALETTES, contrast_ratio, normalize
+from ig_widgets.widgets import _templates
+from ig_widgets.widgets.chips import MAX_ALPHA, attribution_view
+
+REPO = Path(__file__).resolve().parents[1]
+JS = REPO / "js"
+
+
+@pytest.fixture(scope="module")
+def explanation() -> igw.Explanation:
+    torch.manual_seed(0)
+    explainer = igw.Explainer(toy_bundle("gru", n_classes=3))
+    return explainer.explain("The movie was not very good, but fun!", n_steps=16)
+
+
+def test_chips_sync_tokens_raw_scores_and_display_values() -> None:
+    chips = igw.SaliencyChips(tokens=["a", "great", "film"], scores=[0.1, 0.8, -0.4])
+    state = chips.get_state()
+    assert state["tokens"] == ["a", "great", "film"]
+    assert state["scores"] == [0.1, 0.8, -0.4]
+    assert state["values"] == pytest.approx([0.125, 1.0, -0.5])
+    assert state["hues"] == [list(h) for h in PALETTES["default"]]
+    assert state["selected"] == -1
+
+
+@pytest.mark.parametrize("mode", ["maxabs", "l2", "none"])
+def test_chips_normalize_modes_follow_the_views_module(mode: str) -> None:
+    scores = [0.3, -2.0, 0.05, 1.2]
+    chips = igw.SaliencyChips(tokens=list("abcd"), scores=scores)
+    chips.set_state({"normalize": mode})
+    assert chips.values == pytest.approx(np.round(normalize(scores, mode), 4).tolist())
+    assert chips.scores == scores  # raw scores never change with the display
+
+
+def test_chips_palette_switch_changes_hues_and_bad_choices_are_refused() -> None:
+    chips = igw.SaliencyChips(tokens=["x"], scores=[1.0])
+    chips.set_state({"palette": "colorblind"})
+    assert chips.hues == [list(h) for h in PALETTES["colorblind"]]
+    with pytest.raises(Exception, match="palette must be one of"):
+        chips.palette = "rainbow"
+    with pytest.raises(Exception, match="normalize must be one of"):
+        chips.normalize = "softmax"
+
+
+def test_chips_click_selects_and_python_receives_the_index() -> None:
+    chips = igw.SaliencyChips(tokens=["a", "b", "c"], scores=[0.1, 0.2, 0.3])
+    seen: list[int] = []
+    chips.observe(lambda change: seen.append(change["new"]), "selected")
+    chips.set_state({"selected": 2})  # what the template's click writes back
+    assert chips.selected == 2 and seen == [2]
+    chips.set_state({"selected": 7})  # out of range: cleared, never an invalid index
+    assert chips.selected == -1
+
+
+def test_chips_new_data_of_other_length_clears_selection() -> None:
+    chips = igw.SaliencyChips(tokens=["a", "b"], scores=[1.0, 2.0])
+    chips.selected = 1
+    chips.set_data(["only"], [0.5])
+    assert chips.selected == -1 and chips.tokens == ["only"]
+
+
+def test_set_data_rejects_mismatched_and_non_finite_scores() -> None:
+    chips = igw.SaliencyChips()
+    with pytest.raises(ValueError, match="same length"):
+        chips.set_data(["a", "b"], [1.0])
+    with pytest.raises(ValueError, match="finite"):
+        chips.set_data(["a"], [float("nan")])
+
+
+def test_from_explanation_syncs_the_engines_raw_scores(explanation: igw.Explanation) -> None:
+    for level in ("word", "token"):
+        for target in explanation.classes:
+            chips = igw.SaliencyChips.from_explanation(explanation, target=target, level=level)
+            attr = explanation.for_class(target)
+            expected = attr.word_scores if level == "word" else attr.scores
+            assert chips.get_state()["scores"] == expected.tolist()
+            assert chips.label == target
+    words = igw.SaliencyChips.from_explanation(explanation, level="word")
+    assert words.tokens == [w.text for w in explanation.words]
+    assert words.special == [w.special for w in explanation.words]
+    assert words.label == explanation.predicted_class
+
+
+def test_attribution_view_contrast_is_the_difference(explanation: igw.Explanation) -> None:
+    a, b = explanation.classes[0], explanation.classes[2]
+    view = attribution_view(explanation, a, "token", contrast=b)
+    expected = explanation.scores[0] - explanation.scores[2]
+    np.testing.assert_allclose(view.scores, expected, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="level"):
+        attribution_view(explanation, a, "sentence")
+
+
+def test_two_thousand_tokens_are_one_widget_with_compact_state() -> None:
+    rng = np.random.default_rng(0)
+    tokens = [f"tok{i}" for i in range(2000)]
+    scores = rng.normal(size=2000)
+    chips = igw.SaliencyChips(tokens=tokens, scores=scores)
+    state = chips.get_state()
+    assert len(state["tokens"]) == 2000 and len(state["values"]) == 2000
+    assert not any(isinstance(value, igw.SaliencyChips) for value in state.values())
+    size = len(repr(state["tokens"])) + len(repr(state["scores"])) + len(repr(state["values"]))
+    assert size < 120_000  # one message of ~100 kB, not 2,000 widgets
+
+
+def test_bars_order_and_top_k() -> None:
+    bars = igw.AttributionBars(tokens=list("abcde"), scores=[0.1, -0.9, 0.5, 0.0, -0.3])
+    assert bars.rows == [0, 1, 2, 3, 4]
+    bars.set_state({"order": "sorted"})
+    assert bars.rows == [1, 2, 4, 0, 3]
+    bars.set_state({"top_k": 2})
+    assert bars.rows == [1, 2]
+    bars.set_state({"order": "text", "top_k": 3})
+    assert bars.rows == [1, 2, 4]
+    with pytest.raises(Exception, match="order must be one of"):
+        bars.order = "random"
+    with pytest.raises(Exception, match="top_k"):
+        bars.top_k = -1
+
+
+def test_bars_from_explanation(explanation: igw.Explanation) -> None:
+    bars = igw.AttributionBars.from_explanation(explanation, target=1, level="token", top_k=3)
+    assert bars.scores == explanation.scores[1].tolist()
+    assert len(bars.rows) == 3
+    assert set(bars.rows) == set(np.argsort(-np.abs(explanation.scores[1]))[:3].tolist())
+
+
+@pytest.mark.parametrize("palette", list(PALETTES))
+@pytest.mark.parametrize("theme", list(BACKGROUNDS))
+def test_strongest_chip_keeps_theme_text_legible(palette: str, theme: str) -> None:
+    # the template paints rgba(hue, |v| * MAX_ALPHA) over the theme and keeps its text colour
+    background = np.array(BACKGROUNDS[theme], dtype=float)
+    text = (0, 0, 0) if theme == "light" else (255, 255, 255)
+    for hue in PALETTES[palette]:
+        for strength in (0.0, 0.5, 1.0):
+            alpha = strength * MAX_ALPHA
+            chip = tuple(round(float(c)) for c in background + alpha * (np.array(hue) - background))
+            assert contrast_ratio(chip, text) >= 4.5, (palette, theme, hue, strength)
+
+
+def test_templates_exist_define_the_dom_contract_and_never_use_v_html() -> None:
+    for name in ("chips.vue", "bars.vue", "explorer.vue"):
+        path = Path(_templates.template_path(name))
+        assert path.is_file()
+        source = path.read_text()
+        assert "v-html" not in source and "innerHTML" not in source
+    chips = (JS / "chips.vue").read_text()
+    assert 'class="igw-chips"' in chips and 'class="igw-chip"' in chips
+    assert ':data-index="i"' in chips and ':data-score="scores[i]"' in chips
+    assert "{{ token }}" in chips
+    bars = (JS / "bars.vue").read_text()
+    assert 'class="igw-bars"' in bars and 'class="igw-bar"' in bars and ':data-index="i"' in bars
+    explorer = (JS / "explorer.vue").read_text()
+    assert 'class="igw-explorer"' in explorer and 'class="igw-delta"' in explorer
+    for label in ("text", "steps", "target", "baseline"):
+        assert re.search(rf'aria-label="{label}"', explorer), label
+    for path in JS.glob("*"):
+        assert "v-html" not in path.read_text(), path
+
+
+def test_template_lookup_reports_missing_files() -> None:
+    with pytest.raises(FileNotFoundError, match=r"nope\.vue"):
+        _templates.template_path("nope.vue")
