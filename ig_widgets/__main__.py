@@ -227,12 +227,12 @@ def _class(value: str, classes: tuple[str, ...]) -> int | str:
 
 
 def _explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from ig_widgets.engine.explainer import Explainer
-    from ig_widgets.models import demo
-
     text = sys.stdin.read() if args.text == "-" else args.text
     if not text.strip():
         raise ValueError("the text is empty: give some text to explain")
+    from ig_widgets.engine.explainer import Explainer
+    from ig_widgets.models import demo
+
     if err.isatty():
         print(f"loading {args.model or demo.demo_models()[0]} …", file=err, flush=True)
     explainer = Explainer(demo.load_demo_model(args.model))
