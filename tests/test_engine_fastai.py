@@ -1,0 +1,189 @@
+"""The engine on fastai AWD-LSTM Learners: agreement with Captum, completeness, invariants."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from fastai_models import LONG_REVIEW, demo_learner, toy_learner
+
+from ig_widgets.engine.explainer import Explainer
+from ig_widgets.engine.quadrature import METHODS
+
+torch.set_num_threads(1)
+
+_DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("IGW_SHARED_DATA", _DEFAULT_DATA))
+SHORT = "I LOVED it!!!! a gorgeous, moving film. Don't miss it"
+
+
+def imdb_reviews(valid: bool = True) -> list[str]:
+    """The imdb_sample reviews (``is_valid`` rows), or [] when the shared data is absent."""
+    path = SHARED_DATA / "imdb_sample.csv"
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return [r["text"] for r in rows if (r["is_valid"].strip().lower() == "true") == valid]
+
+
+def long_review(explainer: Explainer, min_tokens: int = 300) -> str:
+    """An imdb_sample review cut to about ``min_tokens`` tokens; the written one otherwise."""
+    for text in imdb_reviews():
+        tok = explainer.tokenize(text)
+        if len(tok) >= min_tokens:
+            words = text.split()
+            for k in range(min_tokens // 2, len(words) + 1, 10):
+                cut = " ".join(words[:k])
+                if len(explainer.tokenize(cut)) >= min_tokens:
+                    return cut
+    return LONG_REVIEW
+
+
+@pytest.fixture(params=["toy", "demo"])
+def learn(request):
+    if request.param == "toy":
+        return toy_learner()
+    model = demo_learner()
+    if model is None:
+        pytest.skip("the demo model (ig_widgets.load_demo_model) is not available yet")
+    return model
+
+
+@contextlib.contextmanager
+def one_chunk(model: torch.nn.Module, n: int):
+    """The Learner's model in eval mode with ``bptt`` and ``max_len`` ≥ ``n``; restored after."""
+    encoder = model[0]
+    saved = encoder.bptt, encoder.max_len, model.training
+    encoder.bptt = encoder.max_len = n
+    model.eval()
+    try:
+        yield model
+    finally:
+        encoder.bptt, encoder.max_len = saved[:2]
+        model.train(saved[2])
+
+
+def captum_scores(learn, ids, base_ids, target: int, n_steps: int, method: str) -> np.ndarray:
+    """Captum ``LayerIntegratedGradients`` on ``encoder_dp``, summed over the embedding."""
+    from captum.attr import LayerIntegratedGradients
+
+    with one_chunk(learn.model, len(ids)) as model:
+        lig = LayerIntegratedGradients(
+            lambda x: model(x)[0].softmax(-1), model[0].module.encoder_dp
+        )
+        attr = lig.attribute(
+            torch.tensor([ids]),
+            baselines=torch.tensor([base_ids]),
+            target=target,
+            n_steps=n_steps,
+            method=method,
+            internal_batch_size=32,
+        )
+    return attr.sum(-1)[0].detach().double().numpy()
+
+
+def _agreement(learn, text: str, n_steps: int) -> float:
+    """Max |engine − Captum| over methods, classes and tokens (asserting ≤ 1e-5 each)."""
+    explainer = Explainer(learn)
+    tok = explainer.tokenize(text)
+    unk = explainer.adapter.token_id("xxunk")
+    base_ids = [i if keep else unk for i, keep in zip(tok.ids, tok.keep, strict=True)]
+    worst = 0.0
+    for method in METHODS:
+        exp = explainer.explain(text, n_steps=n_steps, method=method, baseline="xxunk")
+        for target in range(len(explainer.classes)):
+            ref = captum_scores(learn, list(tok.ids), base_ids, target, n_steps, method)
+            diff = float(np.abs(exp.scores[target] - ref).max())
+            assert diff <= 1e-5, f"{method}, class {target}: max abs diff {diff:.2e}"
+            # relative too: the untrained toy model's attributions are tiny
+            assert diff <= 1e-4 * np.abs(ref).max(), f"{method}, class {target}: {diff:.2e}"
+            worst = max(worst, diff)
+    return worst
+
+
+def test_agrees_with_captum_on_a_short_review(learn):
+    worst = _agreement(learn, SHORT, n_steps=20)
+    print(f"short review: max |engine - Captum| = {worst:.2e}")
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_agrees_with_captum_on_a_300_token_review(learn):
+    text = long_review(Explainer(learn))
+    n = len(Explainer(learn).tokenize(text))
+    assert n >= 300
+    assert learn.model[0].bptt < n  # the Learner's own chunking would break gradients
+    worst = _agreement(learn, text, n_steps=16)
+    print(f"{n}-token review: max |engine - Captum| = {worst:.2e}")
+    assert learn.model[0].bptt == 72  # and the Learner is left as it was
+
+
+def _check_completeness(explainer: Explainer, texts: list[str]) -> float:
+    worst = 0.0
+    for text in texts:
+        exp = explainer.explain(text, n_steps=64, method="gausslegendre")
+        gap = np.abs(exp.f_input - exp.f_baseline)
+        ratio = np.abs(exp.delta) / gap
+        assert np.all(ratio <= 0.01), (text[:60], exp.delta, gap)
+        worst = max(worst, float(ratio.max()))
+    return worst
+
+
+@pytest.mark.slow
+def test_completeness_on_several_reviews():
+    learn = demo_learner()
+    if learn is None:
+        pytest.skip("the demo model (ig_widgets.load_demo_model) is not available yet")
+    explainer = Explainer(learn)
+    texts = [r for r in imdb_reviews() if len(explainer.tokenize(r)) <= 250][:4]
+    texts += [SHORT, "a dull, boring film with a terrible plot", LONG_REVIEW]
+    worst = _check_completeness(explainer, texts)
+    print(f"completeness at 64 Gauss-Legendre steps: max |delta| / |gap| = {worst:.2e}")
+
+
+def test_completeness_on_the_toy_model():
+    learn = toy_learner()
+    _check_completeness(Explainer(learn), [SHORT, "boring boring boring, a dull story"])
+
+
+def test_binary_negation_and_determinism(learn):
+    first = Explainer(learn).explain(SHORT, n_steps=16)
+    again = Explainer(learn).explain(SHORT, n_steps=16)
+    assert first.classes == tuple(str(c) for c in learn.dls.vocab[1])
+    # exact up to float64 rounding (the quadrature sum may reorder: ~1 ulp seen)
+    np.testing.assert_allclose(first.scores[0], -first.scores[1], rtol=1e-12, atol=1e-18)
+    # the deltas only differ by the float32 rounding of p0 + p1 = 1 at both ends
+    assert abs(first.delta[0] + first.delta[1]) <= 1e-6
+    np.testing.assert_array_equal(first.scores, again.scores)
+    np.testing.assert_array_equal(first.f_input, again.f_input)
+    np.testing.assert_allclose(first.f_input.sum(), 1.0, atol=1e-6)
+
+
+def test_explaining_leaves_the_learner_as_found(learn):
+    model = learn.model
+    model.train()
+    modes = [m.training for m in model.modules()]
+    bptt = (model[0].bptt, model[0].max_len)
+    params = {k: v.clone() for k, v in model.state_dict().items()}
+    try:
+        exp = Explainer(learn).explain(LONG_REVIEW, n_steps=8)
+        assert [m.training for m in model.modules()] == modes
+        assert (model[0].bptt, model[0].max_len) == bptt
+        for k, v in model.state_dict().items():
+            assert torch.equal(v, params[k]), k
+        assert exp.scores.shape == (2, len(exp.tokens)) and len(exp.tokens) >= 300
+    finally:
+        model.eval()
+
+
+def test_words_have_spans_in_the_text(learn):
+    exp = Explainer(learn).explain(SHORT, n_steps=8)
+    texts = [w.text for w in exp.words if not w.special]
+    assert texts == SHORT.split()
+    assert any(w.special for w in exp.words)  # xxbos, kept in the token baseline
