@@ -203,12 +203,14 @@ def render(
     if top_k is not None:
         order = sorted(order, key=lambda i: -abs(float(raw[i])))[:top_k]
     width = min(max((len(units[i][0]) for i in order), default=4), 24)
+    # fixed point reads best; tiny scores (an untrained model) would all print as 0.0000
+    number = "{:+.4f}" if float(np.abs(raw).max(initial=0.0)) >= 0.01 else "{:+.3e}"
     for i in order:
         label = units[i][0].translate(_CONTROLS)
         label = label if len(label) <= width else label[: width - 1] + "…"
         bar = "█" * round(10 * abs(float(shown[i])))
         cell = paint(f"{label:<{width}}", float(shown[i]), color, palette)
-        lines.append(f"  {i:>4}  {cell}  {float(raw[i]):+.4f}  {bar}")
+        lines.append(f"  {i:>4}  {cell}  {number.format(float(raw[i]))}  {bar}")
     diff = attribution.f_input - attribution.f_baseline
     ok = abs(attribution.delta) <= 0.01 * abs(diff)
     lines += [
