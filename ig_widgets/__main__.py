@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 import numpy as np
 
 from ig_widgets.engine.quadrature import METHODS
-from ig_widgets.views.normalize import NORMALIZE_MODES, rgb_for, text_rgb_for
+from ig_widgets.views.html import completeness
+from ig_widgets.views.normalize import NORMALIZE_MODES, rgb_for, score_format, text_rgb_for
 from ig_widgets.views.normalize import normalize as normalize_scores
 
 if TYPE_CHECKING:
@@ -203,22 +204,16 @@ def render(
     if top_k is not None:
         order = sorted(order, key=lambda i: -abs(float(raw[i])))[:top_k]
     width = min(max((len(units[i][0]) for i in order), default=4), 24)
-    # fixed point reads best; tiny scores (an untrained model) would all print as 0.0000
-    number = "{:+.4f}" if float(np.abs(raw).max(initial=0.0)) >= 0.01 else "{:+.3e}"
+    number = score_format(raw)
     for i in order:
         label = units[i][0].translate(_CONTROLS)
         label = label if len(label) <= width else label[: width - 1] + "…"
         bar = "█" * round(10 * abs(float(shown[i])))
         cell = paint(f"{label:<{width}}", float(shown[i]), color, palette)
         lines.append(f"  {i:>4}  {cell}  {number.format(float(raw[i]))}  {bar}")
-    diff = attribution.f_input - attribution.f_baseline
-    ok = abs(attribution.delta) <= 0.01 * abs(diff)
-    lines += [
-        "",
-        f"completeness: Σ attributions {attribution.total:+.4f} · F(input) − F(baseline) "
-        f"{diff:+.4f} · delta {attribution.delta:+.2e} "
-        + ("(ok, ≤ 1 %)" if ok else "(large: use more steps)"),
-    ]
+    check, large = completeness(attribution)
+    verdict = "(large: use more steps)" if large else "(ok, ≤ 1 % of F(input) − F(baseline))"
+    lines += ["", f"completeness: {check} {verdict}"]
     return "\n".join(lines) + "\n"
 
 

@@ -17,6 +17,7 @@ from ig_widgets.views.normalize import (
     contrast_ratio,
     normalize,
     rgb_for,
+    score_format,
     text_rgb_for,
 )
 
@@ -294,3 +295,13 @@ def test_plot_single_target_contrast_top_k_and_ax() -> None:
         exp.plot(top_k=0)
     with pytest.raises(ValueError, match="palette"):
         exp.plot(palette="neon")
+
+
+def test_tiny_scores_stay_readable() -> None:
+    assert score_format([0.5, -0.02]) == "{:+.4f}"
+    assert score_format([0.0, 0.0]) == "{:+.4f}"
+    assert score_format([3e-4, -1e-5]).format(3e-4) == "+3.000e-04"
+    tiny = make_explanation(scores=np.array([[1e-5, 2e-5, -3e-5, 0, 4e-5, 5e-5, -6e-5]] * 2))
+    values = re.findall(r'class="igw-bar-value">([^<]*)<', explanation_html(tiny))
+    assert values[-1] == "-6.000e-05" and len(values) == 6
+    assert "Σ attributions +3.000e-05" in explanation_html(tiny, level="token")

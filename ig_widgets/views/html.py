@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ig_widgets.views.normalize import color_for, text_color_for
+from ig_widgets.views.normalize import color_for, score_format, text_color_for
 from ig_widgets.views.normalize import normalize as normalize_scores
 
 if TYPE_CHECKING:
@@ -114,6 +114,7 @@ def _chips(items: list[_Item], shown: np.ndarray, palette: str, theme: str) -> s
 def _bars(
     items: list[_Item], shown: np.ndarray, palette: str, theme: str, top_k: int | None
 ) -> str:
+    number = score_format([it.score for it in items])
     order = list(range(len(items)))
     if top_k is not None:
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
@@ -131,7 +132,7 @@ def _bars(
             f'<span class="igw-bar-label">{_e(item.label)}</span>'
             f'<span class="igw-bar-track"><span class="igw-bar-axis"></span>'
             f'<span class="igw-bar-fill" style="{side};background:{fill}"></span></span>'
-            f'<span class="igw-bar-value">{item.score:+.4f}</span></div>'
+            f'<span class="igw-bar-value">{number.format(item.score)}</span></div>'
         )
     return '<div class="igw-bars">' + "".join(rows) + "</div>"
 
@@ -152,14 +153,30 @@ def _header(exp: Explanation, heading: str) -> str:
     )
 
 
-def _delta_badge(attribution: ClassAttribution) -> str:
+def completeness(attribution: ClassAttribution) -> tuple[str, bool]:
+    """The completeness check in words, and whether its delta is too large.
+
+    Returns
+    -------
+    tuple[str, bool]
+        ``"Σ attributions … · F(input) − F(baseline) … · delta …"`` and True when
+        ``|delta| > DELTA_TOLERANCE · |F(input) − F(baseline)|``.
+    """
     diff = attribution.f_input - attribution.f_baseline
-    warn = abs(attribution.delta) > DELTA_TOLERANCE * abs(diff)
+    number = score_format([attribution.total, diff])
+    text = (
+        f"Σ attributions {number.format(attribution.total)} · "
+        f"F(input) − F(baseline) {number.format(diff)} · delta {attribution.delta:+.2e}"
+    )
+    return text, abs(attribution.delta) > DELTA_TOLERANCE * abs(diff)
+
+
+def _delta_badge(attribution: ClassAttribution) -> str:
+    text, warn = completeness(attribution)
     note = " — large: use more steps" if warn else ""
     return (
         f'<div class="igw-delta{" igw-warn" if warn else ""}" data-delta="{attribution.delta!r}">'
-        f"Σ attributions {attribution.total:+.4f} · F(input) − F(baseline) {diff:+.4f} · "
-        f"delta {attribution.delta:+.2e}{note}</div>"
+        f"{_e(text)}{note}</div>"
     )
 
 

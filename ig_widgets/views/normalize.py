@@ -141,3 +141,15 @@ def color_for(value: float, palette: str = "default", theme: str = "light") -> s
 def text_color_for(value: float, palette: str = "default", theme: str = "light") -> str:
     """The CSS text colour that stays legible on :func:`color_for`'s background."""
     return css(text_rgb_for(rgb_for(value, palette, theme)))
+
+
+def score_format(scores: np.ndarray | list[float]) -> str:
+    """A ``str.format`` pattern that prints a set of raw scores readably.
+
+    Fixed point with 4 decimals (``+0.1234``) when the largest ``|score|`` is at least 0.01
+    (or all are zero), else scientific with 4 digits (``+1.234e-04``), so that the tiny
+    attributions of a weak or untrained model do not all print as ``+0.0000``.
+    """
+    values = np.abs(np.asarray(scores, dtype=np.float64))
+    top = float(values.max(initial=0.0))
+    return "{:+.4f}" if top >= 0.01 or top == 0.0 else "{:+.3e}"
