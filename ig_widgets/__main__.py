@@ -233,10 +233,11 @@ def _explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if err.isatty():
         print(f"loading {args.model or demo.demo_models()[0]} …", file=err, flush=True)
     explainer = Explainer(demo.load_demo_model(args.model))
-    exp = explainer.explain(text, n_steps=args.steps, method=args.method, baseline=args.baseline)
-    target = (
-        exp.predicted if args.target is None else exp.class_index(_class(args.target, exp.classes))
+    wanted = None if args.target is None else _class(args.target, explainer.classes)
+    exp = explainer.explain(  # checks the target before any work
+        text, n_steps=args.steps, method=args.method, baseline=args.baseline, target=wanted
     )
+    target = exp.predicted if wanted is None else exp.class_index(wanted)
     if args.versus is not None:
         other = exp.class_index(_class(args.versus, exp.classes))
         attribution = exp.contrast(target, other)
