@@ -195,9 +195,12 @@ class Explorer(v.VuetifyTemplate):
 
     def close(self) -> None:
         """Stop the background work and close the widget and its children."""
-        self._worker.close()
-        self.chips.close()
-        self.bars.close()
+        worker = self.__dict__.get("_worker")
+        if worker is not None:  # absent when the constructor refused its arguments
+            worker.close()
+        for child in (self._trait_values.get("chips"), self._trait_values.get("bars")):
+            if child is not None:
+                child.close()
         super().close()
 
     def vue_search_baseline(self, query: Any) -> None:
