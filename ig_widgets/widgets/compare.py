@@ -1,0 +1,486 @@
+"""Compare: several models explain the same text side by side, aligned word by word."""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import ipyvuetify as v
+import numpy as np
+import traitlets as t
+from ipywidgets import widget_serialization
+
+from ig_widgets.engine.baselines import Baseline, UncertainBaseline, ZeroBaseline
+from ig_widgets.engine.explainer import Explainer
+from ig_widgets.engine.explanation import ClassAttribution, Explanation, Word
+from ig_widgets.views.normalize import normalize
+from ig_widgets.widgets._templates import template_path
+from ig_widgets.widgets.chips import SaliencyChips
+from ig_widgets.widgets.worker import Request, Worker
+
+#: the shared baseline choices: each model's default token, zero embeddings, or an
+#: embedding sequence optimised (per model) to uniform class probabilities
+BASELINE_KINDS: tuple[str, ...] = ("default", "zero", "uncertain")
+
+
+@dataclass(frozen=True)
+class CompareParams:
+    """The parameters one comparison ran with (kept with its results).
+
+    Attributes
+    ----------
+    text : str
+        The explained text.
+    n_steps : int
+        Quadrature points, the same for every model.
+    method : str
+        Quadrature rule.
+    baseline : str
+        One of :data:`BASELINE_KINDS`.
+    """
+
+    text: str
+    n_steps: int
+    method: str
+    baseline: str
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Every model's attributions for one class on the shared word list.
+
+    Attributes
+    ----------
+    words : tuple[Word, ...]
+        The text's words (whitespace pieces, identical for every tokenizer), ``(n_words,)``;
+        the models' special tokens are left out (every baseline keeps them, so their
+        attribution is zero).
+    scores : np.ndarray
+        Raw attributions, ``(n_models, n_words)``.
+    attributions : tuple[ClassAttribution, ...]
+        Each model's attributions for the class, with its completeness check.
+    """
+
+    words: tuple[Word, ...]
+    scores: np.ndarray
+    attributions: tuple[ClassAttribution, ...]
+
+
+def align(explanations: Sequence[Explanation], target: str) -> Alignment:
+    """Put several models' explanations of one text on one word list.
+
+    Parameters
+    ----------
+    explanations : sequence of Explanation
+        One per model, all of the same text.
+    target : str
+        The class (by name) every row explains.
+
+    Raises
+    ------
+    ValueError
+        When the explanations are of different texts or their words do not line up.
+    """
+    if not explanations:
+        raise ValueError("align needs at least one explanation")
+    texts = {exp.text for exp in explanations}
+    if len(texts) != 1:
+        raise ValueError("the explanations are of different texts; they cannot be aligned")
+    keyed = []
+    for exp in explanations:
+        keep = [i for i, w in enumerate(exp.words) if not w.special]
+        spans = tuple((exp.words[i].start, exp.words[i].end) for i in keep)
+        keyed.append((keep, spans))
+    reference = keyed[0][1]
+    for exp, (_, spans) in zip(explanations, keyed, strict=True):
+        if spans != reference:
+            raise ValueError(
+                f"The words of {exp.model_name!r} do not line up with those of "
+                f"{explanations[0].model_name!r}: {len(spans)} against {len(reference)} words"
+            )
+    attrs = tuple(exp.for_class(target) for exp in explanations)
+    scores = np.stack(
+        [attr.word_scores[keep] for attr, (keep, _) in zip(attrs, keyed, strict=True)]
+    )
+    words = tuple(explanations[0].words[i] for i in keyed[0][0])
+    return Alignment(words, scores, attrs)
+
+
+def difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A − B per word after scaling each row to its own ``max |score|`` (values in [-2, 2]).
+
+    Parameters
+    ----------
+    a, b : np.ndarray
+        Raw word attributions of two models for the same class, ``(n_words,)`` each.
+
+    Returns
+    -------
+    np.ndarray
+        ``a / max|a| − b / max|b|``, ``(n_words,)``; a row of zeros scales to zeros.
+    """
+    return normalize(a, "maxabs") - normalize(b, "maxabs")
+
+
+def badge(attr: ClassAttribution) -> dict[str, Any]:
+    """The completeness badge of one row: Σ attributions, F(input) − F(baseline), delta."""
+    diff = attr.f_input - attr.f_baseline
+    return {
+        "label": attr.label,
+        "total": attr.total,
+        "diff": diff,
+        "delta": attr.delta,
+        "large": bool(abs(attr.delta) > 0.01 * abs(diff)),
+    }
+
+
+class Compare(v.VuetifyTemplate):
+    """Several models explain one text side by side, one row of word chips per model.
+
+    Parameters
+    ----------
+    models : sequence
+        Two or more models: fastai ``Learner``s, ``TorchTextClassifier``s or ready
+        :class:`ig_widgets.Explainer`s (one explainer per model). They must share their
+        class names (the order may differ).
+    text : str
+        The text every model explains.
+    n_steps : int
+        Quadrature points (the shared ``steps`` slider).
+    baseline : {"default", "zero", "uncertain"}
+        Each model's default baseline token, zero embeddings, or an uncertain baseline
+        optimised for each model.
+    target : str or None
+        The class every row explains, by name; None follows the first model's prediction.
+    method : str
+        Quadrature rule (Captum's names).
+    names : sequence of str, optional
+        Row names; default the models' own names (made unique).
+    debounce : float
+        Seconds of quiet after a change before the computation starts.
+
+    Notes
+    -----
+    Rows are aligned through the words of the original text (its whitespace pieces, with
+    their character spans), which every tokenizer shares; a word's score is the sum of its
+    tokens'. The difference row is ``A − B`` per word after scaling each model to its own
+    ``max |score|``: positive where A leans on a word more than B does. The work runs on a
+    background thread like the Explorer's: newer requests cancel older ones, every model's
+    coarse stage is shown together before the final one, and a stale result is never shown.
+    DOM: root ``.igw-compare``; rows ``.igw-compare-row`` with ``data-model``; chips
+    ``.igw-chip`` (``data-index``, ``data-score``); badges ``.igw-delta``; the difference row
+    ``.igw-compare-diff``; aria-labels ``text``, ``steps``, ``baseline``, ``target``.
+    """
+
+    template_file = template_path("compare.vue")
+
+    text = t.Unicode("").tag(sync=True)
+    n_steps = t.Int(50).tag(sync=True)
+    steps_max = t.Int(256).tag(sync=True)
+    method = t.Unicode("gausslegendre").tag(sync=True)
+    baseline = t.Unicode("default").tag(sync=True)
+    baseline_kinds = t.List(t.Unicode(), list(BASELINE_KINDS)).tag(sync=True)
+    classes = t.List(t.Unicode()).tag(sync=True)
+    target = t.Unicode("").tag(sync=True)
+    models = t.List(t.Unicode()).tag(sync=True)
+    diff_a = t.Int(0).tag(sync=True)
+    diff_b = t.Int(1).tag(sync=True)
+    rows = t.List(t.Dict()).tag(sync=True)
+    diff_label = t.Unicode("").tag(sync=True)
+    shown_target = t.Unicode("").tag(sync=True)
+    computing = t.Bool(False).tag(sync=True)
+    progress = t.Float(0.0).tag(sync=True)
+    error = t.Unicode("").tag(sync=True)
+    stale = t.Bool(False).tag(sync=True)
+    status = t.Unicode("").tag(sync=True)
+    computed_for = t.Dict().tag(sync=True)
+    row_chips = t.List(t.Instance(SaliencyChips)).tag(sync=True, **widget_serialization)
+    diff_chips = t.Instance(SaliencyChips).tag(sync=True, **widget_serialization)
+
+    def __init__(
+        self,
+        models: Sequence[Any],
+        text: str = "",
+        *,
+        n_steps: int = 50,
+        baseline: str = "default",
+        target: str | None = None,
+        method: str = "gausslegendre",
+        names: Sequence[str] | None = None,
+        debounce: float = 0.25,
+    ) -> None:
+        if isinstance(models, (str, bytes)) or not isinstance(models, Sequence):
+            raise TypeError("models must be a list of models or Explainers")
+        if len(models) < 2:
+            raise ValueError(f"Compare needs at least two models, got {len(models)}")
+        self.explainers = [m if isinstance(m, Explainer) else Explainer(m) for m in models]
+        classes = _shared_classes(self.explainers)
+        if target is not None and target not in classes:
+            raise ValueError(f"Unknown target class {target!r}; the classes are {classes}")
+        row_names = _unique_names(
+            [e.name for e in self.explainers] if names is None else [str(n) for n in names]
+        )
+        if len(row_names) != len(self.explainers):
+            raise ValueError(f"names must give one name per model ({len(self.explainers)})")
+        self._lock = threading.RLock()
+        self._explanations: list[Explanation] | None = None
+        self._params: CompareParams | None = None
+        self._uncertain = [UncertainBaseline() for _ in self.explainers]
+        self.last_traceback = ""
+        self._view_error = False
+        self._worker = Worker(self._job, self._failed, debounce=debounce, name="igw-compare")
+        super().__init__(
+            text=text,
+            n_steps=n_steps,
+            method=method,
+            baseline=baseline,
+            classes=classes,
+            target=target or "",
+            models=row_names,
+            row_chips=[SaliencyChips() for _ in self.explainers],
+            diff_chips=SaliencyChips(normalize="none"),
+        )
+        self._schedule()
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def explanations(self) -> list[Explanation] | None:
+        """The latest results shown, one per model (a coarse stage while refining), or None."""
+        return None if self._explanations is None else list(self._explanations)
+
+    @property
+    def parameters(self) -> CompareParams | None:
+        """The parameters :attr:`explanations` were computed for."""
+        return self._params
+
+    @property
+    def uncertain_baselines(self) -> list[UncertainBaseline]:
+        """The per-model uncertain baselines (``.last`` holds what each optimisation reached)."""
+        return list(self._uncertain)
+
+    def alignment(self) -> Alignment | None:
+        """The shown rows as an :class:`Alignment` (None before the first result)."""
+        with self._lock:
+            if self._explanations is None:
+                return None
+            return align(self._explanations, self._target_name(self._explanations))
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the current computation finished; False on timeout."""
+        return self._worker.wait(timeout)
+
+    def close(self) -> None:
+        """Stop the background work and close the widget and its chip rows."""
+        worker = self.__dict__.get("_worker")
+        if worker is not None:
+            worker.close()
+        for child in [
+            *self._trait_values.get("row_chips", []),
+            self._trait_values.get("diff_chips"),
+        ]:
+            if child is not None:
+                child.close()
+        super().close()
+
+    # ------------------------------------------------------------------ validation
+    @t.validate("baseline")
+    def _check_baseline(self, proposal: dict[str, Any]) -> str:
+        if proposal["value"] not in BASELINE_KINDS:
+            raise t.TraitError(f"baseline must be one of {BASELINE_KINDS}")
+        return proposal["value"]
+
+    @t.validate("n_steps")
+    def _check_steps(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 1:
+            raise t.TraitError("n_steps must be at least 1")
+        return proposal["value"]
+
+    @t.validate("target")
+    def _check_target(self, proposal: dict[str, Any]) -> str:
+        if proposal["value"] and proposal["value"] not in self.classes:
+            raise t.TraitError(f"target must be '' or one of {list(self.classes)}")
+        return proposal["value"]
+
+    @t.validate("diff_a", "diff_b")
+    def _check_pair(self, proposal: dict[str, Any]) -> int:
+        if not 0 <= proposal["value"] < len(self.explainers):
+            raise t.TraitError(f"a difference row compares models 0..{len(self.explainers) - 1}")
+        return proposal["value"]
+
+    # ------------------------------------------------------------------ observers
+    @t.observe("text", "n_steps", "method", "baseline")
+    def _on_compute_param(self, _change: dict[str, Any]) -> None:
+        self._schedule()
+
+    @t.observe("target", "diff_a", "diff_b")
+    def _on_view_param(self, _change: dict[str, Any]) -> None:
+        with self._lock:
+            if self._explanations is not None:
+                self._render()
+
+    def _schedule(self) -> None:
+        params = CompareParams(self.text, self.n_steps, self.method, self.baseline)
+        self._worker.submit(params)
+        self.computing = True
+
+    # ------------------------------------------------------------------ worker thread
+    def _job(self, request: Request) -> None:
+        params: CompareParams = request.params
+        done = [0.0] * len(self.explainers)
+
+        def progress_of(i: int) -> Any:
+            def hook(k: int, total: int) -> None:
+                done[i] = k / max(total, 1)
+                self._progress(request, sum(done) / len(done))
+
+            return hook
+
+        self._progress(request, 0.0)
+        stages = [
+            explainer.refine(
+                params.text,
+                n_steps=params.n_steps,
+                method=params.method,
+                baseline=self._baseline_for(i, params.baseline),
+                progress=progress_of(i),
+                cancel=request.cancel,
+            )
+            for i, explainer in enumerate(self.explainers)
+        ]
+        try:
+            for exps in _lockstep(stages):
+                if not self._publish(request, exps):
+                    return
+        finally:
+            for gen in stages:  # release each explainer's lock on this thread
+                gen.close()
+        with self._lock:
+            if self._worker.is_current(request):
+                self.computing = False
+
+    def _baseline_for(self, i: int, kind: str) -> Baseline | None:
+        if kind == "zero":
+            return ZeroBaseline()
+        if kind == "uncertain":
+            return self._uncertain[i]
+        return None
+
+    def _publish(self, request: Request, exps: list[Explanation]) -> bool:
+        """Show ``exps`` if their request is still the newest; False when they are stale."""
+        with self._lock:
+            if not self._worker.is_current(request):
+                return False
+            self._explanations, self._params = exps, request.params
+            with self.hold_sync():
+                self.error, self.stale, self._view_error = "", False, False
+                self.computed_for = {**asdict(request.params), "stage": exps[0].stage}
+                self._render()
+            return True
+
+    def _progress(self, request: Request, fraction: float) -> None:
+        percent = round(100.0 * fraction, 1)
+        with self._lock:
+            if self._worker.is_current(request) and percent != self.progress:
+                self.progress = percent
+
+    def _failed(self, request: Request, exc: Exception) -> None:
+        self.last_traceback = "".join(traceback.format_exception(exc))
+        with self._lock:
+            if not self._worker.is_current(request):
+                return
+            known = isinstance(exc, (ValueError, TypeError))
+            with self.hold_sync():
+                self.error = (str(exc) if known else f"{type(exc).__name__}: {exc}") or repr(exc)
+                self.stale = self._explanations is not None
+                self.computing = False
+
+    # ------------------------------------------------------------------ rendering
+    def _target_name(self, exps: Sequence[Explanation]) -> str:
+        return self.target or exps[0].predicted_class
+
+    def _render(self) -> None:
+        """Show the current explanations for the current target and difference pair."""
+        exps = self._explanations
+        assert exps is not None
+        target = self._target_name(exps)
+        try:
+            aligned = align(exps, target)
+        except ValueError as exc:
+            self.error, self._view_error = str(exc), True
+            return
+        texts = [w.text for w in aligned.words]
+        a, b = self.diff_a, self.diff_b
+        diff = difference(aligned.scores[a], aligned.scores[b])
+        with self.hold_sync():
+            for chips, name, scores in zip(
+                self.row_chips, self.models, aligned.scores, strict=True
+            ):
+                chips.set_data(texts, scores, label=f"{name}: {target}")
+            label = f"{self.models[a]} − {self.models[b]}"
+            self.diff_chips.set_data(texts, diff, label=label)
+            self.diff_label = label
+            self.shown_target = target
+            self.rows = [
+                _row(name, exp, attr)
+                for name, exp, attr in zip(self.models, exps, aligned.attributions, strict=True)
+            ]
+            first = exps[0]
+            refining = "" if first.is_final else " · refining…"
+            stage = f"stage {first.stage}/{first.n_stages} · " if first.n_stages > 1 else ""
+            self.status = (
+                f"{stage}{first.n_steps} steps · {first.method} · {len(texts)} words{refining}"
+            )
+            if self._view_error:
+                self.error, self._view_error = "", False
+
+
+def _row(name: str, exp: Explanation, attr: ClassAttribution) -> dict[str, Any]:
+    """What a model's row header shows: prediction, probabilities, badge, token count."""
+    return {
+        "model": name,
+        "prediction": exp.predicted_class,
+        "probs": [
+            {"name": c, "prob": round(float(p), 4)}
+            for c, p in zip(exp.classes, exp.probs, strict=True)
+        ],
+        "badge": badge(attr),
+        "n_tokens": len(exp.tokens),
+        "baseline": exp.baseline,
+    }
+
+
+def _lockstep(stages: Sequence[Iterator[Explanation]]) -> Iterator[list[Explanation]]:
+    """One stage of every model's refinement at a time (the plans match: same rule, same n)."""
+    while True:
+        batch = [next(gen, None) for gen in stages]
+        if all(exp is None for exp in batch):
+            return
+        if any(exp is None for exp in batch):
+            raise RuntimeError("the models' refinement plans differ")
+        yield batch  # type: ignore[misc]
+
+
+def _shared_classes(explainers: Sequence[Explainer]) -> list[str]:
+    """The first model's class names; ``ValueError`` when another model's differ."""
+    first = list(explainers[0].classes)
+    for explainer in explainers[1:]:
+        if sorted(explainer.classes) != sorted(first):
+            raise ValueError(
+                "Compare needs models with the same class names: "
+                f"{explainers[0].name} has {first}, {explainer.name} has "
+                f"{list(explainer.classes)}"
+            )
+    return first
+
+
+def _unique_names(names: Sequence[str]) -> list[str]:
+    """``names`` with repeats numbered (``toy``, ``toy #2``) so each row has its own name."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name} #{seen[name]}")
+    return out
