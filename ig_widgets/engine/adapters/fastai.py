@@ -140,7 +140,7 @@ class FastaiAdapter(ModelAdapter):
             x = step(x, split_idx=1)
             if isinstance(step, Tokenizer):
                 words = [str(w) for w in x]
-        ids = [int(i) for i in torch.as_tensor(x).reshape(-1)]
+        ids = [int(i) for i in torch.as_tensor(x).reshape(-1).tolist()]
         if words is None or len(words) != len(ids):
             words = [self._vocab[i] for i in ids]
         return words, ids
@@ -156,13 +156,18 @@ class FastaiAdapter(ModelAdapter):
         Raises
         ------
         ValueError
-            When the text is empty or only whitespace.
+            When the text is empty, only whitespace or only markup (``<br />``).
         """
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
         if not text.strip():
             raise ValueError("The text is empty: give at least one word to explain.")
         words, ids = self.raw_tokens(text)
+        if all(w in MARKERS for w in words):
+            raise ValueError(
+                f"The text is empty once tokenised ({text[:40]!r} holds only markup such as "
+                "'<br />'): give at least one word to explain."
+            )
         special = [False] * len(words)
         for i, w in enumerate(words):
             if w in MARKERS or (i > 0 and words[i - 1] in _REPEATS and w.isdigit()):
