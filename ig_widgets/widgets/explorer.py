@@ -153,6 +153,7 @@ class Explorer(v.VuetifyTemplate):
         self._lock = threading.RLock()
         self._explanation: Explanation | None = None
         self._params: Params | None = None
+        self._submitted: Params | None = None
         self._uncertain = UncertainBaseline()
         self._average: Baseline | None = None
         self._objects: dict[str, Baseline] = {}
@@ -176,7 +177,7 @@ class Explorer(v.VuetifyTemplate):
             bars=AttributionBars(order="sorted", top_k=20),
         )
         self.baseline_items = self._items([])
-        self._schedule()
+        self._schedule(force=True)
 
     # ------------------------------------------------------------------ public API
     @property
@@ -226,13 +227,20 @@ class Explorer(v.VuetifyTemplate):
             if self._explanation is not None:
                 self._render()
 
-    def _schedule(self) -> None:
+    def refresh(self) -> None:
+        """Recompute for the current parameters (e.g. after the model's weights changed)."""
+        self._schedule(force=True)
+
+    def _schedule(self, force: bool = False) -> None:
         params = Params(
             text=self.text,
             n_steps="auto" if self.auto_steps else self.n_steps,
             method=self.method,
             baseline=self.baseline,
         )
+        if params == self._submitted and not force:
+            return  # several traits of one message: their observers all see the same values
+        self._submitted = params
         self._worker.submit(params)
         self.computing = True
 

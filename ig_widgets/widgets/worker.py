@@ -36,10 +36,12 @@ class Request:
 class Worker:
     """Runs ``job(request)`` on one daemon thread, debounced, newest request first.
 
-    Each :meth:`submit` cancels the running request (its ``cancel`` event is set), replaces
-    any request still waiting, and restarts the debounce period: a burst of changes runs
-    the job once, for the last parameters. ``job`` may raise :class:`ig_widgets.Cancelled`
-    (ignored); any other exception goes to ``on_error(request, exc)``.
+    Each :meth:`submit` cancels the running request (its ``cancel`` event is set) and
+    replaces any request still waiting. A change that comes after ``debounce`` seconds of
+    quiet starts at once (leading edge); a change within ``debounce`` of the previous one
+    waits until ``debounce`` seconds have passed without another (trailing edge), so a burst
+    runs the job at most twice, the last time for the last parameters. ``job`` may raise
+    :class:`ig_widgets.Cancelled` (ignored); other exceptions go to ``on_error(request, exc)``.
 
     Parameters
     ----------
@@ -67,6 +69,7 @@ class Worker:
         self._running: Request | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._last_submit = -float("inf")
 
     @property
     def busy(self) -> bool:
@@ -78,6 +81,10 @@ class Worker:
         """Queue ``params``; cancel the running request and drop the waiting one."""
         delay = self.debounce if debounce is None else debounce
         with self._cond:
+            now = time.monotonic()
+            if now - self._last_submit >= delay:
+                delay = 0.0  # leading edge: a lone change starts at once
+            self._last_submit = now
             if self._closed:
                 raise RuntimeError("this worker is closed")
             self._generation += 1
@@ -85,7 +92,7 @@ class Worker:
                 self._running.cancel.set()
             if self._pending is not None:
                 self._pending.cancel.set()
-            request = Request(self._generation, params, due=time.monotonic() + delay)
+            request = Request(self._generation, params, due=now + delay)
             self._pending = request
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
