@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 from toy_models import (
@@ -12,12 +13,16 @@ from toy_models import (
     TupleOutput,
     TwiceEmbedded,
     WordTokenizer,
+    baseline_ids,
+    captum_scores,
     make_module,
     toy_bundle,
 )
 
+import ig_widgets as igw
 from ig_widgets.engine.adapters import adapter_for
 from ig_widgets.engine.adapters.torch import TorchAdapter, edge_run, pick_logits
+from ig_widgets.engine.quadrature import METHODS
 from ig_widgets.engine.spans import align_spans
 
 TEXT = "The movie was not GOOD, but the acting was great!"
@@ -286,3 +291,55 @@ def test_adapter_for_picks_the_torch_adapter() -> None:
     assert isinstance(adapter, TorchAdapter)
     with pytest.raises(TypeError, match=r"Missing: tokenizer=.*; embedding=.*; classes="):
         adapter_for(bundle.module)
+
+
+# ------------------------------------------------- the engine through this adapter vs Captum
+LONG = " ".join(["the film was not very good , but the acting is fun and great !"] * 20)
+
+
+def _captum_for(explainer: igw.Explainer, text: str, method: str) -> np.ndarray:
+    bundle = explainer.adapter
+    tok = explainer.tokenize(text)
+    return captum_scores(
+        lambda ids: torch.softmax(bundle.module(ids), -1),
+        bundle.embedding,
+        torch.tensor(tok.ids),
+        baseline_ids(tok, bundle.token_id("<unk>")),
+        len(bundle.classes),
+        50,
+        method,
+    )
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize(("kind", "n_classes"), [("lstm", 3), ("gru", 2)])
+def test_engine_agrees_with_captum(method: str, kind: str, n_classes: int) -> None:
+    explainer = igw.Explainer(toy_bundle(kind, n_classes=n_classes, seed=3))
+    exp = explainer.explain(TEXT, n_steps=50, method=method, baseline="<unk>")
+    reference = _captum_for(explainer, TEXT, method)
+    assert exp.scores.shape == reference.shape
+    assert np.abs(exp.scores).max() > 1e-3
+    np.testing.assert_allclose(exp.scores, reference, atol=1e-5, rtol=0)
+
+
+@pytest.mark.slow
+def test_engine_agrees_with_captum_on_a_long_input() -> None:
+    """Over 250 tokens, chunked by a 1 MB memory budget: still Captum's numbers."""
+    explainer = igw.Explainer(toy_bundle("gru", n_classes=2, seed=3), memory_budget=2**20)
+    assert len(explainer.tokenize(LONG)) > 250
+    seen: list[int] = []
+    exp = explainer.explain(LONG, baseline="<unk>", progress=lambda d, t: seen.append(d))
+    assert len(seen) > 2  # the path really was cut into chunks
+    np.testing.assert_allclose(exp.scores, _captum_for(explainer, LONG, "gausslegendre"), atol=1e-5)
+
+
+@pytest.mark.parametrize(("kind", "n_classes"), [("mean", 3), ("gru", 2), ("lstm", 3)])
+@pytest.mark.parametrize("baseline", ["<unk>", "zero"])
+def test_completeness_at_64_gauss_legendre(kind: str, n_classes: int, baseline: str) -> None:
+    explainer = igw.Explainer(toy_bundle(kind, n_classes=n_classes, seed=4))
+    base = igw.ZeroBaseline() if baseline == "zero" else baseline
+    for text in (TEXT, "awful film", "fun, fun, fun and great acting. the plot is not bad"):
+        exp = explainer.explain(text, n_steps=64, baseline=base)
+        diff = np.abs(exp.f_input - exp.f_baseline)
+        assert diff.max() > 1e-3
+        assert np.all(np.abs(exp.delta) <= 0.01 * np.maximum(diff, 1e-3))

@@ -65,7 +65,7 @@ class MeanLinear(nn.Module):
 
 
 class RNNClassifier(nn.Module):
-    """Embedding → dropout → GRU or LSTM → max over time → linear (dropout: eval matters)."""
+    """Embedding → dropout → GRU or LSTM → mean over time → linear (smooth; eval matters)."""
 
     def __init__(
         self, vocab_size: int, cell: str = "gru", dim: int = 6, hidden: int = 8, n_classes: int = 2
@@ -79,7 +79,7 @@ class RNNClassifier(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         out, _ = self.rnn(self.drop(self.emb(ids)))
-        return self.head(out.max(dim=1).values)
+        return self.head(out.mean(dim=1))
 
 
 class TupleOutput(nn.Module):
@@ -234,3 +234,46 @@ def tiny_bert(num_labels: int = 3, seed: int = 0, max_length: int = 64) -> tuple
     torch.manual_seed(seed)
     model = transformers.BertForSequenceClassification(config).eval()
     return model, tiny_bert_tokenizer(max_length)
+
+
+# --- a reference to compare the engine with ---------------------------------------------------
+
+
+def captum_scores(
+    forward: Any,
+    layer: nn.Module,
+    ids: torch.Tensor,
+    baseline_ids: torch.Tensor,
+    n_classes: int,
+    n_steps: int,
+    method: str,
+) -> Any:
+    """Captum ``LayerIntegratedGradients`` on ``layer`` for every class, summed over dims.
+
+    Parameters
+    ----------
+    forward : callable
+        ``ids (batch, n) -> F (batch, n_classes)``, the same ``F`` as the engine's.
+    ids, baseline_ids : torch.Tensor
+        ``(n,)`` each.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_classes, n)``, float64.
+    """
+    from captum.attr import LayerIntegratedGradients
+
+    lig = LayerIntegratedGradients(forward, layer)
+    rows = [
+        lig.attribute(
+            ids[None], baselines=baseline_ids[None], target=c, n_steps=n_steps, method=method
+        ).sum(-1)[0]
+        for c in range(n_classes)
+    ]
+    return torch.stack(rows).detach().double().numpy()
+
+
+def baseline_ids(tok: Any, token_id: int) -> torch.Tensor:
+    """The ids of a token baseline: ``token_id`` everywhere the tokenisation does not keep."""
+    return torch.tensor([i if k else token_id for i, k in zip(tok.ids, tok.keep, strict=True)])
