@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
-from toy_models import import_transformers, make_module, tiny_bert, toy_bundle
+from toy_models import (
+    baseline_ids,
+    captum_scores,
+    import_transformers,
+    make_module,
+    tiny_bert,
+    toy_bundle,
+)
 
+import ig_widgets as igw
 from ig_widgets.engine.adapters import adapter_for
 from ig_widgets.engine.adapters.hf import HFAdapter
 from ig_widgets.engine.adapters.torch import TorchAdapter, is_hf_model
+from ig_widgets.engine.quadrature import METHODS
 from ig_widgets.engine.spans import token_text
 
 pytest.importorskip("tokenizers")
@@ -168,3 +178,41 @@ class _Words:
         mask, offsets = enc["special_tokens_mask"], enc["offset_mapping"]
         spans = [None if s else tuple(o) for s, o in zip(mask, offsets, strict=True)]
         return enc["input_ids"], spans
+
+
+# ------------------------------------------------- the engine through this adapter vs Captum
+@pytest.fixture(scope="module")
+def bert_explainer(bert) -> igw.Explainer:
+    model, tokenizer = bert
+    return igw.Explainer(model, tokenizer=tokenizer)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_engine_agrees_with_captum(bert_explainer: igw.Explainer, bert, method: str) -> None:
+    model, _ = bert
+    exp = bert_explainer.explain(TEXT, n_steps=50, method=method)
+    assert exp.baseline == "token '[PAD]'"
+    tok = bert_explainer.tokenize(TEXT)
+    reference = captum_scores(
+        lambda ids: torch.softmax(
+            model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits, -1
+        ),
+        model.get_input_embeddings(),
+        torch.tensor(tok.ids),
+        baseline_ids(tok, bert_explainer.adapter.token_id("[PAD]")),
+        3,
+        50,
+        method,
+    )
+    assert np.abs(exp.scores).max() > 1e-3
+    np.testing.assert_allclose(exp.scores, reference, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("baseline", [None, "[UNK]", "zero"])
+def test_completeness_at_64_gauss_legendre(bert_explainer: igw.Explainer, baseline) -> None:
+    base = igw.ZeroBaseline() if baseline == "zero" else baseline
+    for text in (TEXT, "a good film", "not bad, not great: a boring plot and very bad acting."):
+        exp = bert_explainer.explain(text, n_steps=64, baseline=base)
+        diff = np.abs(exp.f_input - exp.f_baseline)
+        assert diff.max() > 1e-3
+        assert np.all(np.abs(exp.delta) <= 0.01 * np.maximum(diff, 1e-3))
