@@ -247,6 +247,34 @@ def test_embedding_called_twice_is_refused() -> None:
         adapter.forward_embeds(adapter.embed(ids[None]), ids)
 
 
+class InPlacePositions(torch.nn.Module):
+    """Adds position vectors to its embeddings in place, as hand-written transformers do."""
+
+    def __init__(self, vocab_size: int) -> None:
+        super().__init__()
+        torch.manual_seed(5)
+        self.emb = torch.nn.Embedding(vocab_size, 4)
+        self.pos = torch.nn.Parameter(torch.randn(64, 4))
+        self.head = torch.nn.Linear(4, 2)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        x = self.emb(ids)
+        x += self.pos[: ids.shape[1]]
+        return self.head(torch.tanh(x).mean(1))
+
+
+def test_in_place_changes_of_the_embeddings_work() -> None:
+    tok = WordTokenizer()
+    module = InPlacePositions(len(tok.vocab)).eval()
+    adapter = TorchAdapter(module, tokenizer=tok, embedding="emb", classes=("n", "p"))
+    ids = _ids(adapter)
+    points = adapter.embed(ids[None]).requires_grad_(True)
+    f = adapter.forward_embeds(points, ids)
+    torch.testing.assert_close(f, torch.softmax(module(ids[None]), -1))
+    f[0, 1].backward()
+    assert points.grad is not None and points.grad.abs().sum() > 0
+
+
 def test_bad_tokenizer_output() -> None:
     tok = WordTokenizer()
     module = make_module("mean", len(tok.vocab))

@@ -366,7 +366,7 @@ class TorchAdapter(ModelAdapter):
                     f"The embedding module's output {shape} does not match the path points "
                     f"{tuple(embeds.shape)}."
                 )
-            return embeds
+            return embeds.clone()  # the model may change its embeddings in place
 
         handle = self.embedding.register_forward_hook(swap)
         try:
