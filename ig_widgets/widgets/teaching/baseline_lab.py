@@ -1,0 +1,222 @@
+"""BaselineLab: how neutral each candidate baseline is, and how the uncertain one is found."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import traitlets as t
+from ipywidgets import widget_serialization
+
+from ig_widgets.engine.baselines import (
+    Baseline,
+    NeutralToken,
+    UncertainBaseline,
+    ZeroBaseline,
+    discover_neutral_tokens,
+)
+from ig_widgets.engine.core import Cancelled
+from ig_widgets.engine.explanation import Explanation
+from ig_widgets.widgets._templates import template_path
+from ig_widgets.widgets.teaching.base import TeachingView
+from ig_widgets.widgets.teaching.charts import Axis, Chart, ChartWidget, Series
+from ig_widgets.widgets.worker import Request
+
+#: the text whose shape (length, kept special tokens) the baselines are built for by default
+DEFAULT_TEXT = "A quiet, honest film: the cast is good and the story takes its time."
+#: vocabulary tokens scored per block (cancellation is checked between blocks)
+BLOCK = 2048
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A baseline and the class probabilities the model gives it.
+
+    Attributes
+    ----------
+    label : str
+        What the baseline is.
+    kind : str
+        ``"default"``, ``"zero"``, ``"uncertain"`` or ``"token"`` (a discovered neutral token).
+    probs : np.ndarray
+        Class probabilities at the baseline, ``(n_classes,)``.
+    distance : float
+        ``max |p − 1/n_classes|``: 0 is perfectly neutral.
+    """
+
+    label: str
+    kind: str
+    probs: np.ndarray
+    distance: float
+
+
+@dataclass(frozen=True)
+class LabResult:
+    """Everything a baseline lab shows.
+
+    Attributes
+    ----------
+    candidates : tuple[Candidate, ...]
+        The baseline kinds on the lab's text, then the discovered neutral tokens.
+    neutral : tuple[NeutralToken, ...]
+        The discovered tokens, most neutral first (probabilities on ``bos + token × 8``).
+    history : tuple[float, ...]
+        The uncertain baseline's optimisation curve: ``max |p − 1/C|`` per iteration.
+    reached : np.ndarray
+        The probabilities the uncertain baseline reached, ``(n_classes,)``.
+    """
+
+    candidates: tuple[Candidate, ...]
+    neutral: tuple[NeutralToken, ...]
+    history: tuple[float, ...]
+    reached: np.ndarray
+
+
+def baseline_probs(exp: Explanation) -> np.ndarray:
+    """Class probabilities at an explanation's baseline, ``(n_classes,)``."""
+    f = np.asarray(exp.f_baseline, dtype=np.float64)
+    if exp.output == "probs":
+        return f
+    e = np.exp(f - f.max())
+    return e / e.sum()
+
+
+def _candidate(label: str, kind: str, probs: np.ndarray) -> Candidate:
+    probs = np.asarray(probs, dtype=np.float64)
+    return Candidate(label, kind, probs, float(np.abs(probs - 1.0 / len(probs)).max()))
+
+
+class BaselineLab(TeachingView):
+    """The model's most neutral tokens and the uncertain baseline's optimisation, side by side.
+
+    Parameters
+    ----------
+    explainer_or_model : Any
+        An :class:`ig_widgets.Explainer` or a model it accepts.
+    top_k : int
+        How many neutral tokens to list.
+    text : str
+        The text whose shape (length and kept special tokens) the default, zero and
+        uncertain baselines are built for.
+    uncertain : UncertainBaseline, optional
+        The settings (``max_iter``, ``lr``, ``tol``) of the uncertain baseline; each
+        computation optimises a fresh one, kept in :attr:`last_uncertain` (its ``last``
+        holds the curve and the probabilities reached).
+
+    Notes
+    -----
+    Neutral tokens are found by :func:`ig_widgets.discover_neutral_tokens` over the whole
+    vocabulary (in blocks, so a newer request cancels quickly): each token ``t`` is scored on
+    the model's leading special tokens followed by ``t`` repeated, as in the seed article.
+    DOM: root ``.igw-baseline-lab``; rows ``.igw-candidate`` with ``data-kind``,
+    ``data-label`` and ``data-distance``; the curve is an ``.igw-chart``.
+    """
+
+    template_file = template_path("baseline_lab.vue")
+
+    text = t.Unicode(DEFAULT_TEXT).tag(sync=True)
+    top_k = t.Int(10).tag(sync=True)
+    classes = t.List(t.Unicode()).tag(sync=True)
+    candidates = t.List(t.Dict()).tag(sync=True)
+    reached = t.List(t.Float()).tag(sync=True)
+    iterations = t.Int(0).tag(sync=True)
+    chart = t.Instance(ChartWidget).tag(sync=True, **widget_serialization)
+
+    def __init__(
+        self,
+        explainer_or_model: Any,
+        top_k: int = 10,
+        *,
+        text: str = DEFAULT_TEXT,
+        uncertain: UncertainBaseline | None = None,
+        debounce: float = 0.2,
+    ) -> None:
+        if top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {top_k}")
+        self.uncertain = uncertain if uncertain is not None else UncertainBaseline()
+        self.last_uncertain: UncertainBaseline | None = None
+        super().__init__(
+            explainer_or_model, debounce=debounce, text=text, top_k=top_k, chart=ChartWidget()
+        )
+        self.classes = list(self.explainer.classes)
+        self._schedule()
+
+    @t.validate("top_k")
+    def _check_top_k(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 1:
+            raise t.TraitError("top_k must be at least 1")
+        return proposal["value"]
+
+    @t.observe("text", "top_k")
+    def _on_param(self, _change: dict[str, Any]) -> None:
+        self._schedule()
+
+    def _children(self) -> list[Any]:
+        chart = self._trait_values.get("chart")
+        return [chart] if chart is not None else []
+
+    def _request(self) -> tuple[str, int]:
+        return (self.text, self.top_k)
+
+    def _compute(self, params: tuple[str, int], request: Request) -> LabResult:
+        text, top_k = params
+        settings = self.uncertain  # a fresh optimisation each time: its curve is this text's
+        uncertain = UncertainBaseline(max_iter=settings.max_iter, lr=settings.lr, tol=settings.tol)
+        kinds: list[tuple[str, str, Baseline | None]] = [
+            ("default", "model default", None),
+            ("zero", "zero embeddings", ZeroBaseline()),
+            ("uncertain", "uncertain", uncertain),
+        ]
+        candidates = []
+        for kind, label, baseline in kinds:
+            exp = self.explainer.explain(text, n_steps=1, baseline=baseline, cancel=request.cancel)
+            name = exp.baseline if kind != "uncertain" else "uncertain (optimised)"
+            candidates.append(_candidate(f"{label}: {name}", kind, baseline_probs(exp)))
+        self.last_uncertain = uncertain
+        last = dict(uncertain.last)
+        neutral = self._discover(top_k, request)
+        candidates += [_candidate(n.token, "token", n.probs) for n in neutral]
+        return LabResult(
+            tuple(candidates),
+            tuple(neutral),
+            tuple(float(x) for x in last.get("history", ())),
+            np.asarray(last.get("probs", candidates[2].probs), dtype=np.float64),
+        )
+
+    def _discover(self, top_k: int, request: Request) -> list[NeutralToken]:
+        """The ``top_k`` most neutral tokens of the vocabulary, a block at a time."""
+        vocab = list(self.explainer.adapter.vocab)
+        found: list[NeutralToken] = []
+        for start in range(0, len(vocab), BLOCK):
+            if request.cancel.is_set():
+                raise Cancelled()
+            block = vocab[start : start + BLOCK]
+            found += discover_neutral_tokens(self.explainer, top_k=top_k, candidates=block)
+            self._progress(request, start + len(block), len(vocab))
+        return sorted(found, key=lambda n: n.distance)[:top_k]
+
+    def _show(self, result: LabResult) -> None:
+        self.candidates = [
+            {
+                "label": c.label,
+                "kind": c.kind,
+                "probs": [round(float(p), 4) for p in c.probs],
+                "distance": round(c.distance, 6),
+            }
+            for c in result.candidates
+        ]
+        self.reached = [float(p) for p in result.reached]
+        self.iterations = len(result.history)
+        history = [max(h, 1e-12) for h in result.history]
+        self.chart.draw(
+            Chart(
+                "uncertain baseline: distance from uniform probabilities per Adam step",
+                Axis("optimisation step", lo=0.0),
+                Axis("max |p − 1/C|", log=True),
+                series=[Series("", [float(i) for i in range(len(history))], history)],
+                refs=[(self.uncertain.tol, f"tolerance {self.uncertain.tol:g}")],
+            )
+        )
+        reached = " / ".join(f"{p:.3f}" for p in result.reached)
+        self.status = f"uncertain baseline reached {reached} after {len(history)} evaluations"

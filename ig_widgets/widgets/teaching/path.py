@@ -1,0 +1,346 @@
+"""PathView: what Integrated Gradients integrates, drawn along the path from baseline to input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import traitlets as t
+from ipywidgets import widget_serialization
+
+from ig_widgets.engine.baselines import Baseline
+from ig_widgets.engine.explanation import Explanation
+from ig_widgets.engine.quadrature import METHODS
+from ig_widgets.widgets._templates import template_path
+from ig_widgets.widgets.teaching.base import TeachingView
+from ig_widgets.widgets.teaching.charts import Axis, Bar, Chart, ChartWidget, Series, as_floats
+from ig_widgets.widgets.worker import Request
+
+if TYPE_CHECKING:
+    from ig_widgets.widgets.explorer import Explorer
+
+#: points of the dense curve: the trapezoid rule's nodes i/32, i = 0..32 (α = 0 and 1 included)
+DENSE_POINTS = 33
+DENSE_METHOD = "riemann_trapezoid"
+
+
+@dataclass(frozen=True)
+class PathParams:
+    """What one path computation ran with.
+
+    Attributes
+    ----------
+    text : str
+        The explained text.
+    n_steps : int
+        Quadrature points of the rule shown.
+    method : str
+        The quadrature rule shown.
+    baseline : Baseline, str or None
+        As :meth:`ig_widgets.Explainer.explain` takes it.
+    """
+
+    text: str
+    n_steps: int
+    method: str
+    baseline: Baseline | str | None
+
+
+@dataclass(frozen=True)
+class PathResult:
+    """The explanation at the requested rule and one on a dense grid of the same path.
+
+    Attributes
+    ----------
+    explanation : Explanation
+        At ``n_steps`` points of ``method``; its ``path`` holds the quadrature points used.
+    dense : Explanation
+        At the :data:`DENSE_POINTS` evenly spaced points ``α = i / 32`` (trapezoid nodes);
+        its ``path`` draws the curves.
+    """
+
+    explanation: Explanation
+    dense: Explanation
+
+
+def path_charts(result: PathResult, target: str | int | None = None) -> list[Chart]:
+    """The three panels of a path view for one class.
+
+    1. ``F(baseline + α·(input − baseline))`` over α, the quadrature points marked;
+    2. the integrand ``dF/dα`` with the rule's cells (their area is Σ attributions);
+    3. the gradient magnitude ``‖∂F/∂e‖`` along the path.
+
+    Parameters
+    ----------
+    result : PathResult
+        What :class:`PathView` computed.
+    target : str, int or None
+        The class; None for the predicted one.
+    """
+    exp, dense = result.explanation, result.dense
+    assert exp.path is not None and dense.path is not None
+    c = exp.predicted if target in (None, "") else exp.class_index(target)  # type: ignore[arg-type]
+    name = exp.classes[c]
+    pts, curve = exp.path, dense.path
+    rule = f"{exp.method}, {exp.n_steps} points"
+    tips = [
+        f"α = {a:.4f}, weight {w:.4f}, F = {f:.4f}, dF/dα = {d:+.4f}"
+        for a, w, f, d in zip(pts.alphas, pts.weights, pts.f[c], pts.dfdalpha[c], strict=True)
+    ]
+    alpha = Axis("α (0 = baseline, 1 = input)", 0.0, 1.0)
+    what = "probability" if exp.output == "probs" else "logit"
+    f_chart = Chart(
+        f"F = {what} of {name!r} along the straight path",
+        alpha,
+        Axis(f"F ({what})"),
+        series=[
+            Series("F on a dense grid", as_floats(curve.alphas), as_floats(curve.f[c])),
+            Series(
+                f"quadrature points ({rule})",
+                as_floats(pts.alphas),
+                as_floats(pts.f[c]),
+                kind="4",
+                markers=True,
+                tips=tips,
+                line=False,
+            ),
+        ],
+        refs=[
+            (float(exp.f_baseline[c]), f"F(baseline) {exp.f_baseline[c]:.4f}"),
+            (float(exp.f_input[c]), f"F(input) {exp.f_input[c]:.4f}"),
+        ],
+    )
+    edges = np.concatenate([[0.0], np.cumsum(pts.weights)])
+    total = float(exp.scores[c].sum())
+    diff = float(exp.f_input[c] - exp.f_baseline[c])
+    integrand = Chart(
+        f"dF/dα: cells' area Σ attributions {total:+.4f}; "
+        f"exact area F(input) − F(baseline) {diff:+.4f}",
+        alpha,
+        Axis("dF/dα"),
+        series=[
+            Series("dF/dα on a dense grid", as_floats(curve.alphas), as_floats(curve.dfdalpha[c])),
+            Series(
+                "quadrature points",
+                as_floats(pts.alphas),
+                as_floats(pts.dfdalpha[c]),
+                kind="4",
+                markers=True,
+                tips=tips,
+                line=False,
+            ),
+        ],
+        bars=[
+            Bar(float(lo), float(hi), float(d), f"weight {w:.4f} × dF/dα {d:+.4f}")
+            for lo, hi, w, d in zip(
+                edges[:-1], edges[1:], pts.weights, pts.dfdalpha[c], strict=True
+            )
+        ],
+    )
+    grad = Chart(
+        "gradient magnitude ‖∂F/∂embeddings‖ along the path",
+        alpha,
+        Axis("‖∂F/∂e‖", lo=0.0),
+        series=[
+            Series("dense grid", as_floats(curve.alphas), as_floats(curve.grad_norm[c])),
+            Series(
+                "quadrature points",
+                as_floats(pts.alphas),
+                as_floats(pts.grad_norm[c]),
+                kind="4",
+                markers=True,
+                tips=tips,
+                line=False,
+            ),
+        ],
+    )
+    return [f_chart, integrand, grad]
+
+
+class PathView(TeachingView):
+    """F along the straight path from the baseline to the input, and what IG sums of it.
+
+    Parameters
+    ----------
+    explainer_or_model : Any
+        An :class:`ig_widgets.Explainer` or a model it accepts.
+    text : str
+        The text whose path is drawn.
+    target : str, int or None
+        The class; None follows the prediction.
+    n_steps : int
+        Quadrature points of the rule whose points are marked.
+    method : str
+        The quadrature rule (Captum's names).
+    baseline : Baseline, str or None
+        As :meth:`ig_widgets.Explainer.explain` takes it.
+
+    Notes
+    -----
+    The curves come from the engine itself: an explanation at 33 evenly spaced points of the
+    same path (``α = i/32``; it also gives ``dF/dα`` and the gradient norm there) and one at
+    the requested rule, whose ``path`` holds the points actually used. Both go through the
+    explainer's cache, so a linked view costs little beyond what the Explorer computed.
+    DOM: root ``.igw-path-view``; three ``.igw-chart`` panels; summary ``.igw-path-summary``.
+    """
+
+    template_file = template_path("path_view.vue")
+
+    text = t.Unicode("").tag(sync=True)
+    n_steps = t.Int(16).tag(sync=True)
+    method = t.Unicode("gausslegendre").tag(sync=True)
+    methods = t.List(t.Unicode(), list(METHODS)).tag(sync=True)
+    classes = t.List(t.Unicode()).tag(sync=True)
+    target = t.Unicode("").tag(sync=True)
+    baseline_label = t.Unicode("").tag(sync=True)
+    linked = t.Bool(False).tag(sync=True)
+    summary = t.Dict().tag(sync=True)
+    charts = t.List(t.Instance(ChartWidget)).tag(sync=True, **widget_serialization)
+
+    def __init__(
+        self,
+        explainer_or_model: Any,
+        text: str = "",
+        *,
+        target: str | int | None = None,
+        n_steps: int = 16,
+        method: str = "gausslegendre",
+        baseline: Baseline | str | None = None,
+        debounce: float = 0.2,
+    ) -> None:
+        self._baseline = baseline
+        self._explorer: Explorer | None = None
+        super().__init__(
+            explainer_or_model,
+            debounce=debounce,
+            text=text,
+            n_steps=n_steps,
+            method=method,
+            charts=[ChartWidget() for _ in range(3)],
+        )
+        self.classes = list(self.explainer.classes)
+        if target is not None:
+            self.target = self.explainer.classes[self._class_index(target)]
+        self._schedule()
+
+    @classmethod
+    def from_explorer(cls, explorer: Explorer, **kwargs: Any) -> PathView:
+        """A path view that follows an Explorer's text, steps, rule, baseline and target.
+
+        The view recomputes after each of the Explorer's final results (so it shares the
+        Explorer's cached gradients) and follows its target without a computation.
+        """
+        view = cls(
+            explorer.explainer,
+            explorer.text,
+            n_steps=explorer.n_steps,
+            method=explorer.method,
+            target=explorer.target or None,
+            baseline=explorer._baseline_object(explorer.baseline),
+            **kwargs,
+        )
+        view._explorer = explorer
+        view.linked = True
+        explorer.observe(view._follow_result, "computed_for")
+        explorer.observe(view._follow_target, "target")
+        return view
+
+    @property
+    def baseline(self) -> Baseline | str | None:
+        """The baseline of the path (None: the model's default)."""
+        return self._baseline
+
+    @baseline.setter
+    def baseline(self, value: Baseline | str | None) -> None:
+        self._baseline = value
+        self._schedule()
+
+    def close(self) -> None:
+        """Stop following the Explorer, then close."""
+        explorer = self.__dict__.get("_explorer")
+        if explorer is not None:
+            explorer.unobserve(self._follow_result, "computed_for")
+            explorer.unobserve(self._follow_target, "target")
+            self._explorer = None
+        super().close()
+
+    # ---------------------------------------------------------------- linking
+    def _follow_result(self, _change: dict[str, Any]) -> None:
+        explorer = self._explorer
+        exp = explorer.explanation if explorer is not None else None
+        if explorer is None or exp is None or not exp.is_final or explorer.parameters is None:
+            return
+        params = explorer.parameters
+        self._baseline = explorer._baseline_object(params.baseline)
+        with self.hold_trait_notifications():
+            self.text, self.n_steps, self.method = params.text, exp.n_steps, params.method
+        self._schedule()
+
+    def _follow_target(self, change: dict[str, Any]) -> None:
+        self.target = change["new"]
+
+    # ---------------------------------------------------------------- TeachingView
+    @t.observe("text", "n_steps", "method")
+    def _on_param(self, _change: dict[str, Any]) -> None:
+        self._schedule()
+
+    @t.observe("target")
+    def _on_target(self, _change: dict[str, Any]) -> None:
+        self._rerender()
+
+    def _children(self) -> list[Any]:
+        return list(self._trait_values.get("charts", []))
+
+    def _class_index(self, target: str | int) -> int:
+        classes = list(self.explainer.classes)
+        if isinstance(target, str):
+            if target not in classes:
+                raise ValueError(f"Unknown target class {target!r}; the classes are {classes}")
+            return classes.index(target)
+        if not -len(classes) <= int(target) < len(classes):
+            raise ValueError(f"Target index {target} is out of range for classes {classes}")
+        return int(target) % len(classes)
+
+    def _request(self) -> PathParams:
+        return PathParams(self.text, self.n_steps, self.method, self._baseline)
+
+    def _compute(self, params: PathParams, request: Request) -> PathResult:
+        options = {"baseline": params.baseline, "cancel": request.cancel}
+        exp = self.explainer.explain(
+            params.text,
+            n_steps=params.n_steps,
+            method=params.method,
+            progress=lambda done, total: self._progress(request, done, 2 * total),
+            **options,
+        )
+        dense = self.explainer.explain(
+            params.text,
+            n_steps=DENSE_POINTS,
+            method=DENSE_METHOD,
+            progress=lambda done, total: self._progress(request, total + done, 2 * total),
+            **options,
+        )
+        return PathResult(exp, dense)
+
+    def _show(self, result: PathResult) -> None:
+        exp = result.explanation
+        charts = path_charts(result, self.target or None)
+        for widget, chart in zip(self.charts, charts, strict=True):
+            widget.draw(chart)
+        c = exp.predicted if not self.target else exp.class_index(self.target)
+        attr = exp.for_class(c)
+        self.baseline_label = exp.baseline
+        self.summary = {
+            "target": attr.label,
+            "f_baseline": attr.f_baseline,
+            "f_input": attr.f_input,
+            "diff": attr.f_input - attr.f_baseline,
+            "total": attr.total,
+            "delta": attr.delta,
+            "method": exp.method,
+            "n_steps": exp.n_steps,
+            "baseline": exp.baseline,
+            "n_tokens": len(exp.tokens),
+        }
+        self.status = f"{exp.n_steps} points · {exp.method} · baseline {exp.baseline}"
