@@ -1,0 +1,64 @@
+"""Drive JupyterLab 4 and Notebook 7 pages: open a notebook and run all of its cells."""
+
+from __future__ import annotations
+
+import time
+
+from playwright.sync_api import Page
+
+from .servers import Server
+
+# the address of a notebook in each front end (both served by one JupyterLab server)
+FRONT_ENDS = {"lab": "/lab/tree/{name}", "notebook7": "/notebooks/{name}"}
+
+
+def open_notebook(page: Page, server: Server, front_end: str, name: str) -> None:
+    """Open ``name`` in JupyterLab (``"lab"``) or Notebook 7 (``"notebook7"``) and wait for it."""
+    page.goto(server.url + FRONT_ENDS[front_end].format(name=name), timeout=90_000)
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=90_000)
+    page.wait_for_function("() => window.jupyterapp !== undefined", timeout=60_000)
+    dismiss_news(page)
+
+
+def dismiss_news(page: Page) -> None:
+    """Answer "No" to JupyterLab's news toast if it is up (it may cover the widget)."""
+    button = page.locator(".jp-toast-button", has_text="No")
+    if button.count():
+        button.first.click()
+
+
+def _prompts(page: Page) -> list[str]:
+    return page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt").evaluate_all(
+        "els => els.map(e => e.textContent.trim())"
+    )
+
+
+def run_all_cells(
+    page: Page, *, timeout: float = 180.0, retry_after: float = 15.0, settle: float = 3.0
+) -> None:
+    """Run every cell, retrying while no prompt changes, until all cells have finished.
+
+    A run issued right after the page loads is sometimes dropped (the kernel is still
+    connecting): it is re-issued until the prompts show the cells queued or numbered. As a
+    dropped run may still arrive late, the prompts must then stay unchanged for ``settle`` s.
+    """
+    deadline = time.monotonic() + timeout
+    issued = 0.0
+    done: list[str] | None = None
+    done_since = 0.0
+    while time.monotonic() < deadline:
+        prompts = _prompts(page)
+        started = any("*" in p or any(ch.isdigit() for ch in p) for p in prompts)
+        if not started and time.monotonic() - issued > retry_after:
+            # fire and forget: the command's promise only settles when the cells have run
+            page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+            issued = time.monotonic()
+        finished = bool(prompts) and all(
+            any(ch.isdigit() for ch in p) and "*" not in p for p in prompts
+        )
+        if not finished or prompts != done:
+            done, done_since = (prompts if finished else None), time.monotonic()
+        elif time.monotonic() - done_since >= settle:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"cells did not finish in {timeout:.0f} s; prompts: {_prompts(page)}")
