@@ -13,6 +13,7 @@ from toy_models import (
     import_transformers,
     make_module,
     tiny_bert,
+    tiny_roberta,
     toy_bundle,
 )
 
@@ -216,3 +217,23 @@ def test_completeness_at_64_gauss_legendre(bert_explainer: igw.Explainer, baseli
         diff = np.abs(exp.f_input - exp.f_baseline)
         assert diff.max() > 1e-3
         assert np.all(np.abs(exp.delta) <= 0.01 * np.maximum(diff, 1e-3))
+
+
+def test_byte_level_bpe_roberta() -> None:
+    model, tokenizer = tiny_roberta()
+    adapter = HFAdapter(model, tokenizer=tokenizer)
+    text = "A good film, très good!"
+    tok = adapter.tokenize(text)
+    assert (tok.tokens[0], tok.tokens[-1]) == ("<s>", "</s>") and tok.keep[0] and tok.keep[-1]
+    assert tok.tokens[1:4] == ("A", "Ġgood", "Ġfilm")
+    assert [text[slice(*s)] for s in tok.spans[1:4]] == ["A", "good", "film"]
+    inner = [s for s in tok.spans[1:-1] if s is not None]
+    assert len(inner) == len(tok) - 2 and inner == sorted(inner)
+    assert adapter.max_tokens == 64 and adapter.default_baseline_token == "<pad>"
+    ids = torch.tensor(tok.ids)
+    with torch.no_grad():
+        expected = torch.softmax(model(input_ids=ids[None]).logits, -1)
+        torch.testing.assert_close(adapter.forward_embeds(adapter.embed(ids[None]), ids), expected)
+    exp = igw.Explainer(adapter).explain(text, n_steps=64)
+    diff = np.abs(exp.f_input - exp.f_baseline)
+    assert diff.max() > 1e-3 and np.all(np.abs(exp.delta) <= 0.01 * diff)

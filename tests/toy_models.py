@@ -277,3 +277,46 @@ def captum_scores(
 def baseline_ids(tok: Any, token_id: int) -> torch.Tensor:
     """The ids of a token baseline: ``token_id`` everywhere the tokenisation does not keep."""
     return torch.tensor([i if k else token_id for i, k in zip(tok.ids, tok.keep, strict=True)])
+
+
+def tiny_roberta(seed: int = 0) -> tuple[Any, Any]:
+    """A random 1-layer ``RobertaForSequenceClassification`` and a byte-level BPE tokenizer.
+
+    ``<s> … </s>``, ``Ġ`` pieces and a few merges; two classes; at most 64 tokens.
+    """
+    transformers = import_transformers()
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+
+    merges = [("Ġ", "g"), ("o", "o"), ("Ġg", "oo"), ("Ġgoo", "d"), ("f", "i"), ("fi", "l")]
+    merges += [("fil", "m"), ("Ġ", "film")]
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {t: i for i, t in enumerate(["<s>", "<pad>", "</s>", "<unk>", *alphabet])}
+    for a, b in merges:
+        vocab.setdefault(a + b, len(vocab))
+    tok = Tokenizer(models.BPE(vocab, merges))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), trim_offsets=True)
+    tokenizer = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        cls_token="<s>",
+        sep_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        model_max_length=64,
+    )
+    config = transformers.RobertaConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=66,  # RoBERTa's positions start after the padding index
+        num_labels=2,
+        pad_token_id=1,
+        initializer_range=0.3,
+    )
+    torch.manual_seed(seed)
+    return transformers.RobertaForSequenceClassification(config).eval(), tokenizer
