@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -201,13 +202,23 @@ def _ticks(axis: Axis, lo: float, hi: float, scale: Any) -> list[dict[str, Any]]
         values = [x for x in axis.ticks if lo <= x <= hi]
     else:
         values = log_ticks(lo, hi) if axis.log else nice_ticks(lo, hi)
-    return [{"at": scale(x), "label": _label(axis, x)} for x in values]
+    step = min((b - a for a, b in itertools.pairwise(values)), default=0.0)
+    top = max((abs(x) for x in values), default=0.0)
+    return [{"at": scale(x), "label": _label(axis, x, step, top)} for x in values]
 
 
-def _label(axis: Axis, value: float) -> str:
+def _label(axis: Axis, value: float, step: float, top: float) -> str:
+    """A tick label; on linear axes with the default format, as many decimals as the step.
+
+    Ticks that are all tiny (``max |tick| < 1e-3``) are written in scientific notation.
+    """
     if axis.log and (value < 1e-3 or value >= 1e4):
         return f"1e{round(math.log10(value))}"
-    return axis.tick_format.format(value)
+    if axis.log or axis.tick_format != Axis.tick_format or step <= 0:
+        return axis.tick_format.format(value)
+    if top < 1e-3:
+        return f"{value:.1e}" if value else "0"
+    return f"{value:.{max(0, -math.floor(math.log10(step) + 1e-9))}f}"
 
 
 def as_floats(values: Any) -> list[float]:

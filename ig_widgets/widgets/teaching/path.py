@@ -12,6 +12,7 @@ from ipywidgets import widget_serialization
 from ig_widgets.engine.baselines import Baseline
 from ig_widgets.engine.explanation import Explanation
 from ig_widgets.engine.quadrature import METHODS
+from ig_widgets.views.normalize import score_format
 from ig_widgets.widgets._templates import template_path
 from ig_widgets.widgets.teaching.base import TeachingView
 from ig_widgets.widgets.teaching.charts import Axis, Bar, Chart, ChartWidget, Series, as_floats
@@ -114,9 +115,10 @@ def path_charts(result: PathResult, target: str | int | None = None) -> list[Cha
     edges = np.concatenate([[0.0], np.cumsum(pts.weights)])
     total = float(exp.scores[c].sum())
     diff = float(exp.f_input[c] - exp.f_baseline[c])
+    shown = score_format([total, diff])
     integrand = Chart(
-        f"dF/dα: cells' area Σ attributions {total:+.4f}; "
-        f"exact area F(input) − F(baseline) {diff:+.4f}",
+        f"dF/dα: cells' area Σ attributions {shown.format(total)}; "
+        f"exact area F(input) − F(baseline) {shown.format(diff)}",
         alpha,
         Axis("dF/dα"),
         series=[
