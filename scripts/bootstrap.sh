@@ -21,6 +21,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "bootstrap: installing $TORCH_SPEC and the package with its test extra (a few minutes)"
   .venv/bin/python -m pip install -q "$TORCH_SPEC" 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/python -m pip install -q -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
+  # fastai pulls a torchvision that cannot load beside the CPU torch; fastai's text models never
+  # import it, but transformers does: without it, transformers' model classes import cleanly.
+  .venv/bin/python -c "import torchvision" >/dev/null 2>&1 \
+    || .venv/bin/python -m pip uninstall -q -y torchvision >/dev/null 2>&1 || true
   .venv/bin/python -c "import torch, fastai, captum, ipyvuetify, ig_widgets" \
     || { echo "bootstrap: the install failed" >&2; exit 1; }
   echo "$want" > "$stamp"
