@@ -35,7 +35,7 @@ class AttributionBars(ScoreWidget):
 
     order = t.Unicode("text").tag(sync=True)
     top_k = t.Int(0).tag(sync=True)
-    rows = t.List(t.Int(), read_only=True).tag(sync=True)
+    rows = t.List(read_only=True).tag(sync=True)
 
     @t.validate("order")
     def _check_order(self, proposal: dict[str, Any]) -> str:

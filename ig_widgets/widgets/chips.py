@@ -85,10 +85,10 @@ class ScoreWidget(v.VuetifyTemplate):
     :meth:`set_data`), ``normalize`` and ``palette``.
     """
 
-    tokens = t.List(t.Unicode()).tag(sync=True)
-    scores = t.List(t.Float()).tag(sync=True)
-    special = t.List(t.Bool()).tag(sync=True)
-    values = t.List(t.Float(), read_only=True).tag(sync=True)
+    tokens = t.List().tag(sync=True)
+    scores = t.List().tag(sync=True)
+    special = t.List().tag(sync=True)
+    values = t.List(read_only=True).tag(sync=True)
     normalize = t.Unicode("maxabs").tag(sync=True)
     palette = t.Unicode("default").tag(sync=True)
     hues = t.List(read_only=True).tag(sync=True)
