@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Sequence
@@ -12,11 +13,22 @@ import numpy as np
 import torch
 
 from ig_widgets.engine.adapters.base import ModelAdapter, Tokenized
+from ig_widgets.engine.spans import looks_special
 
 if TYPE_CHECKING:
     from ig_widgets.engine.explainer import Explainer
 
-_PAD_LIKE = frozenset({"xxpad", "<pad>", "[PAD]", "<|pad|>", "[pad]"})
+#: unknown-word tokens: the classic baselines, so discovery keeps them among the candidates
+_UNKNOWN = frozenset({"xxunk", "<unk>", "[UNK]", "<UNK>"})
+#: fastai's markers (``xxfake`` fills its vocabulary up to a multiple of 8)
+_FASTAI_MARKER = re.compile(r"^xx(pad|bos|eos|fld|maj|up|rep|wrep|fake)\d*$")
+
+
+def is_marker(token: str) -> bool:
+    """Whether ``token`` is a structural token (padding, begin/end, case or repeat marker)."""
+    if token in _UNKNOWN:
+        return False
+    return bool(_FASTAI_MARKER.match(token)) or looks_special(token)
 
 
 @dataclass(frozen=True)
@@ -290,7 +302,9 @@ def discover_neutral_tokens(
 
     Each candidate ``t`` is scored on the model's leading special tokens followed by ``t``
     repeated ``length`` times (``xxbos t t t …`` for fastai, as in the seed article's discovery
-    process), the whole vocabulary in batches of ``batch_size``. Padding tokens are skipped.
+    process), the whole vocabulary in batches of ``batch_size``. Structural tokens (padding,
+    begin/end, fastai's case and repeat markers, ``[CLS]``-like tokens) are skipped; the
+    unknown-word token is kept.
 
     Returns
     -------
@@ -302,7 +316,7 @@ def discover_neutral_tokens(
     adapter = explainer.adapter
     vocab = list(adapter.vocab)
     names = list(candidates) if candidates is not None else vocab
-    ids = [adapter.token_id(t) for t in names if t not in _PAD_LIKE]
+    ids = [adapter.token_id(t) for t in names if not is_marker(t)]
     probe = adapter.tokenize("neutral")
     head, tail = _kept_ends(probe)
     scores: list[np.ndarray] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -216,8 +217,16 @@ class Explanation:
         return matrix
 
     def word_scores(self) -> np.ndarray:
-        """Attributions summed per word, shape ``(n_classes, n_words)``."""
-        return self.scores @ self.word_matrix()
+        """Attributions summed per word, shape ``(n_classes, n_words)`` (computed once)."""
+        return self._word_scores
+
+    @cached_property
+    def _word_scores(self) -> np.ndarray:
+        owner = np.repeat(np.arange(len(self.words)), [len(w.tokens) for w in self.words])
+        members = np.fromiter((i for w in self.words for i in w.tokens), dtype=np.intp)
+        out = np.zeros((len(self.classes), len(self.words)))
+        np.add.at(out.T, owner, self.scores[:, members].T)
+        return _frozen(out)
 
     def for_class(self, target: int | str) -> ClassAttribution:
         """The attributions that explain one class ("why this class?")."""
