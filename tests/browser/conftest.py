@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
@@ -98,3 +99,26 @@ def lab_server(server_home: Path, lab_root: Path) -> Iterator[Server]:
     yield from _serve(
         lambda port: jupyter_cmd("lab", lab_root, port), "lab", server_home, lab_root, "/api"
     )
+
+
+@pytest.fixture(scope="session")
+def demo_explainer() -> Any:
+    """An ``igw.Explainer`` on the bundled demo model, in the test process (expected values)."""
+    import torch
+
+    import ig_widgets as igw
+
+    torch.set_num_threads(1)
+    return igw.Explainer(igw.load_demo_model())
+
+
+@pytest.fixture(scope="module")
+def module_page(browser: Browser) -> Iterator[RecordedPage]:
+    """One recorded page shared by a module's tests (one kernel for the module).
+
+    Each test checks its own requests with ``assert_local``; the module's teardown does too.
+    """
+    rec = RecordedPage(browser)
+    yield rec
+    rec.close()
+    rec.assert_local()

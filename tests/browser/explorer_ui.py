@@ -1,0 +1,122 @@
+"""Read and drive an Explorer in the page through its DOM contract (classes and aria-labels)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from playwright.sync_api import Locator, Page
+
+from .pages import chip_state, drag_slider, wait_stable
+
+STATUS_STEPS = re.compile(r"(\d+) steps · (\w+)")
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What a settled Explorer shows: chips, badge, status line."""
+
+    words: tuple[str, ...]
+    scores: tuple[float, ...]
+    badge: tuple[str, str, str, str]  # text, data-sum, data-diff, data-delta
+    status: str
+
+    @property
+    def n_steps(self) -> int:
+        """The step count the status line reports."""
+        match = STATUS_STEPS.search(self.status)
+        assert match, f"no step count in the status line {self.status!r}"
+        return int(match.group(1))
+
+    @property
+    def method(self) -> str:
+        """The quadrature rule the status line reports."""
+        match = STATUS_STEPS.search(self.status)
+        assert match, f"no method in the status line {self.status!r}"
+        return match.group(2)
+
+
+def explorer(page: Page) -> Locator:
+    """The first Explorer on the page, once it has chips."""
+    root = page.locator(".igw-explorer").first
+    root.locator(".igw-chip").first.wait_for(timeout=180_000)
+    return root
+
+
+def _read(root: Locator) -> Shown | None:
+    if "igw-explorer--computing" in (root.get_attribute("class") or ""):
+        return None
+    status = root.locator(".igw-status").text_content() or ""
+    if "refining" in status or not STATUS_STEPS.search(status):
+        return None
+    chips = chip_state(root.locator(".igw-chips"))
+    badge = root.locator(".igw-delta")
+    return Shown(
+        words=tuple(text for text, _, _ in chips),
+        scores=tuple(score for _, score, _ in chips),
+        badge=(
+            " ".join((badge.text_content() or "").split()),
+            badge.get_attribute("data-sum") or "",
+            badge.get_attribute("data-diff") or "",
+            badge.get_attribute("data-delta") or "",
+        ),
+        status=status.strip(),
+    )
+
+
+def settled(root: Locator, *, timeout: float = 120.0, settle: float = 1.0) -> Shown:
+    """Wait until the Explorer has finished refining and its view stays unchanged."""
+    return wait_stable(lambda: _read(root), settle=settle, timeout=timeout, what="the Explorer")
+
+
+def settled_after(root: Locator, before: Shown, *, timeout: float = 120.0) -> Shown:
+    """Wait for a settled view that differs from ``before`` (a recomputation happened)."""
+    return wait_stable(
+        lambda: shown if (shown := _read(root)) is not None and shown != before else None,
+        settle=1.0,
+        timeout=timeout,
+        what="the Explorer to show a new result",
+    )
+
+
+def steps_value(root: Locator) -> int:
+    """The steps slider's current value (its aria-valuenow)."""
+    return round(float(root.locator("[aria-label=steps]").get_attribute("aria-valuenow") or 0))
+
+
+def drag_steps(page: Page, root: Locator, fraction: float) -> int:
+    """Drag the steps slider to ``fraction`` of its track; returns the slider's new value."""
+    drag_slider(page, root.locator("[aria-label=steps]"), fraction)
+    return steps_value(root)
+
+
+def choose(page: Page, root: Locator, label: str, option: str) -> None:
+    """Open the select/combobox with aria-label ``label`` and click the option ``option``."""
+    field = root.locator(f"[aria-label='{label}']").locator(
+        "xpath=ancestor::div[contains(concat(' ',@class,' '),' v-field ')][1]"
+    )
+    field.click()
+    item = page.locator(".v-overlay--active .v-list-item", has_text=option).first
+    item.wait_for(timeout=15_000)
+    item.click()
+    page.keyboard.press("Escape")
+
+
+def type_text(root: Locator, text: str) -> None:
+    """Replace the text in the Explorer's text area."""
+    area = root.locator("textarea[aria-label=text]")
+    area.fill(text)
+    area.blur()
+
+
+def assert_scores_equal(shown: Shown, exp: Any, target: int | str | None = None) -> None:
+    """The chips are ``exp``'s words with their raw attributions for ``target`` (within 1e-6)."""
+    cls = exp.predicted if target is None else exp.class_index(target)
+    words = [w.text for w in exp.words]
+    expected = np.asarray(exp.for_class(cls).word_scores, dtype=float)
+    assert list(shown.words) == words, f"chip texts {shown.words} != words {words}"
+    got = np.asarray(shown.scores, dtype=float)
+    worst = float(np.max(np.abs(got - expected))) if len(got) else 0.0
+    assert worst <= 1e-6, f"data-score differs from the engine by {worst:.2e}: {got} vs {expected}"
