@@ -163,16 +163,19 @@ class BaselineLab(TeachingView):
         text, top_k = params
         settings = self.uncertain  # a fresh optimisation each time: its curve is this text's
         uncertain = UncertainBaseline(max_iter=settings.max_iter, lr=settings.lr, tol=settings.tol)
-        kinds: list[tuple[str, str, Baseline | None]] = [
-            ("default", "model default", None),
-            ("zero", "zero embeddings", ZeroBaseline()),
-            ("uncertain", "uncertain", uncertain),
+        kinds: list[tuple[str, Baseline | None]] = [
+            ("default", None),
+            ("zero", ZeroBaseline()),
+            ("uncertain", uncertain),
         ]
         candidates = []
-        for kind, label, baseline in kinds:
+        for kind, baseline in kinds:
             exp = self.explainer.explain(text, n_steps=1, baseline=baseline, cancel=request.cancel)
-            name = exp.baseline if kind != "uncertain" else "uncertain (optimised)"
-            candidates.append(_candidate(f"{label}: {name}", kind, baseline_probs(exp)))
+            label = {
+                "default": f"model default: {exp.baseline}",
+                "uncertain": "uncertain (optimised)",
+            }
+            candidates.append(_candidate(label.get(kind, exp.baseline), kind, baseline_probs(exp)))
         self.last_uncertain = uncertain
         last = dict(uncertain.last)
         neutral = self._discover(top_k, request)
