@@ -1,22 +1,25 @@
-"""Jupyter widgets (ipyvuetify 3 templates): saliency chips, attribution bars, the live Explorer."""
+"""Jupyter widgets (ipyvuetify 3): chips, bars, the live Explorer, Compare, teaching views."""
 
 from __future__ import annotations
 
-__all__ = ["AttributionBars", "Explorer", "SaliencyChips"]
+import importlib
+
+# public name -> module; ipyvuetify loads only when a widget is wanted
+_WIDGETS = {
+    "SaliencyChips": "ig_widgets.widgets.chips",
+    "AttributionBars": "ig_widgets.widgets.bars",
+    "Explorer": "ig_widgets.widgets.explorer",
+    "Compare": "ig_widgets.widgets.compare",
+    "PathView": "ig_widgets.widgets.teaching",
+    "ConvergenceView": "ig_widgets.widgets.teaching",
+    "BaselineLab": "ig_widgets.widgets.teaching",
+}
+
+__all__ = sorted(_WIDGETS)
 
 
 def __getattr__(name: str) -> object:
-    """Import a widget class on first use (ipyvuetify loads only when a widget is wanted)."""
-    if name == "SaliencyChips":
-        from ig_widgets.widgets.chips import SaliencyChips
-
-        return SaliencyChips
-    if name == "AttributionBars":
-        from ig_widgets.widgets.bars import AttributionBars
-
-        return AttributionBars
-    if name == "Explorer":
-        from ig_widgets.widgets.explorer import Explorer
-
-        return Explorer
-    raise AttributeError(f"module 'ig_widgets.widgets' has no attribute {name!r}")
+    """Import a widget class on first use."""
+    if name not in _WIDGETS:
+        raise AttributeError(f"module 'ig_widgets.widgets' has no attribute {name!r}")
+    return getattr(importlib.import_module(_WIDGETS[name]), name)

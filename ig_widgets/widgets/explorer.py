@@ -248,7 +248,7 @@ class Explorer(v.VuetifyTemplate):
     def _job(self, request: Request) -> None:
         params: Params = request.params
         self._progress(request, 0, 1)
-        baseline = self._baseline_object(params.baseline)
+        baseline = self.baseline_object(params.baseline)
         n_tokens = len(self.explainer.tokenize(params.text))
         if n_tokens > self.max_tokens:
             raise ValueError(
@@ -387,7 +387,7 @@ class Explorer(v.VuetifyTemplate):
             f"or UncertainBaseline(), got {type(baseline).__name__}"
         )
 
-    def _baseline_object(self, value: str) -> Baseline | str | None:
+    def baseline_object(self, value: str) -> Baseline | str | None:
         """What the engine receives for the ``baseline`` trait's value."""
         if value in ("", DEFAULT):
             return None

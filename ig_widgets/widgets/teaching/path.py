@@ -239,7 +239,7 @@ class PathView(TeachingView):
             n_steps=explorer.n_steps,
             method=explorer.method,
             target=explorer.target or None,
-            baseline=explorer._baseline_object(explorer.baseline),
+            baseline=explorer.baseline_object(explorer.baseline),
             **kwargs,
         )
         view._explorer = explorer
@@ -274,7 +274,7 @@ class PathView(TeachingView):
         if explorer is None or exp is None or not exp.is_final or explorer.parameters is None:
             return
         params = explorer.parameters
-        self._baseline = explorer._baseline_object(params.baseline)
+        self._baseline = explorer.baseline_object(params.baseline)
         with self.hold_trait_notifications():
             self.text, self.n_steps, self.method = params.text, exp.n_steps, params.method
         self._schedule()
