@@ -291,6 +291,12 @@ def test_plot_single_target_contrast_top_k_and_ax() -> None:
         assert len(own_fig.axes) == 1 and bar_count(own_ax) == 6
     finally:
         plt.close(own_fig)
+    root = plt.figure()
+    try:
+        inner = root.subfigures(1, 2)[1].subplots()
+        assert make_explanation().plot(ax=inner) is root
+    finally:
+        plt.close(root)
     with pytest.raises(ValueError, match="top_k"):
         exp.plot(top_k=0)
     with pytest.raises(ValueError, match="palette"):

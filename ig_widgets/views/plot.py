@@ -111,8 +111,20 @@ def plot_explanation(
         plt.close(fig)  # returned, not shown: no second copy from the inline backend
         targets = list(axes[0])
     else:
-        fig, targets = ax.figure, [ax]
+        targets = [ax]
     for axis, (attribution, title) in zip(targets, panels, strict=True):
         _draw(axis, labels, _values(attribution, level), title, top_k, palette)
-    fig.tight_layout()
-    return fig
+    if ax is None:
+        fig.tight_layout()
+        return fig
+    return _root_figure(ax)  # the caller's layout is left alone
+
+
+def _root_figure(ax: Axes) -> Figure:
+    """The top-level figure of an axes, also when it sits in a sub-figure."""
+    from matplotlib.figure import Figure
+
+    parent = ax.figure
+    while not isinstance(parent, Figure):
+        parent = parent.figure
+    return parent
