@@ -124,15 +124,33 @@ def test_agrees_with_captum_on_a_300_token_review(learn):
     assert learn.model[0].bptt == 72  # and the Learner is left as it was
 
 
-def _check_completeness(explainer: Explainer, texts: list[str]) -> float:
-    worst = 0.0
+#: below this |F(input) − F(baseline)| the 1 % bound is checked at more steps (see below)
+SMALL_GAP = 0.1
+
+
+def _check_completeness(explainer: Explainer, texts: list[str]) -> list[tuple[float, float]]:
+    """Assert |delta| ≤ 1 % of |F(input) − F(baseline)| at 64 Gauss-Legendre steps.
+
+    When the prediction hardly moves along the path (gap < ``SMALL_GAP``: with the demo
+    model, ``xxunk`` repeated is itself rated negative, so negative reviews have gaps of
+    0.02–0.06) the relative bound is checked at 256 steps instead; measured: 2 of the first
+    20 valid imdb_sample reviews need that (1.2 % and 2.5 % at 64 steps).
+
+    Returns
+    -------
+    list of (gap, |delta| / gap) at 64 steps, one per text.
+    """
+    seen = []
     for text in texts:
         exp = explainer.explain(text, n_steps=64, method="gausslegendre")
         gap = np.abs(exp.f_input - exp.f_baseline)
         ratio = np.abs(exp.delta) / gap
-        assert np.all(ratio <= 0.01), (text[:60], exp.delta, gap)
-        worst = max(worst, float(ratio.max()))
-    return worst
+        seen.append((float(gap.min()), float(ratio.max())))
+        if gap.min() < SMALL_GAP and ratio.max() > 0.01:
+            exp = explainer.explain(text, n_steps=256, method="gausslegendre")
+            ratio = np.abs(exp.delta) / gap
+        assert np.all(ratio <= 0.01), (text[:60], exp.n_steps, exp.delta, gap)
+    return seen
 
 
 @pytest.mark.slow
@@ -141,10 +159,11 @@ def test_completeness_on_several_reviews():
     if learn is None:
         pytest.skip("the demo model (ig_widgets.load_demo_model) is not available yet")
     explainer = Explainer(learn)
-    texts = [r for r in imdb_reviews() if len(explainer.tokenize(r)) <= 250][:4]
+    texts = [r for r in imdb_reviews() if len(explainer.tokenize(r)) <= 250][:5]
     texts += [SHORT, "a dull, boring film with a terrible plot", LONG_REVIEW]
-    worst = _check_completeness(explainer, texts)
-    print(f"completeness at 64 Gauss-Legendre steps: max |delta| / |gap| = {worst:.2e}")
+    seen = _check_completeness(explainer, texts)
+    print("completeness at 64 Gauss-Legendre steps, (gap, |delta|/gap):", seen)
+    assert sum(gap >= SMALL_GAP for gap, _ in seen) >= 4  # most checks are at 64 steps
 
 
 def test_completeness_on_the_toy_model():
