@@ -17,7 +17,38 @@ def open_notebook(page: Page, server: Server, front_end: str, name: str) -> None
     page.goto(server.url + FRONT_ENDS[front_end].format(name=name), timeout=90_000)
     page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=90_000)
     page.wait_for_function("() => window.jupyterapp !== undefined", timeout=60_000)
+    wait_kernel_idle(page)
     dismiss_news(page)
+
+
+# the kernel of the notebook in the main area, once its session is connected
+KERNEL_STATUS = """() => {
+    const widget = window.jupyterapp.shell.currentWidget;
+    const kernel = widget && widget.sessionContext && widget.sessionContext.session
+        && widget.sessionContext.session.kernel;
+    return kernel ? kernel.status : null;
+}"""
+
+
+def wait_kernel_idle(page: Page, timeout: float = 120.0) -> None:
+    """Wait until the notebook's kernel is connected and idle, accepting a kernel dialog.
+
+    Running cells before that may be dropped, or make JupyterLab ask for a kernel.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        accept_kernel_dialog(page)
+        if page.evaluate(KERNEL_STATUS) == "idle":
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"the kernel never became idle: {page.evaluate(KERNEL_STATUS)!r}")
+
+
+def accept_kernel_dialog(page: Page) -> None:
+    """Accept JupyterLab's "Select Kernel" dialog (the notebook's own kernel is preselected)."""
+    dialog = page.locator(".jp-Dialog", has_text="Select Kernel")
+    if dialog.count():
+        dialog.locator(".jp-Dialog-button.jp-mod-accept").first.click()
 
 
 def dismiss_news(page: Page) -> None:
@@ -47,6 +78,7 @@ def run_all_cells(
     done: list[str] | None = None
     done_since = 0.0
     while time.monotonic() < deadline:
+        accept_kernel_dialog(page)
         prompts = _prompts(page)
         started = any("*" in p or any(ch.isdigit() for ch in p) for p in prompts)
         if not started and time.monotonic() - issued > retry_after:
