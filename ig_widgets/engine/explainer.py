@@ -350,6 +350,9 @@ class Explainer:
         scores, f_start, f_end, f_path, dfda, gnorm = (
             np.mean([s[i] for s in per_start], axis=0) for i in range(6)
         )
+        if self.adapter.output == "probs" and len(self.classes) == 2:
+            # exact by construction (BLAS may round the two rows of the weighted sum apart)
+            scores = np.stack([-scores[1], scores[1]])
         f_out = torch.from_numpy(f_end)
         probs = f_out if self.adapter.output == "probs" else f_out.softmax(-1)
         path = PathTrace(
