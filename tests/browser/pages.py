@@ -73,15 +73,45 @@ class RecordedPage:
         self.context.close()
 
 
-def screenshot(page: Page, name: str, locator: Locator | None = None) -> Path:
-    """Save a PNG screenshot to artifacts/screenshots/NAME.png and return its path."""
+def screenshot(page: Page, name: str, locator: Locator | None = None, margin: int = 12) -> Path:
+    """Save a PNG screenshot to artifacts/screenshots/NAME.png and return its path.
+
+    With ``locator``, only that element and ``margin`` pixels around it (floating labels of
+    Vuetify fields stick out of their element's box).
+    """
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     if locator is not None:
-        locator.screenshot(path=str(path))
+        _element_shot(page, locator, path, margin)
     else:
         page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def _element_shot(page: Page, locator: Locator, path: Path, margin: int) -> None:
+    """Screenshot ``locator`` with a margin; the viewport grows to hold it (Voila pages scroll
+    inside a container, so a full-page shot cannot reach below the viewport)."""
+    viewport = page.viewport_size or {"width": 1280, "height": 900}
+    locator.scroll_into_view_if_needed()
+    box = locator.bounding_box()
+    assert box is not None, "cannot screenshot an invisible element"
+    needed = int(box["y"] + box["height"] + 2 * margin)
+    if needed > viewport["height"]:
+        page.set_viewport_size({"width": viewport["width"], "height": needed})
+        locator.scroll_into_view_if_needed()
+        box = locator.bounding_box()
+        assert box is not None
+    x, y = max(box["x"] - margin, 0), max(box["y"] - margin, 0)
+    clip = {
+        "x": x,
+        "y": y,
+        "width": box["width"] + 2 * margin,
+        "height": box["height"] + 2 * margin,
+    }
+    try:
+        page.screenshot(path=str(path), clip=clip)
+    finally:
+        page.set_viewport_size(viewport)
 
 
 def chip_state(root: Locator) -> list[tuple[str, float, str]]:
