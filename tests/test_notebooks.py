@@ -1,0 +1,109 @@
+"""Every notebook in notebooks/ runs top to bottom in a fresh kernel, and is stored stripped."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+from jupyter_client import KernelManager  # noqa: E402  (after the skips above)
+from nbclient.exceptions import CellExecutionError, CellTimeoutError  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
+#: seconds one cell may take on a busy two-core machine before the run is declared stuck
+CELL_TIMEOUT = int(os.environ.get("IGW_NOTEBOOK_CELL_TIMEOUT", "300"))
+
+pytestmark = pytest.mark.notebooks
+
+
+def _read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def _kernel() -> KernelManager:
+    """A manager for the ``python3`` kernel, checked to run this interpreter (the venv's)."""
+    km = KernelManager(kernel_name="python3")
+    command = km.format_kernel_cmd()
+    if Path(command[0]).resolve() != Path(sys.executable).resolve():
+        pytest.fail(
+            f"The python3 kernel would run {command[0]}, not this interpreter {sys.executable}: "
+            "install ipykernel into this environment so that its kernelspec is found first."
+        )
+    return km
+
+
+def _failure(path: Path, exc: CellExecutionError, nb: nbformat.NotebookNode) -> str:
+    """Which cell failed, its first lines and the error, for the test report."""
+    for index, cell in enumerate(nb.cells):
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if errors:
+            head = "\n    ".join(cell.source.splitlines()[:6])
+            return (
+                f"{path.name}: cell {index} (id {cell.get('id')}) raised "
+                f"{errors[0].ename}: {errors[0].evalue}\n    {head}\n\n{exc}"
+            )
+    return f"{path.name}: {exc}"
+
+
+@pytest.mark.skipif(not PATHS, reason="no notebooks in notebooks/")
+@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
+def test_notebook_runs(path: Path) -> None:
+    nb = _read(path)
+    client = nbclient.NotebookClient(
+        nb,
+        km=_kernel(),
+        timeout=CELL_TIMEOUT,
+        startup_timeout=120,
+        allow_errors=False,
+        resources={"metadata": {"path": str(NOTEBOOKS)}},  # the kernel runs in notebooks/
+    )
+    # One math thread per kernel: on a shared two-core machine, competing thread pools spin
+    # and a notebook runs several times slower. A value set by the caller is kept.
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    started = time.perf_counter()
+    try:
+        client.execute(env=env)
+    except CellTimeoutError as exc:
+        pytest.fail(f"{path.name}: a cell ran longer than {CELL_TIMEOUT} s\n{exc}")
+    except CellExecutionError as exc:
+        pytest.fail(_failure(path, exc, nb), pytrace=False)
+    elapsed = time.perf_counter() - started
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count is not None for c in code_cells), "a code cell did not run"
+    print(f"{path.name}: {len(code_cells)} code cells in {elapsed:.1f} s")
+
+
+@pytest.mark.skipif(not PATHS, reason="no notebooks in notebooks/")
+@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
+def test_notebook_is_stored_stripped(path: Path) -> None:
+    nb = _read(path)
+    nbformat.validate(nb)
+    dirty = [
+        i
+        for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)
+    ]
+    assert not dirty, f"{path.name}: cells {dirty} hold outputs or execution counts; strip them"
+    assert "widgets" not in nb.metadata, f"{path.name}: saved widget state in the metadata"
+
+
+def test_lessons_match_their_generator() -> None:
+    script = ROOT / "scripts" / "make_notebooks.py"
+    spec = importlib.util.spec_from_file_location("make_notebooks", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    stale = [
+        stem
+        for stem in module.NOTEBOOK_CELLS
+        if (NOTEBOOKS / f"{stem}.ipynb").read_text(encoding="utf-8") != module.render(stem)
+    ]
+    assert not stale, f"edit scripts/make_notebooks.py and rerun it; out of date: {stale}"
