@@ -113,8 +113,16 @@ def check_page(url: str, timeout: float, log: Path) -> str | None:
     return None
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Serve the demo (or check it with ``--check``); returns the exit code."""
+    # Voila runs in its own process group (Ctrl-C reaches only us): on SIGTERM or SIGHUP, too,
+    # unwind so that the ``finally`` below stops it
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--port", type=int, default=None, help="default 8866 (a free port with --check)"

@@ -10,7 +10,7 @@ import pytest
 
 from .explorer_ui import drag_steps, explorer, settled, settled_after
 from .pages import RecordedPage, screenshot, wait_until
-from .servers import PYTHON, REPO, Server, free_port, server_env, start_server
+from .servers import PYTHON, REPO, Server, answers, free_port, server_env, start_server
 
 pytestmark = pytest.mark.browser
 
@@ -32,6 +32,10 @@ def demo_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     )
     yield server
     server.stop()
+    # the demo command must take its Voila server down with it
+    assert answers(server.url + "/voila/static/voila.js", timeout=2) is None, (
+        "Voila still answers after the demo command was stopped"
+    )
 
 
 def test_demo_app_renders_and_recomputes(demo_app: Server, recorded: RecordedPage) -> None:
