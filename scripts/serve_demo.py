@@ -39,6 +39,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def port_is_free(port: int) -> bool:
+    """True when nothing listens on 127.0.0.1:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def voila_command(port: int) -> list[str]:
     """The Voila command line that serves the demo notebook on 127.0.0.1:port."""
     return [
@@ -49,6 +59,7 @@ def voila_command(port: int) -> list[str]:
         "--no-browser",
         f"--port={port}",
         "--Voila.ip=127.0.0.1",
+        "--Voila.port_retries=0",  # a busy port is an error, not a silent move elsewhere
         "--template=igw",
         "--show_tracebacks=True",
     ]
@@ -136,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://127.0.0.1:{port}/"
     if not NOTEBOOK.exists():
         print(f"error: {NOTEBOOK} is missing", file=sys.stderr)
+        return 2
+    if not port_is_free(port):
+        print(f"error: port {port} is in use; choose another with --port", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="igw_demo_") as tmp:
         log = Path(tmp) / "voila.log"
