@@ -784,7 +784,8 @@ LONG_REVIEWS: list[Cell] = [
     points and weights the engine uses (an `Explanation` records them in `exp.path`): a hook on
     `encoder_dp` replaces the embeddings of each chunk by the interpolated ones. The baseline is
     the engine's default, `xxbos xxunk xxunk …`, and both use 32 Gauss-Legendre points. We do it
-    for two reviews: our example, and the survey's review with the largest gradient error.
+    for two reviews: our example, and the survey's review with the largest gradient error
+    (one and the same when the data is absent).
     """),
     code("""
     UNK = adapter.token_id("xxunk")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -20,6 +21,8 @@ NOTEBOOKS = ROOT / "notebooks"
 PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
 #: seconds one cell may take on a busy two-core machine before the run is declared stuck
 CELL_TIMEOUT = int(os.environ.get("IGW_NOTEBOOK_CELL_TIMEOUT", "300"))
+#: terminal colour codes in IPython tracebacks
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 pytestmark = pytest.mark.notebooks
 
@@ -46,11 +49,12 @@ def _failure(path: Path, exc: CellExecutionError, nb: nbformat.NotebookNode) -> 
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         if errors:
             head = "\n    ".join(cell.source.splitlines()[:6])
-            return (
+            return ANSI.sub(
+                "",
                 f"{path.name}: cell {index} (id {cell.get('id')}) raised "
-                f"{errors[0].ename}: {errors[0].evalue}\n    {head}\n\n{exc}"
+                f"{errors[0].ename}: {errors[0].evalue}\n    {head}\n\n{exc}",
             )
-    return f"{path.name}: {exc}"
+    return ANSI.sub("", f"{path.name}: {exc}")
 
 
 @pytest.mark.skipif(not PATHS, reason="no notebooks in notebooks/")
