@@ -141,14 +141,16 @@ QUICKSTART: list[Cell] = [
     md("""
     How many steps are enough? Watch the delta as the step count grows (all of these share the
     same path and baseline, so the explainer's cache makes the table cheap). The default rule,
-    Gauss-Legendre, is exact for smooth curves after very few points, and the delta drops fast.
+    Gauss-Legendre, is very accurate with few points when the curve is smooth, and the delta
+    drops fast.
     It need not drop *steadily*: the AWD-LSTM pools its outputs with a maximum, and when the
     position that wins the maximum changes somewhere along the path, the curve being integrated
     has a kink. A few more points can then land on the wrong side of it. That is why the check
     comes with every result instead of being assumed from the step count.
 
     `n_steps="auto"` uses the check itself: it doubles the step count until |delta| is at most
-    1 % of |F(input) − F(baseline)| for every class (or a cap is reached).
+    1 % of |F(input) − F(baseline)| for every class (with a floor for tiny differences), or
+    until a cap is reached.
     """),
     code("""
     import pandas as pd
@@ -199,8 +201,9 @@ QUICKSTART: list[Cell] = [
     igw.SaliencyChips.from_explanation(exp, target="negative", palette="colorblind")
     """),
     md("""
-    Clicking a chip selects it, and Python receives the index in the `selected` trait, so you
-    can react to a click. Here we set the trait from Python, which is what a click does.
+    Clicking a chip selects it (a second click deselects), and Python receives the index in
+    the `selected` trait, so you can react to a click. Here we set the trait from Python,
+    which is what a click does.
     """),
     code("""
     def on_select(change):
@@ -253,7 +256,7 @@ QUICKSTART: list[Cell] = [
     **The badge** under the prediction is the completeness check of what is shown:
     *Σ attributions · F(input) − F(baseline) · delta*. It turns orange when |delta| exceeds
     1 % of |F(input) − F(baseline)|: the chips are then not yet trustworthy; add steps or tick
-    *auto*. The bar above the chips shows progress while a computation runs; an error (an
+    *auto*. A thin bar under the controls shows progress while a computation runs; an error (an
     empty text, a baseline token the model does not know, a text that is too long) appears in
     a banner and leaves your text and settings in place.
 
@@ -360,9 +363,9 @@ BASELINES: list[Cell] = [
 
     The path starts at the origin of the embedding space (again keeping `xxbos`). Zero is a
     natural "absence" for images (a black picture), less so for words: no real token has a zero
-    embedding, so the start of the path is a point the model never saw in training. Note also
-    that the padding token is *not* a zero embedding in fastai, and an all-padding baseline
-    breaks the model's pooling; that is why `ig_widgets` does not offer one.
+    embedding, so the start of the path is a point the model never saw in training. (Nor is
+    fastai's padding token `xxpad` a zero embedding: its row was initialised at random like any
+    other.)
     """),
     code("""
     exp_zero = explainer.explain(REVIEW, baseline=igw.ZeroBaseline(), n_steps=STEPS)
