@@ -151,6 +151,8 @@ def test_explorer_shows_the_engines_attributions_for_its_parameters() -> None:
     assert [p["prob"] for p in explorer.probabilities] == pytest.approx(exp.probs, abs=1e-4)
     assert explorer.computing is False and explorer.progress == 100.0
     assert explorer.computed_for["n_steps"] == 16 and explorer.computed_for["stage"] == exp.stage
+    # the hooks on .igw-explorer (data-final, data-n-steps) that UI tests wait for
+    assert explorer.computed_for["final"] is True and explorer.computed_for["shown_steps"] == 16
     explorer.close()
 
 

@@ -278,7 +278,12 @@ class Explorer(v.VuetifyTemplate):
             self._explanation, self._params = exp, request.params
             with self.hold_sync():
                 self.error, self.stale, self._view_error = "", False, False
-                self.computed_for = {**asdict(request.params), "stage": exp.stage}
+                self.computed_for = {
+                    **asdict(request.params),
+                    "stage": exp.stage,
+                    "final": exp.is_final,
+                    "shown_steps": exp.n_steps,
+                }
                 self._render()
             return True
 
