@@ -1,12 +1,13 @@
 """Train the bundled CNN sentiment model from scratch on ../shared/data and record its metrics.
 
-Usage: ``.venv/bin/python scripts/train_cnn_model.py [--epochs 12] [--out DIR]``
+Usage: ``.venv/bin/python scripts/train_cnn_model.py [--epochs 8] [--out DIR]``
 
-Data: rt-polarity (pos + neg lines, shuffled with ``random.Random(42)``; the first 10 % are the
-held-out test split) and the imdb_sample rows with ``is_valid == False``. The 200 ``is_valid``
-imdb reviews are only evaluated on. A further 10 % of the training examples (seed 43) is the
-early-stopping validation split. Writes ``config.json``, ``vocab.json``, ``weights.pt``
-(float16 state dict) and ``metrics.json`` into ``ig_widgets/models/data/cnn``.
+Data: rt-polarity (neg + pos lines permuted by ``numpy.random.default_rng(42)``; the first
+10 % are the held-out test split, the same as in ``train_demo_model.py``) and the imdb_sample
+rows with ``is_valid == False``. The 200 ``is_valid`` imdb reviews are only evaluated on. A
+further 10 % of the training examples (seed 43) is the early-stopping validation split.
+Writes ``config.json``, ``vocab.json``, ``weights.pt`` (float16 state dict) and
+``metrics.json`` into ``ig_widgets/models/data/cnn``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -39,13 +41,22 @@ def shared_data() -> Path:
 
 
 def rt_split(data: Path, seed: int = 42, test_frac: float = 0.1) -> tuple[list, list]:
-    """rt-polarity as (train, test): pos + neg lines shuffled with ``seed``, first 10 % held out."""
-    pos = (data / "rt-polarity.pos").read_text(encoding="utf-8").splitlines()
-    neg = (data / "rt-polarity.neg").read_text(encoding="utf-8").splitlines()
-    examples = [(t.strip(), 1) for t in pos] + [(t.strip(), 0) for t in neg]
-    random.Random(seed).shuffle(examples)
-    n_test = int(len(examples) * test_frac)
-    return examples[n_test:], examples[:n_test]
+    """rt-polarity as (train, test), the same held-out test split as ``train_demo_model.py``.
+
+    The non-empty stripped neg lines then pos lines are permuted with
+    ``numpy.random.default_rng(seed)``; the first ``round(10 %)`` are the test split.
+    """
+    neg, pos = (read_lines(data / f"rt-polarity.{kind}") for kind in ("neg", "pos"))
+    examples = [(t, 0) for t in neg] + [(t, 1) for t in pos]
+    order = np.random.default_rng(seed).permutation(len(examples))
+    n_test = round(len(examples) * test_frac)
+    return [examples[i] for i in order[n_test:]], [examples[i] for i in order[:n_test]]
+
+
+def read_lines(path: Path) -> list[str]:
+    """Non-empty stripped lines of a text file."""
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    return [line.strip() for line in lines if line.strip()]
 
 
 def imdb_split(data: Path) -> tuple[list, list]:
@@ -164,7 +175,8 @@ def train(args: argparse.Namespace) -> None:
     metrics = {
         "settings": {k: v for k, v in vars(args).items() if k != "out"},
         "data": {
-            "rt_split": "pos+neg lines shuffled with random.Random(42); first 10 % held out",
+            "rt_split": "neg+pos lines permuted by numpy default_rng(42); first 10 % held out "
+            "(the split of train_demo_model.py)",
             "val_split": "10 % of rt train + imdb train, shuffled with random.Random(43)",
             "n_fit": len(fit),
             "n_val": len(val),

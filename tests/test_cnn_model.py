@@ -201,6 +201,7 @@ def test_package_data_is_small_and_weights_load_weights_only(monkeypatch) -> Non
 # --- accuracy on held-out data -----------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_accuracy_on_imdb_valid_matches_metrics(bundle: TorchTextClassifier) -> None:
     csv_path = SHARED / "imdb_sample.csv"

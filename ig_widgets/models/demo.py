@@ -8,6 +8,7 @@ from typing import Any
 # name -> "module:function"; the first is the default of load_demo_model()
 _DEMO_MODELS: dict[str, str] = {
     "awd_lstm": "ig_widgets.models.awd_lstm:load",
+    "cnn": "ig_widgets.models.cnn:load",
 }
 
 
