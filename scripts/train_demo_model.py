@@ -5,10 +5,12 @@ ULMFiT in miniature, on local data only (``../shared/data`` beside the repositor
 
 1. a seeded split of rt-polarity into train / valid (monitoring only) / test (held out,
    evaluated once at the end);
-2. an AWD-LSTM language model trained from scratch on the training texts (rt-polarity train
-   sentences and the imdb_sample rows with ``is_valid == False``);
+2. optionally (``--lm-epochs N``) an AWD-LSTM language model trained from scratch on the
+   training texts: rt-polarity train sentences and the imdb_sample rows with
+   ``is_valid == False``, each review clipped to its first and last 75 words (long reviews make
+   training many times slower on a 2-core machine);
 3. a classifier (classes ``negative``, ``positive``) on the same training rows, starting from
-   the language model's encoder, with gradual unfreezing;
+   the language model's encoder with gradual unfreezing (else from scratch, one cycle);
 4. the weights are stored as a float16 state dict, reloaded as float32, and the reloaded model
    is evaluated on the rt-polarity test split and on the 200 imdb_sample ``is_valid`` reviews.
 
@@ -127,12 +129,13 @@ def main() -> None:
     p.add_argument("--lm-lr", type=float, default=1e-2)
     p.add_argument("--lm-drop-mult", type=float, default=0.5)
     p.add_argument("--clas-lr", type=float, default=1e-2)
-    p.add_argument("--clas-drop-mult", type=float, default=0.5)
+    p.add_argument("--clas-drop-mult", type=float, default=1.0)
+    p.add_argument("--wd", type=float, default=0.1, help="weight decay of both learners")
     p.add_argument(
         "--clas-epochs",
         type=int,
         nargs=3,
-        default=[1, 1, 2],
+        default=[1, 1, 0],
         help="epochs frozen / last two groups / all unfrozen (summed without LM)",
     )
     p.add_argument(
@@ -199,6 +202,7 @@ def main() -> None:
             drop_mult=args.lm_drop_mult,
             metrics=[accuracy, Perplexity()],
             path=tmp,
+            wd=args.wd,
         )
         t0 = time.perf_counter()
         lm.fit_one_cycle(args.lm_epochs, args.lm_lr)
@@ -233,6 +237,7 @@ def main() -> None:
         drop_mult=args.clas_drop_mult,
         metrics=accuracy,
         path=tmp,
+        wd=args.wd,
     )
     lr = args.clas_lr
     t0 = time.perf_counter()

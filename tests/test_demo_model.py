@@ -117,6 +117,15 @@ def test_metrics_record_both_accuracies(metrics, config):
     assert config["awd_lstm_config"]["emb_sz"] == metrics["settings"]["emb_sz"]
 
 
+def test_model_card_reports_the_measured_figures(metrics):
+    card = (REPO / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert f"**{metrics['accuracy']['rt_polarity_test']:.3f}**" in card
+    assert f"**{metrics['accuracy']['imdb_sample_valid']:.3f}**" in card
+    assert f"{metrics['n_parameters']:,}" in card
+    assert f"{metrics['vocab_size']:,}" in card
+    assert f"{metrics['weights_bytes'] / 1e6:.2f} MB" in card
+
+
 def test_loads_from_another_folder_and_cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     other = awd_lstm.load(awd_lstm.DATA_DIR)
