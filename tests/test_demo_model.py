@@ -85,6 +85,13 @@ def test_predicts_clear_examples(learn, text, expected):
     assert float(probs[int(index)]) > 0.5
 
 
+def test_predict_prints_nothing(learn, capsys):
+    learn.predict("an ordinary film")
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == ""
+
+
 def test_weights_are_a_weights_only_tensor_dict(learn, config):
     state = torch.load(awd_lstm.DATA_DIR / config["weights"], weights_only=True)
     assert isinstance(state, dict)

@@ -34,7 +34,9 @@ def load(data_dir: Path | str | None = None) -> Any:
     pickle, and unpickling runs arbitrary code from the file.  This loader never unpickles
     anything: it reads JSON and a weights-only tensor file.
 
-    Nothing is downloaded and nothing is written to disk.  fastai is imported here, not at
+    The ``Learner`` has no ``ProgressCallback``, so ``predict`` prints nothing; add one back
+    (``learn.add_cb(ProgressCallback())``) to see bars when fine-tuning.  Nothing is
+    downloaded and nothing is written to disk.  fastai is imported here, not at
     module import, so ``import ig_widgets`` stays light.
 
     Parameters
@@ -57,6 +59,7 @@ def load(data_dir: Path | str | None = None) -> Any:
         ColReader,
         ColSplitter,
         DataBlock,
+        ProgressCallback,
         TextBlock,
         text_classifier_learner,
     )
@@ -93,4 +96,5 @@ def load(data_dir: Path | str | None = None) -> Any:
         {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     )
     learn.model.eval()
+    learn.remove_cb(ProgressCallback)  # no progress bar printed by every predict()
     return learn
