@@ -25,6 +25,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -319,6 +320,7 @@ def main() -> None:
     (args.out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     print(json.dumps(metrics["accuracy"]), metrics["seconds"], flush=True)
+    shutil.rmtree(tmp, ignore_errors=True)  # the LM encoder checkpoint, if any
 
 
 if __name__ == "__main__":
