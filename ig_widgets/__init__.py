@@ -43,7 +43,30 @@ _EXPORTS: dict[str, str] = {
     "BaselineLab": "ig_widgets.widgets.teaching",
 }
 
-__all__ = ["IGWidgetsWarning", "__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "AttributionBars",
+    "AverageBaseline",
+    "BaselineLab",
+    "Cancelled",
+    "ClassAttribution",
+    "Compare",
+    "ConvergenceView",
+    "Explainer",
+    "Explanation",
+    "Explorer",
+    "IGWidgetsWarning",
+    "PathView",
+    "SaliencyChips",
+    "TokenBaseline",
+    "Tokenized",
+    "UncertainBaseline",
+    "Word",
+    "ZeroBaseline",
+    "__version__",
+    "demo_models",
+    "discover_neutral_tokens",
+    "load_demo_model",
+]
 
 
 def __getattr__(name: str) -> Any:
