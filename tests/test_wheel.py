@@ -42,7 +42,7 @@ def test_wheel_holds_vue_templates_and_model_data(wheel):
     assert templates, "no js/*.vue in the source tree"
     missing = [t for t in templates if f"ig_widgets/js/{t}" not in names]
     assert not missing, f"Vue templates missing from the wheel: {missing}"
-    data = [f"ig_widgets/models/data/awd_lstm/{f}" for f in MODEL_FILES]
+    data = [f"ig_widgets/models/data/{m}/{f}" for m in ("awd_lstm", "cnn") for f in MODEL_FILES]
     assert not [d for d in data if d not in names], sorted(names)
 
 
@@ -67,3 +67,10 @@ def test_installed_wheel_loads_demo_model_and_predicts(wheel, tmp_path):
     assert location.is_relative_to(venv.resolve()), location
     assert not location.is_relative_to(REPO), location
     assert lines[-1] == "positive"
+    # issue 2: the terminal entry point works from the installed wheel too, for both models
+    report = _run(py, "-m", "ig_widgets", "explain", "a gorgeous, moving film", cwd=work)
+    assert "prediction: positive" in report
+    report = _run(
+        py, "-m", "ig_widgets", "explain", "a gorgeous, moving film", "--model", "cnn", cwd=work
+    )
+    assert "prediction: positive" in report
