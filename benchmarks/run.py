@@ -140,6 +140,35 @@ def p5(s: Setup, text: str, repeat: int) -> dict[str, float]:
     return {"target_switch_s": switch, "recompute_s": recompute}
 
 
+def p3(s: Setup, text: str, repeat: int) -> dict[str, float]:
+    """Explorer (no browser): a parameter change until the first result is pushed to the view."""
+    import threading
+
+    from ig_widgets.widgets.explorer import Explorer
+
+    explorer = Explorer(s.explainer, text=text, n_steps=64, discover_neutral=False)
+    explorer.wait()
+    firsts = []
+    for k in range(repeat + 1):
+        s.explainer.clear_cache()
+        pushed = threading.Event()
+
+        def seen(_change: Any, pushed: threading.Event = pushed) -> None:
+            pushed.set()
+
+        explorer.observe(seen, "computed_for")
+        t0 = time.perf_counter()
+        explorer.n_steps = 62 if k % 2 == 0 else 64
+        pushed.wait(600)
+        if k:  # the first round warms up
+            firsts.append(time.perf_counter() - t0)
+        explorer.unobserve(seen, "computed_for")
+        explorer.wait()
+    explorer.close()
+    captum = median_time(lambda: s.captum(text, 64, 1), repeat)
+    return {"explorer_first_result_s": statistics.median(firsts), "captum_64_steps_s": captum}
+
+
 def p8(s: Setup, texts: list[str], n_reviews: int) -> dict[str, float]:
     """Points evaluated by n_steps="auto" (all stages counted) for 1 % completeness."""
     counts = []
@@ -219,6 +248,7 @@ def main() -> None:
     text250 = long_review(s.explainer, texts, 250)
     figures: dict[str, Any] = {}
     figures.update(p1_p2(s, text250, repeat))
+    figures.update(p3(s, text250, repeat))
     figures.update(p4(s, text250, repeat))
     figures.update(p5(s, text250, repeat))
     figures.update(p8(s, texts, 4 if args.quick else 12))

@@ -263,7 +263,16 @@ def test_auto_steps_reach_the_tolerance() -> None:
     diff = np.maximum(np.abs(exp.f_input - exp.f_baseline), 0.01)
     assert np.all(np.abs(exp.delta) <= 0.001 * diff)
     assert exp.is_final and exp.n_steps < 256
-    assert [s.n_steps for s in stages] == [8 * 2**k for k in range(len(stages))]
+    assert [s.n_steps for s in stages] == [6, 9, 14, 21, 32, 48, 72][: len(stages)]
+
+
+def test_auto_steps_on_a_nested_rule_reuse_every_point() -> None:
+    explainer = igw.Explainer(toy_bundle("gru", seed=3), memory_budget=1)
+    calls = count_calls(explainer)
+    stages = list(explainer.refine(TEXT, n_steps="auto", method="riemann_right", max_steps=64))
+    assert [s.n_steps for s in stages] == [8, 16, 32, 64][: len(stages)]
+    # one call per point (budget of one point a chunk) plus one for both path ends
+    assert calls[0] == stages[-1].n_steps + 1
 
 
 def test_auto_steps_stop_at_the_cap(gru: igw.Explainer) -> None:

@@ -203,9 +203,9 @@ class Explainer:
         points the previous stages lacked; for Gauss-Legendre one coarse stage of about
         ``n_steps / 8`` points comes first. ``stages`` overrides the plan.
 
-        With ``n_steps="auto"`` the step count doubles from ``first`` until, for every class,
-        ``|delta| ≤ tol · max(|F(input) − F(baseline)|, AUTO_FLOOR)`` or ``max_steps`` is
-        reached; the last result says which in its ``n_steps``.
+        With ``n_steps="auto"`` the step count grows (see :func:`_auto_plan`) until, for every
+        class, ``|delta| ≤ tol · max(|F(input) − F(baseline)|, AUTO_FLOOR)`` or ``max_steps``
+        is reached; the last result says which in its ``n_steps``.
         """
         m = parse_method(method)
         auto = n_steps == "auto"
@@ -218,7 +218,7 @@ class Explainer:
                 raise ValueError(f"tol must be between 0 and 1, got {tol}")
             if not isinstance(max_steps, int) or not 2 <= max_steps <= MAX_STEPS:
                 raise ValueError(f"max_steps must be an int in [2, {MAX_STEPS}]")
-            plan = _doubling(m, first, max_steps)
+            plan = _auto_plan(m, first, max_steps)
         for count in plan:
             rule(m, count)  # validates every stage before any work
         if target is not None:
@@ -387,15 +387,31 @@ class Explainer:
         )
 
 
-def _doubling(method: Method, first: int, max_steps: int) -> list[int]:
-    """Step counts for ``n_steps="auto"``: ``first``, doubled (nested where the rule allows)."""
-    count = max(first, 2)
-    plan = []
+def _auto_plan(method: Method, first: int, max_steps: int) -> list[int]:
+    """Step counts tried by ``n_steps="auto"``, ending at ``max_steps``.
+
+    Nested rules double (``riemann_left``/``right``) or go to ``2n − 1`` (trapezoid) from
+    ``first``, so every stage reuses all earlier points and the total cost is the last
+    stage's. Other rules share no points between counts: they grow by half from 6
+    (6, 9, 14, 21, 32, 48, …), which keeps both the overshoot and the cost of the stages that
+    fail small — their convergence is not monotone on models with max pooling, so a finer
+    ladder also finds an early count that already meets the tolerance.
+    """
+    plan: list[int] = []
+    count = max(first, 2) if method in _NESTED else 6
     while count < max_steps:
         plan.append(count)
-        count = 2 * count - 1 if method is Method.RIEMANN_TRAPEZOID else 2 * count
+        if method is Method.RIEMANN_TRAPEZOID:
+            count = 2 * count - 1
+        elif method in _NESTED:
+            count = 2 * count
+        else:
+            count = max(count + 1, round(count * 1.5))
     plan.append(max_steps)
     return plan
+
+
+_NESTED = (Method.RIEMANN_LEFT, Method.RIEMANN_RIGHT, Method.RIEMANN_TRAPEZOID)
 
 
 def _check_target(target: int | str, classes: tuple[str, ...]) -> None:
