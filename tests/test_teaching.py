@@ -159,25 +159,27 @@ def test_convergence_gauss_legendre_beats_riemann_right(explainer: igw.Explainer
 
 def test_convergence_on_the_demo_model() -> None:
     # The AWD-LSTM's head (max-pool over time, ReLU) puts kinks into F along the path, so no
-    # rule converges monotonically on every review; over several reviews Gauss-Legendre still
-    # ends closer to completeness than riemann_right, and within 1 % of F(input) − F(baseline).
+    # rule converges monotonically on every review and Gauss-Legendre does not always beat
+    # riemann_right at 64 steps (the toy GRU above shows the smooth case). What must hold:
+    # the view reports the engine's own |delta| for each rule, and Gauss-Legendre at 64 steps
+    # is within 1 % of F(input) − F(baseline) on these reviews.
     explainer = demo_explainer()
     reviews = (
         "a gorgeous, moving film with a great cast",
         "The plot is thin and the jokes are stale.",
         "A gorgeous, moving film, although the second half drags.",
     )
-    gl, right = 0.0, 0.0
     for text in reviews:
         view = ConvergenceView(explainer, text=text, steps=(16, 64), debounce=0.01)
         assert view.wait(WAIT) and view.error == ""
         table = view.table
         assert table is not None
-        gl += table.row("gausslegendre")["abs_delta"][-1]
-        right += table.row("riemann_right")["abs_delta"][-1]
+        for method in ("gausslegendre", "riemann_right"):
+            exp = explainer.explain(text, n_steps=64, method=method)
+            c = exp.class_index(table.target)
+            assert table.row(method)["abs_delta"][-1] == pytest.approx(abs(exp.delta[c]))
         assert table.row("gausslegendre")["abs_delta"][-1] < 0.01 * abs(table.diff)
         view.close()
-    assert gl < right
 
 
 def test_convergence_refuses_bad_steps_and_shows_errors(explainer: igw.Explainer) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from ig_widgets.engine.explanation import ClassAttribution, Explanation, Word
 from ig_widgets.views.normalize import normalize
 from ig_widgets.widgets._templates import template_path
 from ig_widgets.widgets.chips import SaliencyChips
+from ig_widgets.widgets.live import LiveWidget
 from ig_widgets.widgets.worker import Request, Worker
 
 #: the shared baseline choices: each model's default token, zero embeddings, or an
@@ -137,7 +137,7 @@ def badge(attr: ClassAttribution) -> dict[str, Any]:
     }
 
 
-class Compare(v.VuetifyTemplate):
+class Compare(LiveWidget, v.VuetifyTemplate):
     """Several models explain one text side by side, one row of word chips per model.
 
     Parameters
@@ -268,15 +268,9 @@ class Compare(v.VuetifyTemplate):
                 return None
             return align(self._explanations, self._target_name(self._explanations))
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the current computation finished; False on timeout."""
-        return self._worker.wait(timeout)
-
     def close(self) -> None:
         """Stop the background work and close the widget and its chip rows."""
-        worker = self.__dict__.get("_worker")
-        if worker is not None:
-            worker.close()
+        self._stop_worker()
         for child in [
             *self._trait_values.get("row_chips", []),
             self._trait_values.get("diff_chips"),
@@ -380,22 +374,8 @@ class Compare(v.VuetifyTemplate):
                 self._render()
             return True
 
-    def _progress(self, request: Request, fraction: float) -> None:
-        percent = round(100.0 * fraction, 1)
-        with self._lock:
-            if self._worker.is_current(request) and percent != self.progress:
-                self.progress = percent
-
-    def _failed(self, request: Request, exc: Exception) -> None:
-        self.last_traceback = "".join(traceback.format_exception(exc))
-        with self._lock:
-            if not self._worker.is_current(request):
-                return
-            known = isinstance(exc, (ValueError, TypeError))
-            with self.hold_sync():
-                self.error = (str(exc) if known else f"{type(exc).__name__}: {exc}") or repr(exc)
-                self.stale = self._explanations is not None
-                self.computing = False
+    def _on_error(self) -> None:
+        self.stale = self._explanations is not None
 
     # ------------------------------------------------------------------ rendering
     def _target_name(self, exps: Sequence[Explanation]) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import traceback
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -28,6 +27,7 @@ from ig_widgets.engine.quadrature import METHODS
 from ig_widgets.widgets._templates import template_path
 from ig_widgets.widgets.bars import AttributionBars
 from ig_widgets.widgets.chips import LEVELS, SaliencyChips, attribution_view
+from ig_widgets.widgets.live import LiveWidget
 from ig_widgets.widgets.worker import Request, Worker
 
 #: baseline choices that are not vocabulary tokens (brackets keep them apart from tokens)
@@ -60,7 +60,7 @@ class Params:
     baseline: str
 
 
-class Explorer(v.VuetifyTemplate):
+class Explorer(LiveWidget, v.VuetifyTemplate):
     """Live Integrated Gradients for one text: every control recomputes, no button.
 
     Parameters
@@ -190,15 +190,9 @@ class Explorer(v.VuetifyTemplate):
         """The parameters :attr:`explanation` was computed for."""
         return self._params
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the current computation finished; False on timeout."""
-        return self._worker.wait(timeout)
-
     def close(self) -> None:
         """Stop the background work and close the widget and its children."""
-        worker = self.__dict__.get("_worker")
-        if worker is not None:  # absent when the constructor refused its arguments
-            worker.close()
+        self._stop_worker()
         for child in (self._trait_values.get("chips"), self._trait_values.get("bars")):
             if child is not None:
                 child.close()
@@ -287,23 +281,8 @@ class Explorer(v.VuetifyTemplate):
                 self._render()
             return True
 
-    def _progress(self, request: Request, done: int, total: int) -> None:
-        percent = round(100.0 * done / max(total, 1), 1)
-        with self._lock:
-            if self._worker.is_current(request) and percent != self.progress:
-                self.progress = percent
-
-    def _failed(self, request: Request, exc: Exception) -> None:
-        self.last_traceback = "".join(traceback.format_exception(exc))
-        with self._lock:
-            if not self._worker.is_current(request):
-                return
-            known = isinstance(exc, (ValueError, TypeError))
-            message = str(exc) if known else f"{type(exc).__name__}: {exc}"
-            with self.hold_sync():
-                self.error = message or type(exc).__name__
-                self.stale = self._explanation is not None
-                self.computing = False
+    def _on_error(self) -> None:
+        self.stale = self._explanation is not None
 
     def _discover(self, request: Request) -> None:
         """Scan the vocabulary for neutral tokens, a block at a time, while nothing newer waits."""

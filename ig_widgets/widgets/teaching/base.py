@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-import traceback
 from typing import Any
 
 import ipyvuetify as v
 import traitlets as t
 
 from ig_widgets.engine.explainer import Explainer
+from ig_widgets.widgets.live import LiveWidget
 from ig_widgets.widgets.worker import Request, Worker
 
 
@@ -20,7 +20,7 @@ def as_explainer(model_or_explainer: Any) -> Explainer:
     return Explainer(model_or_explainer)
 
 
-class TeachingView(v.VuetifyTemplate):
+class TeachingView(LiveWidget, v.VuetifyTemplate):
     """A view that computes on a background thread and shows its result or its error.
 
     Subclasses define :meth:`_request` (the parameters of a computation, from the traits),
@@ -47,15 +47,9 @@ class TeachingView(v.VuetifyTemplate):
         """The last computed result shown (None before the first)."""
         return self._result
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the current computation finished; False on timeout."""
-        return self._worker.wait(timeout)
-
     def close(self) -> None:
         """Stop the background work and close the widget and its children."""
-        worker = self.__dict__.get("_worker")
-        if worker is not None:
-            worker.close()
+        self._stop_worker()
         for child in self._children():
             child.close()
         super().close()
@@ -96,12 +90,6 @@ class TeachingView(v.VuetifyTemplate):
         except (ValueError, TypeError) as exc:
             self.error = str(exc)
 
-    def _progress(self, request: Request, done: int, total: int) -> None:
-        percent = round(100.0 * done / max(total, 1), 1)
-        with self._lock:
-            if self._worker.is_current(request) and percent != self.progress:
-                self.progress = percent
-
     def _job(self, request: Request) -> None:
         result = self._compute(request.params, request)
         with self._lock:
@@ -112,13 +100,3 @@ class TeachingView(v.VuetifyTemplate):
                 self._guarded_show(result)
                 self.computing = False
                 self.progress = 100.0
-
-    def _failed(self, request: Request, exc: Exception) -> None:
-        self.last_traceback = "".join(traceback.format_exception(exc))
-        with self._lock:
-            if not self._worker.is_current(request):
-                return
-            known = isinstance(exc, (ValueError, TypeError))
-            with self.hold_sync():
-                self.error = (str(exc) if known else f"{type(exc).__name__}: {exc}") or repr(exc)
-                self.computing = False
