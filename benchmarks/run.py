@@ -267,6 +267,11 @@ def main() -> None:
             1.05,
         ),
         (
+            "P3 Explorer change → first pushed result / Captum 64 steps",
+            figures["explorer_first_result_s"] / figures["captum_64_steps_s"],
+            0.2,
+        ),
+        (
             "P4 refine 50→100 / fresh 100 (riemann_right)",
             figures["refine_50_to_100_s"] / figures["fresh_100_s"],
             0.55,

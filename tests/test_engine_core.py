@@ -165,7 +165,7 @@ def test_nested_stages_are_nested() -> None:
         assert len(stages) > 1
         for small, big in itertools.pairwise(stages):
             assert set(rule(method, small)[0]) <= set(rule(method, big)[0])
-    assert nested_stages("gausslegendre", 64) == [8, 64]
+    assert nested_stages("gausslegendre", 64) == [4, 64]
 
 
 # --------------------------------------------------------------------------- refinement and cache
@@ -271,8 +271,8 @@ def test_auto_steps_on_a_nested_rule_reuse_every_point() -> None:
     calls = count_calls(explainer)
     stages = list(explainer.refine(TEXT, n_steps="auto", method="riemann_right", max_steps=64))
     assert [s.n_steps for s in stages] == [8, 16, 32, 64][: len(stages)]
-    # one call per point (budget of one point a chunk) plus one for both path ends
-    assert calls[0] == stages[-1].n_steps + 1
+    # one call per point (budget of one point a chunk); the path ends ride with the first
+    assert calls[0] == stages[-1].n_steps
 
 
 def test_auto_steps_stop_at_the_cap(gru: igw.Explainer) -> None:

@@ -42,8 +42,8 @@ AUTO_FLOOR = 0.01
 class _PathCache:
     """Everything computed on one path: F at both ends and per-point gradients."""
 
-    f_start: np.ndarray
-    f_end: np.ndarray
+    f_start: np.ndarray | None = None  # F at α = 0 and α = 1, filled with the first points
+    f_end: np.ndarray | None = None
     points: dict[float, PointGrads] = field(default_factory=dict)
 
 
@@ -201,7 +201,7 @@ class Explainer:
         The stages end at ``n_steps``. For nested rules (``riemann_left``/``right`` halved,
         ``riemann_trapezoid`` at ``2^k + 1``-style counts) each stage evaluates only the
         points the previous stages lacked; for Gauss-Legendre one coarse stage of about
-        ``n_steps / 8`` points comes first. ``stages`` overrides the plan.
+        ``n_steps / 16`` points comes first. ``stages`` overrides the plan.
 
         With ``n_steps="auto"`` the step count grows (see :func:`_auto_plan`) until, for every
         class, ``|delta| ≤ tol · max(|F(input) − F(baseline)|, AUTO_FLOOR)`` or ``max_steps``
@@ -260,8 +260,7 @@ class Explainer:
         key = (self._model_version(), tok.ids, start.key)
         cache = self._paths.get(key)
         if cache is None:
-            f = forward(self.adapter, torch.stack([start.embeds, inputs]), ids)
-            cache = _PathCache(f_start=f[0], f_end=f[1])
+            cache = _PathCache()
             self._paths[key] = cache
             while len(self._paths) > self.cache_size:
                 self._paths.popitem(last=False)
@@ -282,6 +281,9 @@ class Explainer:
     ) -> int:
         """Evaluate the points of ``alphas`` the cache lacks; returns how many points were seen."""
         missing = [a for a in alphas if alpha_key(a) not in cache.points]
+        if cache.f_start is None and not missing:  # every point known, the ends not yet
+            f = forward(self.adapter, torch.stack([start.embeds, inputs]), ids)
+            cache.f_start, cache.f_end = f[0], f[1]
         if missing:
             n = len(ids)
             evaluator = PathEvaluator(
@@ -291,6 +293,7 @@ class Explainer:
                 ids,
                 memory_budget=self.memory_budget,
                 bytes_per_point=self._point_bytes.get(n),
+                with_ends=cache.f_start is None,
             )
             hook = None
             if progress is not None:
@@ -304,6 +307,8 @@ class Explainer:
                 self._point_bytes[n] = evaluator.bytes_per_point
             for a, r in zip(missing, results, strict=True):
                 cache.points[alpha_key(a)] = r
+            if evaluator.ends is not None:
+                cache.f_start, cache.f_end = evaluator.ends[0], evaluator.ends[1]
         elif progress is not None:
             progress(done + len(alphas), total)
         return len(alphas)
@@ -335,6 +340,7 @@ class Explainer:
         order = np.argsort(alphas)
         per_start = []
         for cache in caches:
+            assert cache.f_start is not None and cache.f_end is not None  # filled by _fill
             pts = [cache.points[alpha_key(a)] for a in alphas]
             contrib = np.stack([p.contrib for p in pts])  # (m, C, n)
             per_start.append(

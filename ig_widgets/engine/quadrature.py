@@ -89,8 +89,8 @@ def nested_stages(method: str | Method, n_steps: int, first: int = 8) -> list[in
     For nested rules (left/right halving, trapezoid ``(n − 1)/2 + 1``, down to about ``first``
     points) every stage's points are a subset of the next, so the stages together cost no more
     than the final one. Other rules
-    get a single coarse stage of about ``n_steps / 8`` points (at least ``first // 2``), an
-    overhead of about 12 %.
+    get a single coarse stage of about ``n_steps / 16`` points (at least ``first // 2``), an
+    overhead of about 6 %.
 
     Returns
     -------
@@ -109,7 +109,7 @@ def nested_stages(method: str | Method, n_steps: int, first: int = 8) -> list[in
         while (stages[0] - 1) % 2 == 0 and (stages[0] - 1) // 2 + 1 >= max(3, first):
             stages.insert(0, (stages[0] - 1) // 2 + 1)
         return stages
-    coarse = max(first // 2, low, round(n / 8))
+    coarse = max(first // 2, low, round(n / 16))
     return [coarse, n] if coarse < n // 2 else [n]
 
 
