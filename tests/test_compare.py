@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from fastai_models import toy_learner
 from toy_models import toy_bundle
 
@@ -20,12 +18,7 @@ TEXT = "The movie wasn't very GOOD, but the acting is fun!!! Really."
 WAIT = 120.0
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def demo_pair() -> list[Any]:

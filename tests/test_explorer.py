@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from toy_models import WORDS, toy_bundle
 
 import ig_widgets as igw
@@ -22,12 +21,7 @@ TEXT = "The movie was not very good, but the acting is fun!"
 WAIT = 60.0
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class CountingAdapter:
