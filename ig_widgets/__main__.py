@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 
 import numpy as np
 
-from ig_widgets.engine.quadrature import METHODS
+from ig_widgets.engine.quadrature import ALL_METHODS
 from ig_widgets.views.html import completeness
 from ig_widgets.views.normalize import NORMALIZE_MODES, rgb_for, score_format, text_rgb_for
 from ig_widgets.views.normalize import normalize as normalize_scores
@@ -74,10 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument(
         "--method",
-        default="gausslegendre",
-        choices=METHODS,
+        default=None,
+        choices=ALL_METHODS,
         metavar="METHOD",
-        help=f"quadrature rule: {', '.join(METHODS)} (default gausslegendre)",
+        help=f"quadrature rule: {', '.join(ALL_METHODS)} "
+        "(default gausslegendre; adaptive with --steps auto)",
     )
     explain.add_argument(
         "--baseline", default=None, help="a vocabulary token (default: the model's, e.g. xxunk)"

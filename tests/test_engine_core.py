@@ -254,16 +254,62 @@ def test_cancel_raises_and_leaves_a_usable_cache() -> None:
 
 
 # --------------------------------------------------------------------------- auto steps
-def test_auto_steps_reach_the_tolerance() -> None:
+def smooth_explainer() -> igw.Explainer:
     tok = WordTokenizer()
     module = SmoothGRU(len(tok.vocab), 2, seed=3).eval()
-    explainer = igw.Explainer(module, tokenizer=tok, embedding=module.emb, classes=("a", "b"))
+    return igw.Explainer(module, tokenizer=tok, embedding=module.emb, classes=("a", "b"))
+
+
+def meets(exp: igw.Explanation, tol: float) -> bool:
+    diff = np.maximum(np.abs(exp.f_input - exp.f_baseline), 0.01)
+    return bool(np.all(np.abs(exp.delta) <= tol * diff))
+
+
+def test_auto_steps_reach_the_tolerance_with_the_adaptive_rule() -> None:
+    explainer = igw.Explainer(toy_bundle("gru", seed=3), memory_budget=1)
+    calls = count_calls(explainer)
     stages = list(explainer.refine(TEXT, n_steps="auto", tol=0.001, max_steps=256))
     exp = stages[-1]
-    diff = np.maximum(np.abs(exp.f_input - exp.f_baseline), 0.01)
-    assert np.all(np.abs(exp.delta) <= 0.001 * diff)
-    assert exp.is_final and exp.n_steps < 256
+    # it stops when two rounds in a row pass the check (one pass can be luck)
+    passed = [meets(s, 0.001) for s in stages]
+    assert passed[-2:] == [True, True] and (True, True) not in itertools.pairwise(passed[:-1])
+    assert exp.is_final and exp.method == "adaptive" and exp.n_steps < 256
+    counts = [s.n_steps for s in stages]
+    assert counts[0] == 5 and counts == sorted(set(counts))
+    for before, after in itertools.pairwise(stages):  # every stage keeps the earlier points
+        assert set(before.path.alphas) < set(after.path.alphas)
+    # one model call per point (a budget of one point a chunk): none is evaluated twice, and
+    # the path's ends are points of the rule, so no extra call for F(input) and F(baseline)
+    assert calls[0] == exp.n_steps
+
+
+def test_auto_steps_with_gauss_legendre_grow_by_half() -> None:
+    stages = list(
+        smooth_explainer().refine(
+            TEXT, n_steps="auto", method="gausslegendre", tol=0.001, max_steps=256
+        )
+    )
+    assert meets(stages[-1], 0.001) and stages[-1].n_steps < 256
     assert [s.n_steps for s in stages] == [6, 9, 14, 21, 32, 48, 72][: len(stages)]
+
+
+def test_adaptive_rule_at_a_step_count_equals_auto_ending_there() -> None:
+    auto = igw.Explainer(toy_bundle("gru", seed=3)).explain(TEXT, n_steps="auto", tol=0.001)
+    fresh = igw.Explainer(toy_bundle("gru", seed=3)).explain(
+        TEXT, n_steps=auto.n_steps, method="adaptive"
+    )
+    np.testing.assert_array_equal(fresh.path.alphas, auto.path.alphas)
+    np.testing.assert_allclose(fresh.scores, auto.scores, rtol=1e-6, atol=1e-9)
+
+
+def test_adaptive_rule_puts_points_where_the_error_is(gru: igw.Explainer) -> None:
+    exp = gru.explain(TEXT, n_steps=40, method="adaptive")
+    alphas, weights = exp.path.alphas, exp.path.weights
+    assert len(alphas) == 40 and alphas[0] == 0 and alphas[-1] == 1
+    assert weights.sum() == pytest.approx(1.0) and np.all(weights > 0)
+    assert len(np.unique(np.round(np.diff(alphas), 12))) > 1  # not evenly spaced
+    even = gru.explain(TEXT, n_steps=40, method="riemann_trapezoid")
+    assert np.abs(exp.delta).max() < np.abs(even.delta).max()
 
 
 def test_auto_steps_on_a_nested_rule_reuse_every_point() -> None:

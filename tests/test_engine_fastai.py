@@ -166,6 +166,29 @@ def test_completeness_on_several_reviews():
     assert sum(gap >= SMALL_GAP for gap, _ in seen) >= 4  # most checks are at 64 steps
 
 
+@pytest.mark.slow
+def test_auto_steps_on_the_demo_model():
+    # n_steps="auto" (the adaptive rule) meets 1 % with few points; its attributions stay
+    # close to a 256-point Gauss-Legendre reference (the check constrains only their sum)
+    learn = demo_learner()
+    if learn is None:
+        pytest.skip("the demo model (ig_widgets.load_demo_model) is not available yet")
+    explainer = Explainer(learn)
+    texts = [r for r in imdb_reviews() if len(explainer.tokenize(r)) <= 250][:5]
+    texts += [SHORT, "a dull, boring film with a terrible plot"]
+    seen = []
+    for text in texts:
+        exp = explainer.explain(text, n_steps="auto", tol=0.01)
+        gap = np.maximum(np.abs(exp.f_input - exp.f_baseline), 0.01)
+        assert np.all(np.abs(exp.delta) <= 0.01 * gap) and exp.n_steps < 512
+        ref = explainer.explain(text, n_steps=256).scores[exp.predicted]
+        error = np.abs(exp.scores[exp.predicted] - ref).max() / np.abs(ref).max()
+        seen.append((exp.n_steps, round(float(error), 4)))
+    print("auto on the demo model, (points, max error / max |attribution|):", seen)
+    assert max(error for _, error in seen) <= 0.05
+    assert np.mean([n for n, _ in seen]) <= 30
+
+
 def test_completeness_on_the_toy_model():
     learn = toy_learner()
     _check_completeness(Explainer(learn), [SHORT, "boring boring boring, a dull story"])

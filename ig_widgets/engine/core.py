@@ -164,7 +164,9 @@ class PathEvaluator:
 
     def _chunk(self, alphas: Sequence[float]) -> list[PointGrads]:
         a = torch.tensor(list(alphas), dtype=self.inputs.dtype).view(-1, 1, 1)
-        points = (self.baseline.unsqueeze(0) + a * self.diff.unsqueeze(0)).requires_grad_(True)
+        points = self.baseline.unsqueeze(0) + a * self.diff.unsqueeze(0)
+        points[a.view(-1) == 1] = self.inputs  # the input itself, not x' + (x − x') rounded
+        points.requires_grad_(True)
         take_ends = self._with_ends and self.ends is None
         batch = (
             torch.cat([torch.stack([self.baseline, self.inputs]), points]) if take_ends else points

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from ig_widgets.engine import adaptive
 from ig_widgets.engine.adapters import ModelAdapter, Tokenized, adapter_for
 from ig_widgets.engine.baselines import Baseline, PathStart, parse_baseline
 from ig_widgets.engine.core import (
@@ -26,6 +27,7 @@ from ig_widgets.engine.quadrature import (
     MAX_STEPS,
     Method,
     alpha_key,
+    check_steps,
     nested_stages,
     parse_method,
     rule,
@@ -127,7 +129,7 @@ class Explainer:
         text: str,
         *,
         n_steps: Steps = 50,
-        method: str = "gausslegendre",
+        method: str | None = None,
         baseline: Baseline | str | None = None,
         target: int | str | None = None,
         tol: float = 0.01,
@@ -144,9 +146,11 @@ class Explainer:
         n_steps : int or "auto"
             Quadrature points; ``"auto"`` refines until the completeness check passes (see
             :meth:`refine`).
-        method : str
-            ``gausslegendre`` (default), ``riemann_left``, ``riemann_right``,
-            ``riemann_middle`` or ``riemann_trapezoid`` (Captum's rules).
+        method : str or None
+            Captum's rules ``gausslegendre``, ``riemann_left``, ``riemann_right``,
+            ``riemann_middle``, ``riemann_trapezoid``, or ``adaptive`` (trapezoid panels split
+            where the completeness error is, see :mod:`ig_widgets.engine.adaptive`). None is
+            ``gausslegendre`` for a step count and ``adaptive`` for ``"auto"``.
         baseline : Baseline, str or None
             A vocabulary token (repeated, special tokens kept), a baseline object, or None for
             the model's default (``xxunk`` for fastai).
@@ -186,7 +190,7 @@ class Explainer:
         text: str,
         *,
         n_steps: Steps = 50,
-        method: str = "gausslegendre",
+        method: str | None = None,
         baseline: Baseline | str | None = None,
         target: int | str | None = None,
         stages: list[int] | None = None,
@@ -201,26 +205,27 @@ class Explainer:
         The stages end at ``n_steps``. For nested rules (``riemann_left``/``right`` halved,
         ``riemann_trapezoid`` at ``2^k + 1``-style counts) each stage evaluates only the
         points the previous stages lacked; for Gauss-Legendre one coarse stage of about
-        ``n_steps / 16`` points comes first. ``stages`` overrides the plan.
+        ``n_steps / 16`` points comes first. ``stages`` overrides the plan. The ``adaptive``
+        rule's stages are its rounds: it starts from 5 evenly spaced points and each round
+        adds the midpoints of the panels holding most of the completeness error, reusing
+        every point, until ``n_steps`` points.
 
-        With ``n_steps="auto"`` the step count grows (see :func:`_auto_plan`) until, for every
-        class, ``|delta| ≤ tol · max(|F(input) − F(baseline)|, AUTO_FLOOR)`` or ``max_steps``
-        is reached; the last result says which in its ``n_steps``.
+        With ``n_steps="auto"`` the points grow (the adaptive rounds, or for Captum's rules
+        the counts of :func:`_auto_plan`) until, for every class,
+        ``|delta| ≤ tol · max(|F(input) − F(baseline)|, AUTO_FLOOR)`` (for the adaptive rule:
+        in two rounds in a row) or ``max_steps`` is reached; the last result says which in
+        its ``n_steps``.
         """
-        m = parse_method(method)
         auto = n_steps == "auto"
         if isinstance(n_steps, str) and not auto:
             raise ValueError(f"n_steps must be an integer or 'auto', got {n_steps!r}")
-        if not isinstance(n_steps, str):
-            plan = list(stages) if stages is not None else nested_stages(m, n_steps, first)
-        else:
+        m = parse_method(method if method is not None else _default_method(auto))
+        if auto:
             if not 0 < tol < 1:
                 raise ValueError(f"tol must be between 0 and 1, got {tol}")
             if not isinstance(max_steps, int) or not 2 <= max_steps <= MAX_STEPS:
                 raise ValueError(f"max_steps must be an int in [2, {MAX_STEPS}]")
-            plan = _auto_plan(m, first, max_steps)
-        for count in plan:
-            rule(m, count)  # validates every stage before any work
+        planner = _planner(m, n_steps, stages, first, max_steps)
         if target is not None:
             _check_target(target, self.classes)
         tok = self.tokenize(text)
@@ -231,10 +236,12 @@ class Explainer:
             base = parse_baseline(baseline, self.adapter)
             starts = base.starts(self.adapter, tok, inputs)
             words = fold_words(tok)
-            total = sum(len(rule(m, c)[0]) for c in plan) * len(starts)
-            done = 0
-            for stage, count in enumerate(plan, start=1):
-                alphas, weights = rule(m, count)
+            done, stage, passes = 0, 0, 0
+            step = planner.next(None)
+            while step is not None:
+                alphas, weights = step
+                stage += 1
+                total = done + planner.remaining(len(alphas)) * len(starts)
                 caches = []
                 for start in starts:
                     cache = self._path(tok, ids, inputs, start)
@@ -243,15 +250,11 @@ class Explainer:
                     )
                     caches.append(cache)
                 exp = self._assemble(
-                    tok, words, caches, alphas, weights, m, count, base, stage, len(plan)
+                    tok, words, caches, alphas, weights, m, base, stage, planner.n_stages(stage)
                 )
-                converged = auto and _converged(exp, tol)
-                if converged or stage == len(plan):
-                    if auto:
-                        exp = _as_final(exp)
-                    yield exp
-                    return
-                yield exp
+                passes = passes + 1 if auto and _converged(exp, tol) else 0
+                step = None if passes == planner.passes_needed else planner.next(exp)
+                yield exp if step is not None else _as_final(exp)
 
     # ---------------------------------------------------------------- internals
     def _path(
@@ -281,7 +284,8 @@ class Explainer:
     ) -> int:
         """Evaluate the points of ``alphas`` the cache lacks; returns how many points were seen."""
         missing = [a for a in alphas if alpha_key(a) not in cache.points]
-        if cache.f_start is None and not missing:  # every point known, the ends not yet
+        ends_in_points = {0.0, 1.0} <= {alpha_key(a) for a in alphas}
+        if cache.f_start is None and not missing and not ends_in_points:
             f = forward(self.adapter, torch.stack([start.embeds, inputs]), ids)
             cache.f_start, cache.f_end = f[0], f[1]
         if missing:
@@ -293,7 +297,7 @@ class Explainer:
                 ids,
                 memory_budget=self.memory_budget,
                 bytes_per_point=self._point_bytes.get(n),
-                with_ends=cache.f_start is None,
+                with_ends=cache.f_start is None and not ends_in_points,
             )
             hook = None
             if progress is not None:
@@ -311,6 +315,8 @@ class Explainer:
                 cache.f_start, cache.f_end = evaluator.ends[0], evaluator.ends[1]
         elif progress is not None:
             progress(done + len(alphas), total)
+        if cache.f_start is None:  # the rule has both ends (α = 1 is the input exactly)
+            cache.f_start, cache.f_end = cache.points[0.0].f, cache.points[1.0].f
         return len(alphas)
 
     def _model_version(self) -> Hashable:
@@ -332,7 +338,6 @@ class Explainer:
         alphas: np.ndarray,
         weights: np.ndarray,
         method: Method,
-        count: int,
         base: Baseline,
         stage: int,
         n_stages: int,
@@ -382,7 +387,7 @@ class Explainer:
             f_input=f_end,
             f_baseline=f_start,
             delta=scores.sum(-1) - (f_end - f_start),
-            n_steps=count,
+            n_steps=len(alphas),
             method=method.value,
             baseline=base.description,
             output=self.adapter.output,
@@ -391,6 +396,90 @@ class Explainer:
             n_stages=n_stages,
             path=path,
         )
+
+
+Stage = tuple[np.ndarray, np.ndarray]
+
+
+class _FixedPlan:
+    """Stages of one of Captum's rules at a list of step counts."""
+
+    #: "auto" stops at the first stage that passes the check
+    passes_needed = 1
+
+    def __init__(self, method: Method, counts: list[int]) -> None:
+        self.method = method
+        self.sizes = [len(rule(method, c)[0]) for c in counts]  # validates every stage first
+        self.counts = counts
+        self.given = 0
+
+    def next(self, previous: Explanation | None) -> Stage | None:
+        """The next stage's points and weights, or None after the last."""
+        if self.given == len(self.counts):
+            return None
+        self.given += 1
+        return rule(self.method, self.counts[self.given - 1])
+
+    def remaining(self, current: int) -> int:
+        """Points of the current stage and of those after it (for progress)."""
+        return sum(self.sizes[self.given - 1 :])
+
+    def n_stages(self, stage: int) -> int:
+        """How many stages there are."""
+        return len(self.counts)
+
+
+class _AdaptivePlan:
+    """Stages of the adaptive trapezoid rule: each splits the panels with the largest error."""
+
+    #: "auto" stops when two rounds in a row pass the check: a round adds few points, and one
+    #: pass alone can come from panel errors of opposite sign cancelling
+    passes_needed = 2
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.nodes: np.ndarray | None = None
+
+    def next(self, previous: Explanation | None) -> Stage | None:
+        """The next stage's points and weights, or None when no panel can be split."""
+        if previous is None:
+            nodes = adaptive.first_nodes(self.budget)
+        else:
+            path = previous.path
+            assert path is not None and self.nodes is not None
+            errors = adaptive.panel_errors(path.alphas, path.f, path.dfdalpha)
+            scale = np.maximum(np.abs(previous.f_input - previous.f_baseline), AUTO_FLOOR)
+            nodes = adaptive.split(self.nodes, errors, scale, self.budget)
+            if len(nodes) == len(self.nodes):
+                return None
+        self.nodes = nodes
+        return nodes, adaptive.trapezoid_weights(nodes)
+
+    def remaining(self, current: int) -> int:
+        """Points of the current stage (later ones are not known yet)."""
+        return current
+
+    def n_stages(self, stage: int) -> int:
+        """At least one more than ``stage`` (the last result says it is the last)."""
+        return stage + 1
+
+
+def _default_method(auto: bool) -> str:
+    """``adaptive`` for ``n_steps="auto"`` (no point is wasted), else Gauss-Legendre."""
+    return Method.ADAPTIVE.value if auto else Method.GAUSS_LEGENDRE.value
+
+
+def _planner(
+    method: Method, n_steps: Steps, stages: list[int] | None, first: int, max_steps: int
+) -> _FixedPlan | _AdaptivePlan:
+    """The stages of a computation; errors for a bad step count before any work."""
+    if method is Method.ADAPTIVE:
+        budget = max_steps if n_steps == "auto" else (stages or [n_steps])[-1]
+        return _AdaptivePlan(check_steps(budget, method))  # type: ignore[arg-type]
+    if n_steps == "auto":
+        return _FixedPlan(method, _auto_plan(method, first, max_steps))
+    counts = list(stages) if stages is not None else nested_stages(method, n_steps, first)
+    return _FixedPlan(method, counts)
 
 
 def _auto_plan(method: Method, first: int, max_steps: int) -> list[int]:

@@ -19,9 +19,13 @@ class Method(str, Enum):
     RIEMANN_RIGHT = "riemann_right"
     RIEMANN_MIDDLE = "riemann_middle"
     RIEMANN_TRAPEZOID = "riemann_trapezoid"
+    ADAPTIVE = "adaptive"  # not Captum's: trapezoid panels split where the error is (adaptive.py)
 
 
-METHODS: tuple[str, ...] = tuple(m.value for m in Method)
+#: Captum's rules: results agree with its ``LayerIntegratedGradients``
+METHODS: tuple[str, ...] = tuple(m.value for m in Method if m is not Method.ADAPTIVE)
+#: every rule the engine offers
+ALL_METHODS: tuple[str, ...] = (*METHODS, Method.ADAPTIVE.value)
 
 
 def parse_method(method: str | Method) -> Method:
@@ -32,12 +36,12 @@ def parse_method(method: str | Method) -> Method:
         return Method(method)
     except ValueError:
         raise ValueError(
-            f"Unknown integration method {method!r}; use one of {', '.join(METHODS)}"
+            f"Unknown integration method {method!r}; use one of {', '.join(ALL_METHODS)}"
         ) from None
 
 
 def check_steps(n_steps: int, method: Method) -> int:
-    """Validate a step count for ``method``: an int in ``[1, MAX_STEPS]`` (Riemann rules need 2)."""
+    """Validate a step count for ``method``: an int in ``[1, MAX_STEPS]`` (all but GL need 2)."""
     if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)):
         raise TypeError(f"n_steps must be an integer or 'auto', got {n_steps!r}")
     low = 1 if method is Method.GAUSS_LEGENDRE else 2
@@ -64,6 +68,8 @@ def rule(method: str | Method, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     """
     m = parse_method(method)
     n = check_steps(n_steps, m)
+    if m is Method.ADAPTIVE:
+        raise ValueError("the adaptive rule's points depend on the model: see engine.adaptive")
     if m is Method.GAUSS_LEGENDRE:
         x, w = np.polynomial.legendre.leggauss(n)
         return 0.5 * (1.0 + x), 0.5 * w

@@ -23,7 +23,7 @@ from ig_widgets.engine.baselines import (
 )
 from ig_widgets.engine.explainer import Explainer
 from ig_widgets.engine.explanation import Explanation
-from ig_widgets.engine.quadrature import METHODS
+from ig_widgets.engine.quadrature import ALL_METHODS
 from ig_widgets.widgets._templates import template_path
 from ig_widgets.widgets.bars import AttributionBars
 from ig_widgets.widgets.chips import LEVELS, SaliencyChips, attribution_view
@@ -106,7 +106,7 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
     auto_steps = t.Bool(False).tag(sync=True)
     steps_max = t.Int(256).tag(sync=True)
     method = t.Unicode("gausslegendre").tag(sync=True)
-    methods = t.List(t.Unicode(), list(METHODS)).tag(sync=True)
+    methods = t.List(t.Unicode(), list(ALL_METHODS)).tag(sync=True)
     classes = t.List(t.Unicode()).tag(sync=True)
     target = t.Unicode("").tag(sync=True)
     contrast = t.Bool(False).tag(sync=True)

@@ -12,7 +12,7 @@ from ipywidgets import widget_serialization
 
 from ig_widgets.engine.baselines import Baseline
 from ig_widgets.engine.explanation import Explanation
-from ig_widgets.engine.quadrature import METHODS
+from ig_widgets.engine.quadrature import ALL_METHODS
 from ig_widgets.widgets._templates import template_path
 from ig_widgets.widgets.teaching.base import TeachingView
 from ig_widgets.widgets.teaching.charts import Axis, Chart, ChartWidget, Series
@@ -210,7 +210,7 @@ class ConvergenceView(TeachingView):
     def _compute(
         self, params: ConvergenceParams, request: Request
     ) -> dict[tuple[str, int], Explanation]:
-        jobs = [(m, n) for m in METHODS for n in params.steps]
+        jobs = [(m, n) for m in ALL_METHODS for n in params.steps]
         out: dict[tuple[str, int], Explanation] = {}
         for k, (method, n) in enumerate(jobs):
             out[method, n] = self.explainer.explain(

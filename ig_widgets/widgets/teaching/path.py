@@ -11,7 +11,7 @@ from ipywidgets import widget_serialization
 
 from ig_widgets.engine.baselines import Baseline
 from ig_widgets.engine.explanation import Explanation
-from ig_widgets.engine.quadrature import METHODS
+from ig_widgets.engine.quadrature import ALL_METHODS
 from ig_widgets.views.normalize import score_format
 from ig_widgets.widgets._templates import template_path
 from ig_widgets.widgets.teaching.base import TeachingView
@@ -192,7 +192,7 @@ class PathView(TeachingView):
     text = t.Unicode("").tag(sync=True)
     n_steps = t.Int(16).tag(sync=True)
     method = t.Unicode("gausslegendre").tag(sync=True)
-    methods = t.List(t.Unicode(), list(METHODS)).tag(sync=True)
+    methods = t.List(t.Unicode(), list(ALL_METHODS)).tag(sync=True)
     classes = t.List(t.Unicode()).tag(sync=True)
     target = t.Unicode("").tag(sync=True)
     baseline_label = t.Unicode("").tag(sync=True)
