@@ -148,9 +148,12 @@ QUICKSTART: list[Cell] = [
     has a kink. A few more points can then land on the wrong side of it. That is why the check
     comes with every result instead of being assumed from the step count.
 
-    `n_steps="auto"` uses the check itself: it doubles the step count until |delta| is at most
-    1 % of |F(input) − F(baseline)| for every class (with a floor for tiny differences), or
-    until a cap is reached.
+    `n_steps="auto"` uses the check itself, with the `adaptive` rule: it starts from five
+    evenly spaced points and keeps halving the stretches of the path (panels) where the error
+    sits, until |delta| is at most 1 % of |F(input) − F(baseline)| for every class (with a
+    floor for tiny differences) in two rounds in a row, or a cap is reached. F is known at
+    every point, so each panel's share of the delta is known exactly, and every point is kept
+    for the next round: nothing is computed twice. Its points gather where the curve bends.
     """),
     code("""
     import pandas as pd
@@ -169,7 +172,8 @@ QUICKSTART: list[Cell] = [
     display(pd.DataFrame(rows).set_index("n_steps"))
 
     auto = explainer.explain(REVIEW, n_steps="auto")
-    print(f'n_steps="auto" stopped at {auto.n_steps} steps:', auto.summary())
+    print(f'n_steps="auto" stopped at {auto.n_steps} points:', auto.summary())
+    print("its points on the path:", auto.path.alphas.round(3))
     """),
     md("""
     ## 4. Seeing it: chips, bars and a static report

@@ -153,29 +153,30 @@ def _check_completeness(explainer: Explainer, texts: list[str]) -> list[tuple[fl
     return seen
 
 
-@pytest.mark.slow
-def test_completeness_on_several_reviews():
+@pytest.fixture(scope="module")
+def demo_reviews() -> tuple[Explainer, list[str]]:
+    """The demo model's explainer, 5 imdb_sample reviews of ≤ 250 tokens and 2 short texts."""
     learn = demo_learner()
     if learn is None:
         pytest.skip("the demo model (ig_widgets.load_demo_model) is not available yet")
     explainer = Explainer(learn)
     texts = [r for r in imdb_reviews() if len(explainer.tokenize(r)) <= 250][:5]
-    texts += [SHORT, "a dull, boring film with a terrible plot", LONG_REVIEW]
-    seen = _check_completeness(explainer, texts)
+    return explainer, [*texts, SHORT, "a dull, boring film with a terrible plot"]
+
+
+@pytest.mark.slow
+def test_completeness_on_several_reviews(demo_reviews):
+    explainer, texts = demo_reviews
+    seen = _check_completeness(explainer, [*texts, LONG_REVIEW])
     print("completeness at 64 Gauss-Legendre steps, (gap, |delta|/gap):", seen)
     assert sum(gap >= SMALL_GAP for gap, _ in seen) >= 4  # most checks are at 64 steps
 
 
 @pytest.mark.slow
-def test_auto_steps_on_the_demo_model():
+def test_auto_steps_on_the_demo_model(demo_reviews):
     # n_steps="auto" (the adaptive rule) meets 1 % with few points; its attributions stay
     # close to a 256-point Gauss-Legendre reference (the check constrains only their sum)
-    learn = demo_learner()
-    if learn is None:
-        pytest.skip("the demo model (ig_widgets.load_demo_model) is not available yet")
-    explainer = Explainer(learn)
-    texts = [r for r in imdb_reviews() if len(explainer.tokenize(r)) <= 250][:5]
-    texts += [SHORT, "a dull, boring film with a terrible plot"]
+    explainer, texts = demo_reviews
     seen = []
     for text in texts:
         exp = explainer.explain(text, n_steps="auto", tol=0.01)

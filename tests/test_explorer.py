@@ -429,5 +429,6 @@ def test_constructor_checks_its_arguments() -> None:
         Explorer(bundle, text=TEXT, max_tokens=0)
     explorer = Explorer(bundle, text=TEXT, target=1, n_steps="auto", discover_neutral=False)
     assert explorer.target == "positive" and explorer.auto_steps is True
+    assert explorer.method == "adaptive"  # the rule "auto" is cheapest with
     assert explorer.wait(WAIT) and explorer.error == ""
     explorer.close()

@@ -73,8 +73,9 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
     n_steps : int or "auto"
         Quadrature points (the ``steps`` slider), or ``"auto"`` to refine until the
         completeness check passes.
-    method : str
-        Quadrature rule (Captum's names).
+    method : str or None
+        Quadrature rule: Captum's names or ``adaptive``; None is ``adaptive`` with
+        ``n_steps="auto"`` and ``gausslegendre`` otherwise (as in ``Explainer.explain``).
     baseline : str, Baseline or None
         A vocabulary token, ``ZeroBaseline()``, ``AverageBaseline([...])``,
         ``UncertainBaseline()``, or None for the model's default.
@@ -132,7 +133,7 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
         text: str = "",
         *,
         n_steps: int | str = 50,
-        method: str = "gausslegendre",
+        method: str | None = None,
         baseline: str | Baseline | None = None,
         target: str | int | None = None,
         level: str = "word",
@@ -169,7 +170,7 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
             text=text,
             n_steps=50 if n_steps == "auto" else int(n_steps),
             auto_steps=n_steps == "auto",
-            method=method,
+            method=method or ("adaptive" if n_steps == "auto" else "gausslegendre"),
             level=level,
             target=_class_name(target, classes),
             baseline=self._baseline_value(baseline),
