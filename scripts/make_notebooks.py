@@ -557,7 +557,8 @@ BASELINES: list[Cell] = [
       the words are credited with moving the model from that lean, not from indecision. The
       uncertain baseline and a neutral token found at the right length start from ½.
     - In the Explorer, the *baseline* control offers all of these: type to search the
-      vocabulary, pick a discovered neutral token, or choose zero, average or uncertain.
+      vocabulary, pick a discovered neutral token (it re-ranks its 30 best at your text's
+      length, as above), or choose zero, average or uncertain.
     """),
 ]
 

@@ -13,6 +13,7 @@ import pytest
 from toy_models import WORDS, toy_bundle
 
 import ig_widgets as igw
+from ig_widgets.widgets import explorer as explorer_module
 from ig_widgets.widgets.chips import attribution_view
 from ig_widgets.widgets.explorer import Explorer, Params
 from ig_widgets.widgets.worker import Request, Worker
@@ -399,11 +400,28 @@ def test_vocabulary_search_through_a_front_end_event() -> None:
     explorer.close()
 
 
-def test_neutral_tokens_are_discovered_and_offered() -> None:
+def test_neutral_tokens_are_discovered_and_ranked_at_the_text_length() -> None:
     explorer = make_explorer(n_classes=2, discover_neutral=True)
-    neutral = igw.discover_neutral_tokens(explorer.explainer, top_k=10)
-    offered = [item["value"] for item in explorer.baseline_items][4 : 4 + len(neutral)]
-    assert offered == [n.token for n in neutral]
+    explainer = explorer.explainer
+    scan = igw.discover_neutral_tokens(explainer, top_k=explorer_module.SHORTLIST)
+
+    def offered() -> list[str]:
+        return [item["value"] for item in explorer.baseline_items][4:14]
+
+    def ranked_at(text: str) -> list[str]:
+        repeats = sum(not keep for keep in explainer.tokenize(text).keep)
+        found = igw.discover_neutral_tokens(
+            explainer, top_k=10, length=repeats, candidates=[n.token for n in scan]
+        )
+        return [n.token for n in found]
+
+    assert offered() == ranked_at(TEXT)
+    longer = " ".join([TEXT] * 6)
+    assert ranked_at(longer) != ranked_at(TEXT)  # the order really depends on the length
+    explorer.text = longer
+    assert explorer.wait(WAIT)
+    assert offered() == ranked_at(longer)
+    assert "at this length" in explorer.baseline_items[4]["title"]
     explorer.close()
 
 

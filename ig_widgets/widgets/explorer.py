@@ -36,6 +36,8 @@ DEFAULT, ZERO, AVERAGE, UNCERTAIN = "[default]", "[zero]", "[average]", "[uncert
 SEARCH_LIMIT = 30
 #: vocabulary tokens scored per block by the background neutral-token discovery
 DISCOVERY_BLOCK = 2048
+#: the scan's most neutral tokens (at 8 repeats) that are re-ranked at the text's length
+SHORTLIST = 30
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,9 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
     max_tokens : int
         Longer texts are refused with a message (the engine itself has no limit).
     discover_neutral : bool
-        Find the model's most neutral tokens in the background (offered as baselines).
+        Find the model's most neutral tokens in the background (offered as baselines): a
+        scan of the vocabulary at 8 repeats, whose best :data:`SHORTLIST` are re-ranked at
+        the text's length (an LSTM's state keeps moving as a token repeats).
 
     Notes
     -----
@@ -158,7 +162,10 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
         self._uncertain = UncertainBaseline()
         self._average: Baseline | None = None
         self._objects: dict[str, Baseline] = {}
-        self._neutral: list[NeutralToken] | None = None if discover_neutral else []
+        self._discovering = discover_neutral
+        self._shortlist: list[NeutralToken] | None = None  # after the scan
+        self._neutral: list[NeutralToken] = []  # offered: the shortlist ranked at a length
+        self._ranked_at: int | None = None
         self._found: list[NeutralToken] = []
         self._scanned = 0
         self.last_traceback = ""
@@ -244,7 +251,8 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
         params: Params = request.params
         self._progress(request, 0, 1)
         baseline = self.baseline_object(params.baseline)
-        n_tokens = len(self.explainer.tokenize(params.text))
+        tok = self.explainer.tokenize(params.text)
+        n_tokens = len(tok)
         if n_tokens > self.max_tokens:
             raise ValueError(
                 f"The text has {n_tokens} tokens; the Explorer explains at most "
@@ -263,7 +271,7 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
         with self._lock:
             if self._worker.is_current(request):
                 self.computing = False
-        self._discover(request)
+        self._discover(request, repeats=max(1, sum(not keep for keep in tok.keep)))
 
     def _publish(self, request: Request, exp: Explanation) -> bool:
         """Show ``exp`` if its request is still the newest; False when it is stale."""
@@ -285,18 +293,33 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
     def _on_error(self) -> None:
         self.stale = self._explanation is not None
 
-    def _discover(self, request: Request) -> None:
-        """Scan the vocabulary for neutral tokens, a block at a time, while nothing newer waits."""
-        if self._neutral is not None:
+    def _discover(self, request: Request, repeats: int) -> None:
+        """Neutral tokens for a text of ``repeats`` non-special tokens, while nothing newer waits.
+
+        The vocabulary is scanned once, a block at a time (8 repeats each); the shortlist is
+        then re-ranked at the text's length whenever that length changes.
+        """
+        if not self._discovering:
             return
-        vocab = list(self.explainer.adapter.vocab)
-        while self._scanned < len(vocab):
-            if request.cancel.is_set():
-                return
-            block = vocab[self._scanned : self._scanned + DISCOVERY_BLOCK]
-            self._found += discover_neutral_tokens(self.explainer, top_k=10, candidates=block)
-            self._scanned += len(block)
-        self._neutral = sorted(self._found, key=lambda n: n.distance)[:10]
+        if self._shortlist is None:
+            vocab = list(self.explainer.adapter.vocab)
+            while self._scanned < len(vocab):
+                if request.cancel.is_set():
+                    return
+                block = vocab[self._scanned : self._scanned + DISCOVERY_BLOCK]
+                found = discover_neutral_tokens(self.explainer, top_k=SHORTLIST, candidates=block)
+                self._found += found
+                self._scanned += len(block)
+            self._shortlist = sorted(self._found, key=lambda n: n.distance)[:SHORTLIST]
+        if self._ranked_at == repeats or request.cancel.is_set():
+            return
+        self._neutral = discover_neutral_tokens(
+            self.explainer,
+            top_k=10,
+            length=repeats,
+            candidates=[n.token for n in self._shortlist],
+        )
+        self._ranked_at = repeats
         self.baseline_items = self._items([])
 
     # ------------------------------------------------------------------ rendering
@@ -414,9 +437,10 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
             {"title": average, "value": AVERAGE},
             {"title": "uncertain (optimised to uniform probabilities)", "value": UNCERTAIN},
         ]
-        for n in self._neutral or []:
+        for n in self._neutral:
             probs = "/".join(f"{p:.2f}" for p in n.probs)
-            items.append({"title": f"{n.token}  (neutral: {probs})", "value": n.token})
+            title = f"{n.token}  (neutral: {probs} at this length)"
+            items.append({"title": title, "value": n.token})
         known = {item["value"] for item in items}
         for token in [*matches, self.baseline]:
             if token not in known:
