@@ -166,10 +166,25 @@ def test_templates_exist_define_the_dom_contract_and_never_use_v_html() -> None:
     assert 'class="igw-explorer"' in explorer and 'class="igw-delta"' in explorer
     for label in ("text", "steps", "target", "baseline"):
         assert re.search(rf'aria-label="{label}"', explorer), label
-    for path in JS.glob("*"):
+    for path in JS.rglob("*.*"):
         assert "v-html" not in path.read_text(), path
+
+
+def test_templates_expand_their_shared_parts() -> None:
+    for path in JS.glob("*.vue"):
+        expanded = _templates.vue_template(path.name)
+        assert not re.search(r"^\s*(<!--|//|/\*)\s*include ", expanded, re.MULTILINE), path
+    explorer = _templates.vue_template("explorer.vue")
+    # the part takes the include line's indentation, in the markup and in the script
+    assert '\n    <v-alert\n      v-if="error"\n' in explorer
+    assert "\nfunction classMenu(name, trait, autoTitle) {\n" in explorer
+    assert ".igw-delta--large {" in explorer and "...classMenu('contrast'" in explorer
+    for name in ("compare.vue", "convergence_view.vue", "path_view.vue", "baseline_lab.vue"):
+        assert 'class="igw-error"' in _templates.vue_template(name), name
 
 
 def test_template_lookup_reports_missing_files() -> None:
     with pytest.raises(FileNotFoundError, match=r"nope\.vue"):
         _templates.template_path("nope.vue")
+    with pytest.raises(FileNotFoundError, match=r"parts/nope\.html"):
+        _templates.expand_parts("<div>\n  <!-- include nope.html -->\n</div>")

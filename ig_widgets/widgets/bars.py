@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import traitlets as t
 
-from ig_widgets.widgets._templates import template_path
+from ig_widgets.widgets._templates import vue_template
 from ig_widgets.widgets.chips import ScoreWidget
 
 ORDERS = ("text", "sorted")
@@ -31,7 +31,7 @@ class AttributionBars(ScoreWidget):
     bar ``.igw-bar`` with ``data-index`` (into ``tokens``) and ``data-score``.
     """
 
-    template_file = template_path("bars.vue")
+    template = t.Unicode(vue_template("bars.vue")).tag(sync=True)
 
     order = t.Unicode("text").tag(sync=True)
     top_k = t.Int(0).tag(sync=True)

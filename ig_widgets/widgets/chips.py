@@ -11,7 +11,7 @@ import numpy as np
 import traitlets as t
 
 from ig_widgets.views.normalize import NORMALIZE_MODES, PALETTES, normalize
-from ig_widgets.widgets._templates import template_path
+from ig_widgets.widgets._templates import vue_template
 
 if TYPE_CHECKING:
     from ig_widgets.engine.explanation import ClassAttribution, Explanation
@@ -224,4 +224,4 @@ class SaliencyChips(ScoreWidget):
     DOM: root ``.igw-chips``; each chip ``.igw-chip`` with ``data-index`` and ``data-score``.
     """
 
-    template_file = template_path("chips.vue")
+    template = t.Unicode(vue_template("chips.vue")).tag(sync=True)

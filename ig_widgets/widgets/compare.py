@@ -16,7 +16,7 @@ from ig_widgets.engine.baselines import Baseline, UncertainBaseline, ZeroBaselin
 from ig_widgets.engine.explainer import Explainer
 from ig_widgets.engine.explanation import ClassAttribution, Explanation, Word
 from ig_widgets.views.normalize import normalize
-from ig_widgets.widgets._templates import template_path
+from ig_widgets.widgets._templates import vue_template
 from ig_widgets.widgets.chips import SaliencyChips
 from ig_widgets.widgets.live import LiveWidget
 from ig_widgets.widgets.worker import Request, Worker
@@ -175,7 +175,7 @@ class Compare(LiveWidget, v.VuetifyTemplate):
     ``.igw-compare-diff``; aria-labels ``text``, ``steps``, ``baseline``, ``target``.
     """
 
-    template_file = template_path("compare.vue")
+    template = t.Unicode(vue_template("compare.vue")).tag(sync=True)
 
     text = t.Unicode("").tag(sync=True)
     n_steps = t.Int(50).tag(sync=True)

@@ -24,7 +24,7 @@ from ig_widgets.engine.baselines import (
 from ig_widgets.engine.explainer import Explainer
 from ig_widgets.engine.explanation import Explanation
 from ig_widgets.engine.quadrature import ALL_METHODS
-from ig_widgets.widgets._templates import template_path
+from ig_widgets.widgets._templates import vue_template
 from ig_widgets.widgets.bars import AttributionBars
 from ig_widgets.widgets.chips import LEVELS, SaliencyChips, attribution_view
 from ig_widgets.widgets.live import LiveWidget
@@ -104,7 +104,7 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
     ``target``, ``baseline``; the chips and bars widgets inside.
     """
 
-    template_file = template_path("explorer.vue")
+    template = t.Unicode(vue_template("explorer.vue")).tag(sync=True)
 
     text = t.Unicode("").tag(sync=True)
     n_steps = t.Int(50).tag(sync=True)

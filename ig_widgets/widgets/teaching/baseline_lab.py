@@ -18,7 +18,7 @@ from ig_widgets.engine.baselines import (
 )
 from ig_widgets.engine.core import Cancelled
 from ig_widgets.engine.explanation import Explanation
-from ig_widgets.widgets._templates import template_path
+from ig_widgets.widgets._templates import vue_template
 from ig_widgets.widgets.teaching.base import TeachingView
 from ig_widgets.widgets.teaching.charts import Axis, Chart, ChartWidget, Series
 from ig_widgets.widgets.worker import Request
@@ -113,7 +113,7 @@ class BaselineLab(TeachingView):
     ``data-label`` and ``data-distance``; the curve is an ``.igw-chart``.
     """
 
-    template_file = template_path("baseline_lab.vue")
+    template = t.Unicode(vue_template("baseline_lab.vue")).tag(sync=True)
 
     text = t.Unicode(DEFAULT_TEXT).tag(sync=True)
     top_k = t.Int(10).tag(sync=True)

@@ -12,7 +12,7 @@ import ipyvuetify as v
 import numpy as np
 import traitlets as t
 
-from ig_widgets.widgets._templates import template_path
+from ig_widgets.widgets._templates import vue_template
 
 #: chart size in SVG user units and the margins around the plot area
 WIDTH, HEIGHT = 600, 190
@@ -233,7 +233,7 @@ class ChartWidget(v.VuetifyTemplate):
     markers ``.igw-dot``, quadrature cells ``.igw-cell``.
     """
 
-    template_file = template_path("chart.vue")
+    template = t.Unicode(vue_template("chart.vue")).tag(sync=True)
 
     panel = t.Dict().tag(sync=True)
 

@@ -13,7 +13,7 @@ from ipywidgets import widget_serialization
 from ig_widgets.engine.baselines import Baseline
 from ig_widgets.engine.explanation import Explanation
 from ig_widgets.engine.quadrature import ALL_METHODS
-from ig_widgets.widgets._templates import template_path
+from ig_widgets.widgets._templates import vue_template
 from ig_widgets.widgets.teaching.base import TeachingView
 from ig_widgets.widgets.teaching.charts import Axis, Chart, ChartWidget, Series
 from ig_widgets.widgets.worker import Request
@@ -151,7 +151,7 @@ class ConvergenceView(TeachingView):
     ``data-delta``.
     """
 
-    template_file = template_path("convergence_view.vue")
+    template = t.Unicode(vue_template("convergence_view.vue")).tag(sync=True)
 
     text = t.Unicode("").tag(sync=True)
     steps = t.List(t.Int(), list(DEFAULT_STEPS)).tag(sync=True)

@@ -13,7 +13,7 @@ from ig_widgets.engine.baselines import Baseline
 from ig_widgets.engine.explanation import Explanation
 from ig_widgets.engine.quadrature import ALL_METHODS
 from ig_widgets.views.normalize import score_format
-from ig_widgets.widgets._templates import template_path
+from ig_widgets.widgets._templates import vue_template
 from ig_widgets.widgets.teaching.base import TeachingView
 from ig_widgets.widgets.teaching.charts import Axis, Bar, Chart, ChartWidget, Series, as_floats
 from ig_widgets.widgets.worker import Request
@@ -187,7 +187,7 @@ class PathView(TeachingView):
     DOM: root ``.igw-path-view``; three ``.igw-chart`` panels; summary ``.igw-path-summary``.
     """
 
-    template_file = template_path("path_view.vue")
+    template = t.Unicode(vue_template("path_view.vue")).tag(sync=True)
 
     text = t.Unicode("").tag(sync=True)
     n_steps = t.Int(16).tag(sync=True)
