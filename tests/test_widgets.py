@@ -188,3 +188,18 @@ def test_template_lookup_reports_missing_files() -> None:
         _templates.template_path("nope.vue")
     with pytest.raises(FileNotFoundError, match=r"parts/nope\.html"):
         _templates.expand_parts("<div>\n  <!-- include nope.html -->\n</div>")
+
+
+def test_every_synced_trait_of_the_widgets_says_what_it_is() -> None:
+    import traitlets
+
+    from ig_widgets.widgets.teaching.charts import ChartWidget
+
+    classes = [igw.SaliencyChips, igw.AttributionBars, igw.Explorer, igw.Compare]
+    classes += [igw.PathView, igw.ConvergenceView, igw.BaselineLab, ChartWidget]
+    for cls in classes:
+        ours = [k for k in cls.__mro__ if k.__module__.startswith("ig_widgets")]
+        for klass in ours:
+            for name, trait in vars(klass).items():
+                if isinstance(trait, traitlets.TraitType) and trait.metadata.get("sync"):
+                    assert trait.help, f"{klass.__name__}.{name} has no help"

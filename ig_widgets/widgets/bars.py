@@ -31,11 +31,13 @@ class AttributionBars(ScoreWidget):
     bar ``.igw-bar`` with ``data-index`` (into ``tokens``) and ``data-score``.
     """
 
-    template = t.Unicode(vue_template("bars.vue")).tag(sync=True)
+    template = t.Unicode(vue_template("bars.vue"), help="the Vue template (js/bars.vue)").tag(
+        sync=True
+    )
 
-    order = t.Unicode("text").tag(sync=True)
-    top_k = t.Int(0).tag(sync=True)
-    rows = t.List(read_only=True).tag(sync=True)
+    order = t.Unicode("text", help="'text' or 'sorted' (largest magnitude first)").tag(sync=True)
+    top_k = t.Int(0, help="how many bars to show; 0 for all").tag(sync=True)
+    rows = t.List(read_only=True, help="the bars drawn: label, score, width").tag(sync=True)
 
     @t.validate("order")
     def _check_order(self, proposal: dict[str, Any]) -> str:

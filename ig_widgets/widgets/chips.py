@@ -85,15 +85,17 @@ class ScoreWidget(v.VuetifyTemplate):
     :meth:`set_data`), ``normalize`` and ``palette``.
     """
 
-    tokens = t.List().tag(sync=True)
-    scores = t.List().tag(sync=True)
-    special = t.List().tag(sync=True)
-    values = t.List(read_only=True).tag(sync=True)
-    normalize = t.Unicode("maxabs").tag(sync=True)
-    palette = t.Unicode("default").tag(sync=True)
-    hues = t.List(read_only=True).tag(sync=True)
-    selected = t.Int(-1).tag(sync=True)
-    label = t.Unicode("").tag(sync=True)
+    tokens = t.List(help="the chips' text: words or tokens").tag(sync=True)
+    scores = t.List(help="raw attributions, one per chip").tag(sync=True)
+    special = t.List(help="which chips are special tokens (drawn muted)").tag(sync=True)
+    values = t.List(read_only=True, help="scores normalised for display, in [-1, 1]").tag(sync=True)
+    normalize = t.Unicode("maxabs", help="how scores become colours (see views.normalize)").tag(
+        sync=True
+    )
+    palette = t.Unicode("default", help="the colour palette's name").tag(sync=True)
+    hues = t.List(read_only=True, help="the palette's negative and positive colours").tag(sync=True)
+    selected = t.Int(-1, help="the chip clicked last; -1 for none").tag(sync=True)
+    label = t.Unicode("", help="an accessible name for the chip row").tag(sync=True)
 
     def __init__(
         self,
@@ -224,4 +226,6 @@ class SaliencyChips(ScoreWidget):
     DOM: root ``.igw-chips``; each chip ``.igw-chip`` with ``data-index`` and ``data-score``.
     """
 
-    template = t.Unicode(vue_template("chips.vue")).tag(sync=True)
+    template = t.Unicode(vue_template("chips.vue"), help="the Vue template (js/chips.vue)").tag(
+        sync=True
+    )

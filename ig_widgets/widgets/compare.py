@@ -175,30 +175,42 @@ class Compare(LiveWidget, v.VuetifyTemplate):
     ``.igw-compare-diff``; aria-labels ``text``, ``steps``, ``baseline``, ``target``.
     """
 
-    template = t.Unicode(vue_template("compare.vue")).tag(sync=True)
+    template = t.Unicode(
+        vue_template("compare.vue"), help="the Vue template (js/compare.vue with its shared parts)"
+    ).tag(sync=True)
 
-    text = t.Unicode("").tag(sync=True)
-    n_steps = t.Int(50).tag(sync=True)
-    steps_max = t.Int(256).tag(sync=True)
-    method = t.Unicode("gausslegendre").tag(sync=True)
-    baseline = t.Unicode("default").tag(sync=True)
-    baseline_kinds = t.List(t.Unicode(), list(BASELINE_KINDS)).tag(sync=True)
-    classes = t.List(t.Unicode()).tag(sync=True)
-    target = t.Unicode("").tag(sync=True)
-    models = t.List(t.Unicode()).tag(sync=True)
-    diff_a = t.Int(0).tag(sync=True)
-    diff_b = t.Int(1).tag(sync=True)
-    rows = t.List(t.Dict()).tag(sync=True)
-    diff_label = t.Unicode("").tag(sync=True)
-    shown_target = t.Unicode("").tag(sync=True)
-    computing = t.Bool(False).tag(sync=True)
-    progress = t.Float(0.0).tag(sync=True)
-    error = t.Unicode("").tag(sync=True)
-    stale = t.Bool(False).tag(sync=True)
-    status = t.Unicode("").tag(sync=True)
-    computed_for = t.Dict().tag(sync=True)
-    row_chips = t.List(t.Instance(SaliencyChips)).tag(sync=True, **widget_serialization)
-    diff_chips = t.Instance(SaliencyChips).tag(sync=True, **widget_serialization)
+    text = t.Unicode("", help="the text every model explains").tag(sync=True)
+    n_steps = t.Int(50, help="quadrature points for every model").tag(sync=True)
+    steps_max = t.Int(256, help="the steps slider's maximum").tag(sync=True)
+    method = t.Unicode("gausslegendre", help="the quadrature rule for every model").tag(sync=True)
+    baseline = t.Unicode(
+        "default", help="the baseline kind every model uses (its own default token, zero, ...)"
+    ).tag(sync=True)
+    baseline_kinds = t.List(
+        t.Unicode(), list(BASELINE_KINDS), help="the baseline kinds the menu offers"
+    ).tag(sync=True)
+    classes = t.List(t.Unicode(), help="the class names the models share").tag(sync=True)
+    target = t.Unicode("", help="the class explained; '' follows the first model's prediction").tag(
+        sync=True
+    )
+    models = t.List(t.Unicode(), help="the models' names, one row each").tag(sync=True)
+    diff_a = t.Int(0, help="index of the model the difference row starts from").tag(sync=True)
+    diff_b = t.Int(1, help="index of the model the difference row subtracts").tag(sync=True)
+    rows = t.List(t.Dict(), help="per model: prediction, probabilities, completeness badge").tag(
+        sync=True
+    )
+    diff_label = t.Unicode("", help="the difference row's title ('A − B')").tag(sync=True)
+    shown_target = t.Unicode("", help="the class the rows show").tag(sync=True)
+    stale = t.Bool(
+        False, help="what is shown belongs to older settings (an error came after it)"
+    ).tag(sync=True)
+    computed_for = t.Dict(help="the settings of the shown result (for UI tests)").tag(sync=True)
+    row_chips = t.List(t.Instance(SaliencyChips), help="each model's saliency chips").tag(
+        sync=True, **widget_serialization
+    )
+    diff_chips = t.Instance(
+        SaliencyChips, help="the chips of the difference between two models"
+    ).tag(sync=True, **widget_serialization)
 
     def __init__(
         self,

@@ -104,32 +104,56 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
     ``target``, ``baseline``; the chips and bars widgets inside.
     """
 
-    template = t.Unicode(vue_template("explorer.vue")).tag(sync=True)
+    template = t.Unicode(
+        vue_template("explorer.vue"),
+        help="the Vue template (js/explorer.vue with its shared parts)",
+    ).tag(sync=True)
 
-    text = t.Unicode("").tag(sync=True)
-    n_steps = t.Int(50).tag(sync=True)
-    auto_steps = t.Bool(False).tag(sync=True)
-    steps_max = t.Int(256).tag(sync=True)
-    method = t.Unicode("gausslegendre").tag(sync=True)
-    methods = t.List(t.Unicode(), list(ALL_METHODS)).tag(sync=True)
-    classes = t.List(t.Unicode()).tag(sync=True)
-    target = t.Unicode("").tag(sync=True)
-    contrast = t.Bool(False).tag(sync=True)
-    contrast_class = t.Unicode("").tag(sync=True)
-    level = t.Unicode("word").tag(sync=True)
-    baseline = t.Unicode(DEFAULT).tag(sync=True)
-    baseline_items = t.List(t.Dict()).tag(sync=True)
-    computing = t.Bool(False).tag(sync=True)
-    progress = t.Float(0.0).tag(sync=True)
-    error = t.Unicode("").tag(sync=True)
-    stale = t.Bool(False).tag(sync=True)
-    probabilities = t.List(t.Dict()).tag(sync=True)
-    prediction = t.Unicode("").tag(sync=True)
-    badge = t.Dict().tag(sync=True)
-    status = t.Unicode("").tag(sync=True)
-    computed_for = t.Dict().tag(sync=True)
-    chips = t.Instance(SaliencyChips).tag(sync=True, **widget_serialization)
-    bars = t.Instance(AttributionBars).tag(sync=True, **widget_serialization)
+    text = t.Unicode("", help="the text to explain").tag(sync=True)
+    n_steps = t.Int(50, help="quadrature points (the steps slider)").tag(sync=True)
+    auto_steps = t.Bool(
+        False, help="add points until the completeness check passes (n_steps='auto')"
+    ).tag(sync=True)
+    steps_max = t.Int(256, help="the steps slider's maximum").tag(sync=True)
+    method = t.Unicode("gausslegendre", help="the quadrature rule").tag(sync=True)
+    methods = t.List(t.Unicode(), list(ALL_METHODS), help="the rules the method menu offers").tag(
+        sync=True
+    )
+    classes = t.List(t.Unicode(), help="the model's class names").tag(sync=True)
+    target = t.Unicode("", help="the class explained; '' follows the prediction").tag(sync=True)
+    contrast = t.Bool(
+        False, help="why target and not contrast_class (attributions of the difference)"
+    ).tag(sync=True)
+    contrast_class = t.Unicode(
+        "", help="the class of 'why not?'; '' is the most probable other"
+    ).tag(sync=True)
+    level = t.Unicode("word", help="'word' or 'token': what one chip stands for").tag(sync=True)
+    baseline = t.Unicode(
+        DEFAULT,
+        help="the baseline menu's value: a token, or [default]/[zero]/[average]/[uncertain]",
+    ).tag(sync=True)
+    baseline_items = t.List(
+        t.Dict(), help="the baseline menu: kinds, discovered neutral tokens, search matches"
+    ).tag(sync=True)
+    stale = t.Bool(
+        False, help="what is shown belongs to older settings (an error came after it)"
+    ).tag(sync=True)
+    probabilities = t.List(
+        t.Dict(), help="the shown result's class probabilities, for the summary"
+    ).tag(sync=True)
+    prediction = t.Unicode("", help="the predicted class of the shown result").tag(sync=True)
+    badge = t.Dict(help="the completeness check of what is shown (sum, F difference, delta)").tag(
+        sync=True
+    )
+    computed_for = t.Dict(
+        help="the settings, stage and step count of the shown result (for UI tests)"
+    ).tag(sync=True)
+    chips = t.Instance(SaliencyChips, help="the saliency chips of the shown result").tag(
+        sync=True, **widget_serialization
+    )
+    bars = t.Instance(AttributionBars, help="the bar chart of the shown result").tag(
+        sync=True, **widget_serialization
+    )
 
     def __init__(
         self,

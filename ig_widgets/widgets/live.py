@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import traceback
 
+import traitlets as t
+
 from ig_widgets.widgets.worker import Request, Worker
 
 
@@ -15,19 +17,21 @@ def error_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-class LiveWidget:
+class LiveWidget(t.HasTraits):
     """Mixin for widgets that compute on a :class:`Worker` (``self._worker``).
 
-    The widget class provides the synced traits ``progress`` (percent), ``error`` and
-    ``computing``, a ``threading.RLock`` as ``self._lock``, and may override
-    :meth:`_on_error` to mark what is shown as stale.
+    It holds the synced traits every live widget shows; the widget class provides a
+    ``threading.RLock`` as ``self._lock`` and may override :meth:`_on_error` to mark what is
+    shown as stale.
     """
+
+    computing = t.Bool(False, help="a computation is running").tag(sync=True)
+    progress = t.Float(0.0, help="the running computation's progress, in percent").tag(sync=True)
+    error = t.Unicode("", help="the newest request's error, shown in a banner").tag(sync=True)
+    status = t.Unicode("", help="what the shown result is (steps, rule, baseline)").tag(sync=True)
 
     _worker: Worker
     _lock: threading.RLock
-    progress: float
-    error: str
-    computing: bool
     last_traceback: str
 
     def wait(self, timeout: float | None = None) -> bool:

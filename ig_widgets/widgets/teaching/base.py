@@ -6,7 +6,6 @@ import threading
 from typing import Any
 
 import ipyvuetify as v
-import traitlets as t
 
 from ig_widgets.engine.explainer import Explainer
 from ig_widgets.widgets.live import LiveWidget
@@ -28,11 +27,6 @@ class TeachingView(LiveWidget, v.VuetifyTemplate):
     (renders a result; also called when a view-only trait changes). A newer request cancels
     the running one, and only the newest request's result or error is shown.
     """
-
-    error = t.Unicode("").tag(sync=True)
-    computing = t.Bool(False).tag(sync=True)
-    progress = t.Float(0.0).tag(sync=True)
-    status = t.Unicode("").tag(sync=True)
 
     def __init__(self, model_or_explainer: Any, *, debounce: float = 0.2, **traits: Any) -> None:
         self.explainer = as_explainer(model_or_explainer)

@@ -113,15 +113,26 @@ class BaselineLab(TeachingView):
     ``data-label`` and ``data-distance``; the curve is an ``.igw-chart``.
     """
 
-    template = t.Unicode(vue_template("baseline_lab.vue")).tag(sync=True)
+    template = t.Unicode(
+        vue_template("baseline_lab.vue"),
+        help="the Vue template (js/baseline_lab.vue with its shared parts)",
+    ).tag(sync=True)
 
-    text = t.Unicode(DEFAULT_TEXT).tag(sync=True)
-    top_k = t.Int(10).tag(sync=True)
-    classes = t.List(t.Unicode()).tag(sync=True)
-    candidates = t.List(t.Dict()).tag(sync=True)
-    reached = t.List(t.Float()).tag(sync=True)
-    iterations = t.Int(0).tag(sync=True)
-    chart = t.Instance(ChartWidget).tag(sync=True, **widget_serialization)
+    text = t.Unicode(DEFAULT_TEXT, help="the text the baselines are shaped for (its length)").tag(
+        sync=True
+    )
+    top_k = t.Int(10, help="how many discovered neutral tokens to list").tag(sync=True)
+    classes = t.List(t.Unicode(), help="the model's class names").tag(sync=True)
+    candidates = t.List(
+        t.Dict(), help="each baseline with the class probabilities the model gives it"
+    ).tag(sync=True)
+    reached = t.List(t.Float(), help="the class probabilities the uncertain baseline reached").tag(
+        sync=True
+    )
+    iterations = t.Int(0, help="gradient steps the uncertain baseline took").tag(sync=True)
+    chart = t.Instance(
+        ChartWidget, help="the uncertain baseline's distance from uniform, per step"
+    ).tag(sync=True, **widget_serialization)
 
     def __init__(
         self,

@@ -233,9 +233,11 @@ class ChartWidget(v.VuetifyTemplate):
     markers ``.igw-dot``, quadrature cells ``.igw-cell``.
     """
 
-    template = t.Unicode(vue_template("chart.vue")).tag(sync=True)
+    template = t.Unicode(vue_template("chart.vue"), help="the Vue template (js/chart.vue)").tag(
+        sync=True
+    )
 
-    panel = t.Dict().tag(sync=True)
+    panel = t.Dict(help="the chart to draw: axes, lines, points, legend").tag(sync=True)
 
     def draw(self, chart: Chart) -> None:
         """Replace the drawing."""

@@ -151,14 +151,23 @@ class ConvergenceView(TeachingView):
     ``data-delta``.
     """
 
-    template = t.Unicode(vue_template("convergence_view.vue")).tag(sync=True)
+    template = t.Unicode(
+        vue_template("convergence_view.vue"),
+        help="the Vue template (js/convergence_view.vue with its shared parts)",
+    ).tag(sync=True)
 
-    text = t.Unicode("").tag(sync=True)
-    steps = t.List(t.Int(), list(DEFAULT_STEPS)).tag(sync=True)
-    classes = t.List(t.Unicode()).tag(sync=True)
-    target = t.Unicode("").tag(sync=True)
-    rows = t.List(t.Dict()).tag(sync=True)
-    charts = t.List(t.Instance(ChartWidget)).tag(sync=True, **widget_serialization)
+    text = t.Unicode("", help="the text whose convergence is studied").tag(sync=True)
+    steps = t.List(t.Int(), list(DEFAULT_STEPS), help="the step counts each rule runs at").tag(
+        sync=True
+    )
+    classes = t.List(t.Unicode(), help="the model's class names").tag(sync=True)
+    target = t.Unicode("", help="the class shown; '' follows the prediction").tag(sync=True)
+    rows = t.List(
+        t.Dict(), help="|delta| and Σ attributions per rule and step count (the table)"
+    ).tag(sync=True)
+    charts = t.List(
+        t.Instance(ChartWidget), help="Σ attributions and |delta| against the step count"
+    ).tag(sync=True, **widget_serialization)
 
     def __init__(
         self,

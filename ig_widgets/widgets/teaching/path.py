@@ -187,18 +187,29 @@ class PathView(TeachingView):
     DOM: root ``.igw-path-view``; three ``.igw-chart`` panels; summary ``.igw-path-summary``.
     """
 
-    template = t.Unicode(vue_template("path_view.vue")).tag(sync=True)
+    template = t.Unicode(
+        vue_template("path_view.vue"),
+        help="the Vue template (js/path_view.vue with its shared parts)",
+    ).tag(sync=True)
 
-    text = t.Unicode("").tag(sync=True)
-    n_steps = t.Int(16).tag(sync=True)
-    method = t.Unicode("gausslegendre").tag(sync=True)
-    methods = t.List(t.Unicode(), list(ALL_METHODS)).tag(sync=True)
-    classes = t.List(t.Unicode()).tag(sync=True)
-    target = t.Unicode("").tag(sync=True)
-    baseline_label = t.Unicode("").tag(sync=True)
-    linked = t.Bool(False).tag(sync=True)
-    summary = t.Dict().tag(sync=True)
-    charts = t.List(t.Instance(ChartWidget)).tag(sync=True, **widget_serialization)
+    text = t.Unicode("", help="the text whose path is drawn").tag(sync=True)
+    n_steps = t.Int(16, help="quadrature points of the drawn rule").tag(sync=True)
+    method = t.Unicode("gausslegendre", help="the quadrature rule drawn").tag(sync=True)
+    methods = t.List(t.Unicode(), list(ALL_METHODS), help="the rules the menu offers").tag(
+        sync=True
+    )
+    classes = t.List(t.Unicode(), help="the model's class names").tag(sync=True)
+    target = t.Unicode("", help="the class drawn; '' follows the prediction").tag(sync=True)
+    baseline_label = t.Unicode("", help="the baseline's description").tag(sync=True)
+    linked = t.Bool(
+        False, help="follows an Explorer's text and settings (its own controls disabled)"
+    ).tag(sync=True)
+    summary = t.Dict(
+        help="F at both ends, the rule, Σ attributions and delta of the drawn class"
+    ).tag(sync=True)
+    charts = t.List(
+        t.Instance(ChartWidget), help="F, dF/dα and the gradient's magnitude along the path"
+    ).tag(sync=True, **widget_serialization)
 
     def __init__(
         self,
