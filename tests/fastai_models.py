@@ -61,14 +61,11 @@ def toy_learner() -> Any:
     return build_toy_learner()
 
 
-def demo_learner() -> Any | None:
-    """The bundled demo ``Learner``, or None while its weights are not in the package yet."""
-    try:
-        import ig_widgets
+def demo_learner() -> Any:
+    """The bundled demo ``Learner`` (it ships in the package: failing to load it fails the test)."""
+    import ig_widgets
 
-        return ig_widgets.load_demo_model()
-    except (ImportError, FileNotFoundError, ModuleNotFoundError):
-        return None
+    return ig_widgets.load_demo_model()
 
 
 #: a long review written for the tests (about 300 fastai tokens): caps, repeats, markup

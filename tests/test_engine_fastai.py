@@ -45,16 +45,6 @@ def long_review(explainer: Explainer, min_tokens: int = 300) -> str:
     return LONG_REVIEW
 
 
-@pytest.fixture(params=["toy", "demo"])
-def learn(request):
-    if request.param == "toy":
-        return toy_learner()
-    model = demo_learner()
-    if model is None:
-        pytest.skip("the demo model (ig_widgets.load_demo_model) is not available yet")
-    return model
-
-
 @contextlib.contextmanager
 def one_chunk(model: torch.nn.Module, n: int):
     """The Learner's model in eval mode with ``bptt`` and ``max_len`` ≥ ``n``; restored after."""
@@ -156,10 +146,7 @@ def _check_completeness(explainer: Explainer, texts: list[str]) -> list[tuple[fl
 @pytest.fixture(scope="module")
 def demo_reviews() -> tuple[Explainer, list[str]]:
     """The demo model's explainer, 5 imdb_sample reviews of ≤ 250 tokens and 2 short texts."""
-    learn = demo_learner()
-    if learn is None:
-        pytest.skip("the demo model (ig_widgets.load_demo_model) is not available yet")
-    explainer = Explainer(learn)
+    explainer = Explainer(demo_learner())
     texts = [r for r in imdb_reviews() if len(explainer.tokenize(r)) <= 250][:5]
     return explainer, [*texts, SHORT, "a dull, boring film with a terrible plot"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from fastai_models import LONG_REVIEW, demo_learner, toy_learner
+from fastai_models import LONG_REVIEW, toy_learner
 
 from ig_widgets.engine.adapters import adapter_for
 from ig_widgets.engine.adapters.fastai import FastaiAdapter
@@ -37,22 +37,6 @@ VARIED = [
     'non\u00a0breaking \u00a0 spaces, \\n\\nescaped \\"quotes\\" and <unk> words',
     LONG_REVIEW,
 ]
-
-
-def _learners() -> list:
-    params = [pytest.param("toy", id="toy")]
-    params.append(pytest.param("demo", id="demo"))
-    return params
-
-
-@pytest.fixture(params=_learners())
-def learn(request):
-    if request.param == "toy":
-        return toy_learner()
-    model = demo_learner()
-    if model is None:
-        pytest.skip("the demo model (ig_widgets.load_demo_model) is not available yet")
-    return model
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 import ipyvuetify as v
+import traitlets as t
 
 from ig_widgets.engine.explainer import Explainer
 from ig_widgets.widgets.live import LiveWidget
@@ -28,13 +29,15 @@ class TeachingView(LiveWidget, v.VuetifyTemplate):
     the running one, and only the newest request's result or error is shown.
     """
 
+    classes = t.List(t.Unicode(), help="the model's class names").tag(sync=True)
+
     def __init__(self, model_or_explainer: Any, *, debounce: float = 0.2, **traits: Any) -> None:
         self.explainer = as_explainer(model_or_explainer)
         self._lock = threading.RLock()
         self._result: Any = None
         self.last_traceback = ""
         self._worker = Worker(self._job, self._failed, debounce=debounce, name="igw-teaching")
-        super().__init__(**traits)
+        super().__init__(classes=list(self.explainer.classes), **traits)
 
     @property
     def result(self) -> Any:

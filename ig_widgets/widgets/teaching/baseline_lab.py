@@ -122,7 +122,6 @@ class BaselineLab(TeachingView):
         sync=True
     )
     top_k = t.Int(10, help="how many discovered neutral tokens to list").tag(sync=True)
-    classes = t.List(t.Unicode(), help="the model's class names").tag(sync=True)
     candidates = t.List(
         t.Dict(), help="each baseline with the class probabilities the model gives it"
     ).tag(sync=True)
@@ -150,7 +149,6 @@ class BaselineLab(TeachingView):
         super().__init__(
             explainer_or_model, debounce=debounce, text=text, top_k=top_k, chart=ChartWidget()
         )
-        self.classes = list(self.explainer.classes)
         self._schedule()
 
     @t.validate("top_k")

@@ -160,7 +160,6 @@ class ConvergenceView(TeachingView):
     steps = t.List(t.Int(), list(DEFAULT_STEPS), help="the step counts each rule runs at").tag(
         sync=True
     )
-    classes = t.List(t.Unicode(), help="the model's class names").tag(sync=True)
     target = t.Unicode("", help="the class shown; '' follows the prediction").tag(sync=True)
     rows = t.List(
         t.Dict(), help="|delta| and Σ attributions per rule and step count (the table)"
@@ -190,7 +189,6 @@ class ConvergenceView(TeachingView):
             steps=sorted(set(counts)),
             charts=[ChartWidget(), ChartWidget()],
         )
-        self.classes = list(self.explainer.classes)
         if target is not None:
             self.target = target if isinstance(target, str) else self.classes[int(target)]
         self._schedule()

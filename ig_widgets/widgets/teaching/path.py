@@ -90,6 +90,12 @@ def path_charts(result: PathResult, target: str | int | None = None) -> list[Cha
         for a, w, f, d in zip(pts.alphas, pts.weights, pts.f[c], pts.dfdalpha[c], strict=True)
     ]
     alpha = Axis("α (0 = baseline, 1 = input)", 0.0, 1.0)
+
+    def marked(label: str, values: np.ndarray) -> Series:
+        """The rule's points, as markers with their weight in the tooltip."""
+        xs, ys = as_floats(pts.alphas), as_floats(values)
+        return Series(label, xs, ys, kind="4", markers=True, tips=tips, line=False)
+
     what = "probability" if exp.output == "probs" else "logit"
     f_chart = Chart(
         f"F = {what} of {name!r} along the straight path",
@@ -97,15 +103,7 @@ def path_charts(result: PathResult, target: str | int | None = None) -> list[Cha
         Axis(f"F ({what})"),
         series=[
             Series("F on a dense grid", as_floats(curve.alphas), as_floats(curve.f[c])),
-            Series(
-                f"quadrature points ({rule})",
-                as_floats(pts.alphas),
-                as_floats(pts.f[c]),
-                kind="4",
-                markers=True,
-                tips=tips,
-                line=False,
-            ),
+            marked(f"quadrature points ({rule})", pts.f[c]),
         ],
         refs=[
             (float(exp.f_baseline[c]), f"F(baseline) {exp.f_baseline[c]:.4f}"),
@@ -123,15 +121,7 @@ def path_charts(result: PathResult, target: str | int | None = None) -> list[Cha
         Axis("dF/dα"),
         series=[
             Series("dF/dα on a dense grid", as_floats(curve.alphas), as_floats(curve.dfdalpha[c])),
-            Series(
-                "quadrature points",
-                as_floats(pts.alphas),
-                as_floats(pts.dfdalpha[c]),
-                kind="4",
-                markers=True,
-                tips=tips,
-                line=False,
-            ),
+            marked("quadrature points", pts.dfdalpha[c]),
         ],
         bars=[
             Bar(float(lo), float(hi), float(d), f"weight {w:.4f} × dF/dα {d:+.4f}")
@@ -146,15 +136,7 @@ def path_charts(result: PathResult, target: str | int | None = None) -> list[Cha
         Axis("‖∂F/∂e‖", lo=0.0),
         series=[
             Series("dense grid", as_floats(curve.alphas), as_floats(curve.grad_norm[c])),
-            Series(
-                "quadrature points",
-                as_floats(pts.alphas),
-                as_floats(pts.grad_norm[c]),
-                kind="4",
-                markers=True,
-                tips=tips,
-                line=False,
-            ),
+            marked("quadrature points", pts.grad_norm[c]),
         ],
     )
     return [f_chart, integrand, grad]
@@ -198,7 +180,6 @@ class PathView(TeachingView):
     methods = t.List(t.Unicode(), list(ALL_METHODS), help="the rules the menu offers").tag(
         sync=True
     )
-    classes = t.List(t.Unicode(), help="the model's class names").tag(sync=True)
     target = t.Unicode("", help="the class drawn; '' follows the prediction").tag(sync=True)
     baseline_label = t.Unicode("", help="the baseline's description").tag(sync=True)
     linked = t.Bool(
@@ -232,7 +213,6 @@ class PathView(TeachingView):
             method=method,
             charts=[ChartWidget() for _ in range(3)],
         )
-        self.classes = list(self.explainer.classes)
         if target is not None:
             self.target = self.explainer.classes[self._class_index(target)]
         self._schedule()
