@@ -2,7 +2,8 @@
 
 Run: ``make bench`` (or ``.venv/bin/python benchmarks/run.py [--quick] [--json out.json]``).
 Needs ``../shared/data/imdb_sample.csv`` beside the project. Prints one table of ratios; the
-targets are those of the issue tracker. Figures are medians of repeated runs.
+targets are those of the issue tracker. A time ratio is the median over pairs of runs taken
+back to back.
 """
 
 from __future__ import annotations
@@ -59,23 +60,42 @@ def median_time(fn: Callable[[], Any], repeat: int) -> float:
     return statistics.median(times)
 
 
-def paired_times(
-    a: Callable[[], Any], b: Callable[[], Any], pairs: int
-) -> tuple[list[float], list[float]]:
-    """Seconds of ``a`` and ``b`` run side by side ``pairs`` times, the order alternating.
+def timed(fn: Callable[[], Any]) -> Callable[[], float]:
+    """``fn`` as a function that returns the seconds it took."""
+
+    def run() -> float:
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+
+    return run
+
+
+def paired_ratio(a: Callable[[], float], b: Callable[[], float], pairs: int) -> dict[str, float]:
+    """``a`` and ``b`` (each returns the seconds it measured) run side by side ``pairs`` times.
 
     On a shared 2-core machine the speed drifts by 10-20 % over a minute; timing each of two
-    close figures in its own block puts that drift into their ratio. Pairs taken back to back
-    (AB, BA, AB, ...) see the same machine, so the median of their ratios is steadier.
+    figures in its own block puts that drift into their ratio. Pairs taken back to back, the
+    order alternating (AB, BA, AB, ...), see the same machine, so the median of their ratios
+    is steadier. Returns the median seconds of each, and the median, lowest and highest ratio.
     """
     a(), b()  # warm-up
     times_a, times_b = [], []
     for i in range(pairs):
-        for fn, times in ((a, times_a), (b, times_b))[:: 1 if i % 2 == 0 else -1]:
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-    return times_a, times_b
+        if i % 2 == 0:
+            times_a.append(a())
+            times_b.append(b())
+        else:
+            times_b.append(b())
+            times_a.append(a())
+    ratios = sorted(x / y for x, y in zip(times_a, times_b, strict=True))
+    return {
+        "a_s": statistics.median(times_a),
+        "b_s": statistics.median(times_b),
+        "ratio": statistics.median(ratios),
+        "low": ratios[0],
+        "high": ratios[-1],
+    }
 
 
 class Setup:
@@ -130,18 +150,22 @@ class Setup:
 
 
 def p1_p2(s: Setup, text: str, repeat: int) -> dict[str, float]:
-    engine, floor = paired_times(lambda: s.engine(text, 50), lambda: s.floor(text, 50), 3 * repeat)
-    ratios = sorted(e / f for e, f in zip(engine, floor, strict=True))
-    captum_both = median_time(
-        lambda: [s.captum(text, 50, c) for c in range(len(s.explainer.classes))], repeat
+    pair = paired_ratio(
+        timed(lambda: s.engine(text, 50)), timed(lambda: s.floor(text, 50)), 5 * repeat
+    )  # the closest ratio to its target: more pairs
+    captum = paired_ratio(
+        timed(lambda: s.engine(text, 50)),
+        timed(lambda: [s.captum(text, 50, c) for c in range(len(s.explainer.classes))]),
+        repeat,
     )
     return {
-        "engine_s": statistics.median(engine),
-        "captum_all_classes_s": captum_both,
-        "floor_s": statistics.median(floor),
-        "engine_over_floor": statistics.median(ratios),
-        "engine_over_floor_low": ratios[0],
-        "engine_over_floor_high": ratios[-1],
+        "engine_s": pair["a_s"],
+        "captum_all_classes_s": captum["b_s"],
+        "engine_over_captum": captum["ratio"],
+        "floor_s": pair["b_s"],
+        "engine_over_floor": pair["ratio"],
+        "engine_over_floor_low": pair["low"],
+        "engine_over_floor_high": pair["high"],
     }
 
 
@@ -152,9 +176,12 @@ def p4(s: Setup, text: str, repeat: int) -> dict[str, float]:
         s.explainer.explain(text, n_steps=100, method="riemann_right")
         return time.perf_counter() - t0
 
-    refines = [refine() for _ in range(repeat)]
-    fresh = median_time(lambda: s.engine(text, 100, method="riemann_right"), repeat)
-    return {"refine_50_to_100_s": statistics.median(refines), "fresh_100_s": fresh}
+    pair = paired_ratio(refine, timed(lambda: s.engine(text, 100, method="riemann_right")), repeat)
+    return {
+        "refine_50_to_100_s": pair["a_s"],
+        "fresh_100_s": pair["b_s"],
+        "refine_over_fresh": pair["ratio"],
+    }
 
 
 def p5(s: Setup, text: str, repeat: int) -> dict[str, float]:
@@ -175,25 +202,30 @@ def p3(s: Setup, text: str, repeat: int) -> dict[str, float]:
 
     explorer = Explorer(s.explainer, text=text, n_steps=64, discover_neutral=False)
     explorer.wait()
-    firsts = []
-    for k in range(repeat + 1):
+
+    def first_result() -> float:
         s.explainer.clear_cache()
         pushed = threading.Event()
 
-        def seen(_change: Any, pushed: threading.Event = pushed) -> None:
+        def seen(_change: Any) -> None:
             pushed.set()
 
         explorer.observe(seen, "computed_for")
         t0 = time.perf_counter()
-        explorer.n_steps = 62 if k % 2 == 0 else 64
+        explorer.n_steps = 62 if explorer.n_steps == 64 else 64
         pushed.wait(600)
-        if k:  # the first round warms up
-            firsts.append(time.perf_counter() - t0)
+        seconds = time.perf_counter() - t0
         explorer.unobserve(seen, "computed_for")
-        explorer.wait()
+        explorer.wait()  # the rest of the refinement is not timed
+        return seconds
+
+    pair = paired_ratio(first_result, timed(lambda: s.captum(text, 64, 1)), 3 * repeat)
     explorer.close()
-    captum = median_time(lambda: s.captum(text, 64, 1), repeat)
-    return {"explorer_first_result_s": statistics.median(firsts), "captum_64_steps_s": captum}
+    return {
+        "explorer_first_result_s": pair["a_s"],
+        "captum_64_steps_s": pair["b_s"],
+        "explorer_over_captum": pair["ratio"],
+    }
 
 
 def p8(s: Setup, texts: list[str], n_reviews: int) -> dict[str, float]:
@@ -304,7 +336,7 @@ def main() -> None:
     rows = [
         (
             "P1 all classes / Captum per class (250 tok, 50 steps)",
-            figures["engine_s"] / figures["captum_all_classes_s"],
+            figures["engine_over_captum"],
             0.5,
         ),
         (
@@ -316,12 +348,12 @@ def main() -> None:
         ("", figures["engine_over_floor_high"], None),
         (
             "P3 Explorer change → first pushed result / Captum 64 steps",
-            figures["explorer_first_result_s"] / figures["captum_64_steps_s"],
+            figures["explorer_over_captum"],
             0.2,
         ),
         (
             "P4 refine 50→100 / fresh 100 (riemann_right)",
-            figures["refine_50_to_100_s"] / figures["fresh_100_s"],
+            figures["refine_over_fresh"],
             0.55,
         ),
         ("P5 target switch / recompute", figures["target_switch_s"] / figures["recompute_s"], 0.02),
