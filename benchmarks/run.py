@@ -152,11 +152,11 @@ class Setup:
 def p1_p2(s: Setup, text: str, repeat: int) -> dict[str, float]:
     pair = paired_ratio(
         timed(lambda: s.engine(text, 50)), timed(lambda: s.floor(text, 50)), 5 * repeat
-    )  # the closest ratio to its target: more pairs
+    )  # P1 and P2 sit close to their targets: more pairs
     captum = paired_ratio(
         timed(lambda: s.engine(text, 50)),
         timed(lambda: [s.captum(text, 50, c) for c in range(len(s.explainer.classes))]),
-        repeat,
+        5 * repeat,
     )
     return {
         "engine_s": pair["a_s"],
