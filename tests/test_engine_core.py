@@ -317,8 +317,8 @@ def test_auto_steps_on_a_nested_rule_reuse_every_point() -> None:
     calls = count_calls(explainer)
     stages = list(explainer.refine(TEXT, n_steps="auto", method="riemann_right", max_steps=64))
     assert [s.n_steps for s in stages] == [8, 16, 32, 64][: len(stages)]
-    # one call per point (budget of one point a chunk); the path ends ride with the first
-    assert calls[0] == stages[-1].n_steps
+    # one call per point (budget of one point a chunk), and one for F at the path's two ends
+    assert calls[0] == stages[-1].n_steps + 1
 
 
 def test_auto_steps_stop_at_the_cap(gru: igw.Explainer) -> None:

@@ -100,7 +100,6 @@ class PathEvaluator:
         *,
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
         bytes_per_point: int | None = None,
-        with_ends: bool = False,
     ) -> None:
         """Prepare a path.
 
@@ -113,11 +112,6 @@ class PathEvaluator:
         bytes_per_point : int, optional
             A measurement from an earlier path of the same length; None measures it on the
             first point evaluated (a chunk of one point).
-        with_ends : bool
-            Also compute ``F`` at the two ends of the path (the baseline, α = 0, and the
-            input, α = 1), as two extra rows of the first chunk's forward: a separate small
-            batch would cost almost a full pass of a recurrent model. They land in
-            :attr:`ends`, shape ``(2, n_classes)``.
         """
         self.adapter = adapter
         self.inputs = inputs.detach()
@@ -126,8 +120,6 @@ class PathEvaluator:
         self.ids = ids
         self.memory_budget = max(int(memory_budget), 1)
         self.bytes_per_point = bytes_per_point
-        self.ends: np.ndarray | None = None
-        self._with_ends = with_ends
         n_classes = len(adapter.classes)
         self.negate_second = adapter.output == "probs" and n_classes == 2
         self.backward_classes = [1] if self.negate_second else list(range(n_classes))
@@ -167,21 +159,14 @@ class PathEvaluator:
         points = self.baseline.unsqueeze(0) + a * self.diff.unsqueeze(0)
         points[a.view(-1) == 1] = self.inputs  # the input itself, not x' + (x − x') rounded
         points.requires_grad_(True)
-        take_ends = self._with_ends and self.ends is None
-        batch = (
-            torch.cat([torch.stack([self.baseline, self.inputs]), points]) if take_ends else points
-        )
         if self.bytes_per_point is None:
-            out, saved = _measured_forward(self.adapter, batch, self.ids)
-            dense = batch.numel() * batch.element_size()
+            out, saved = _measured_forward(self.adapter, points, self.ids)
+            dense = points.numel() * points.element_size()
             # graph + the points, their gradient and the products with (x − x')
-            self.bytes_per_point = (saved + 3 * dense) // len(batch)
+            self.bytes_per_point = (saved + 3 * dense) // len(points)
         else:
-            out = self.adapter.forward_embeds(batch, self.ids)
+            out = self.adapter.forward_embeds(points, self.ids)
         check_finite(out, "along the path")
-        if take_ends:
-            self.ends = out[:2].detach().double().numpy()
-            out = out[2:]
         n_classes = out.shape[1]
         contrib = torch.zeros(n_classes, len(alphas), self.diff.shape[0], dtype=torch.float64)
         norms = torch.zeros(n_classes, len(alphas), dtype=torch.float64)
