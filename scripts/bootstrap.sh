@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-# A CPU build of torch; an unpinned torch pulls a CUDA build of several GB.
-TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
+# A CPU build of torch; an unpinned torch pulls a CUDA build of several GB. The spec is held as a
+# pip constraint for the whole resolve, so no other package (fastai's torchvision) can swap it.
+TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0+cpu}
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 if [ ! -x .venv/bin/python ]; then
@@ -19,8 +20,10 @@ stamp=.venv/.ig-widgets-installed
 want=$( (cat pyproject.toml scripts/bootstrap.sh; echo "$TORCH_SPEC") | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "bootstrap: installing $TORCH_SPEC and the package with its test extra (a few minutes)"
-  .venv/bin/python -m pip install -q "$TORCH_SPEC" 2>&1 | grep -v "^WARNING: Location" || true
-  .venv/bin/python -m pip install -q -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
+  constraints=.venv/torch-constraints.txt
+  echo "$TORCH_SPEC" > "$constraints"
+  .venv/bin/python -m pip install -q -c "$constraints" "$TORCH_SPEC" -e ".[test]" 2>&1 \
+    | grep -v "^WARNING: Location" || true
   # fastai pulls a torchvision that cannot load beside the CPU torch; fastai's text models never
   # import it, but transformers does: without it, transformers' model classes import cleanly.
   .venv/bin/python -c "import torchvision" >/dev/null 2>&1 \
