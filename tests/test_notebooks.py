@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import sys
@@ -97,17 +96,3 @@ def test_notebook_is_stored_stripped(path: Path) -> None:
     ]
     assert not dirty, f"{path.name}: cells {dirty} hold outputs or execution counts; strip them"
     assert "widgets" not in nb.metadata, f"{path.name}: saved widget state in the metadata"
-
-
-def test_lessons_match_their_generator() -> None:
-    script = ROOT / "scripts" / "make_notebooks.py"
-    spec = importlib.util.spec_from_file_location("make_notebooks", script)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    stale = [
-        stem
-        for stem in module.NOTEBOOK_CELLS
-        if (NOTEBOOKS / f"{stem}.ipynb").read_text(encoding="utf-8") != module.render(stem)
-    ]
-    assert not stale, f"edit scripts/make_notebooks.py and rerun it; out of date: {stale}"
