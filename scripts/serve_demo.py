@@ -40,8 +40,14 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
-    """True when nothing listens on 127.0.0.1:port."""
+    """True when nothing listens on 127.0.0.1:port.
+
+    The probe binds as the server will, with SO_REUSEADDR (Tornado sets it). Without it, the
+    connections a stopped server closed (any page that was open) sit in TIME_WAIT on the port and
+    the probe called it busy for the next 60 s, although Voila itself could have bound it.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
