@@ -1,0 +1,354 @@
+"""What to show of an Explanation: target, contrast and level → labels, scores and plain words."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ig_widgets.views.normalize import score_format
+
+if TYPE_CHECKING:
+    from ig_widgets.engine.explanation import ClassAttribution, Explanation
+
+#: the completeness check passes when |delta| ≤ DELTA_TOLERANCE · |F(input) − F(baseline)|
+DELTA_TOLERANCE = 0.01
+#: what one chip or bar stands for
+LEVELS = ("word", "token", "sentence")
+#: a baseline whose top class probability is this far above uniform is flagged as not neutral
+FAR_FROM_NEUTRAL = 0.2
+
+Target = int | str | None
+
+# a word that ends a sentence: . ! ? or … possibly followed by closing quotes or brackets
+_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*$")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One word inside a sentence chip.
+
+    Attributes
+    ----------
+    text : str
+        The word.
+    score : float
+        Its raw attribution.
+    special, oov : bool
+        A special token; a word the model does not know.
+    """
+
+    text: str
+    score: float
+    special: bool
+    oov: bool
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a chip row, bar chart, HTML export or CLI table shows of one Explanation.
+
+    Attributes
+    ----------
+    attribution : ClassAttribution
+        The class (or contrast) shown, with its completeness check.
+    level : str
+        One of :data:`LEVELS`.
+    tokens : list[str]
+        The units' texts (tokens, words or sentences), ``(n,)``.
+    scores : list[float]
+        Raw attributions, ``(n,)``.
+    special : list[bool]
+        Units made only of special tokens, ``(n,)``.
+    oov : list[bool]
+        Units the model does not know (mapped to its unknown token), ``(n,)``.
+    parts : list[list[Part]]
+        For sentences, each sentence's words, ``(n,)`` lists; empty lists otherwise.
+    """
+
+    attribution: ClassAttribution
+    level: str
+    tokens: list[str]
+    scores: list[float]
+    special: list[bool]
+    oov: list[bool]
+    parts: list[list[Part]]
+
+
+def rule_items() -> list[dict[str, str]]:
+    """A method menu's items: every quadrature rule the engine offers, as ``{title, value}``."""
+    from ig_widgets.engine.quadrature import ALL_METHODS
+
+    return [{"title": name.replace("_", " "), "value": name} for name in ALL_METHODS]
+
+
+def class_index(classes: Sequence[str], target: Target) -> int | None:
+    """The index of ``target`` (a name or an index) in ``classes``; None for None or ``""``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or an index out of range.
+    TypeError
+        For anything but a name, an int or None.
+    """
+    if target is None or (isinstance(target, str) and target == ""):
+        return None
+    names = list(classes)
+    if isinstance(target, str):
+        if target not in names:
+            raise ValueError(f"Unknown class {target!r}; the classes are {names}")
+        return names.index(target)
+    if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
+        raise TypeError(f"A class is a name or an index, got {type(target).__name__}")
+    if not -len(names) <= int(target) < len(names):
+        raise ValueError(f"Class index {int(target)} is out of range for the classes {names}")
+    return int(target) % len(names)
+
+
+def class_name(classes: Sequence[str], target: Target) -> str:
+    """The name of ``target`` in ``classes``, or ``""`` (follow the prediction) for None."""
+    index = class_index(classes, target)
+    return "" if index is None else classes[index]
+
+
+def contrast_class(exp: Explanation, target: Target, other: Target = None) -> int:
+    """The class of "why not?": ``other`` when given, else the most probable class but target.
+
+    Raises
+    ------
+    ValueError
+        When ``other`` is the target class itself, or the model has a single class.
+    """
+    cls = _target_index(exp, target)
+    chosen = class_index(exp.classes, other)
+    if chosen is not None:
+        if chosen == cls:
+            raise ValueError(
+                f"Why not? needs two classes: pick a class other than {exp.classes[cls]!r} "
+                "to contrast with."
+            )
+        return chosen
+    others = [int(i) for i in np.argsort(-exp.probs) if int(i) != cls]
+    if not others:
+        raise ValueError("Why not? needs a model with at least two classes.")
+    return others[0]
+
+
+def select(
+    exp: Explanation,
+    target: Target = None,
+    level: str = "word",
+    contrast: Target = None,
+) -> Selection:
+    """Select what to show of ``exp``; no model call (the Explanation holds every class).
+
+    Parameters
+    ----------
+    exp : Explanation
+        The engine's result.
+    target : int, str or None
+        The class to explain; None (or ``""``) for the predicted class.
+    level : {"word", "token", "sentence"}
+        Words (markers and subword pieces folded), the model's tokens, or sentences (words
+        up to one ending in ``.``, ``!``, ``?`` or ``…``; each keeps its words as parts).
+    contrast : int, str or None
+        When given, "why ``target`` and not ``contrast``" (``exp.contrast``).
+    """
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    cls = _target_index(exp, target)
+    attr = exp.for_class(cls) if contrast in (None, "") else exp.contrast(cls, contrast)
+    if level == "token":
+        oov = list(_token_oov(exp))
+        return Selection(
+            attr,
+            level,
+            list(exp.tokens),
+            [float(s) for s in attr.scores],
+            [bool(s) for s in exp.special],
+            oov,
+            [[] for _ in exp.tokens],
+        )
+    words = [
+        Part(w.text, float(s), bool(w.special), _word_oov(exp, w.tokens))
+        for w, s in zip(exp.words, attr.word_scores, strict=True)
+    ]
+    if level == "word":
+        return Selection(
+            attr,
+            level,
+            [p.text for p in words],
+            [p.score for p in words],
+            [p.special for p in words],
+            [p.oov for p in words],
+            [[] for _ in words],
+        )
+    sentences = _sentences(words)
+    return Selection(
+        attr,
+        level,
+        [" ".join(p.text for p in s if not p.special) or s[0].text for s in sentences],
+        [float(sum(p.score for p in s)) for s in sentences],
+        [all(p.special for p in s) for s in sentences],
+        [False for _ in sentences],
+        sentences,
+    )
+
+
+def _target_index(exp: Explanation, target: Target) -> int:
+    index = class_index(exp.classes, target)
+    return exp.predicted if index is None else index
+
+
+def _token_oov(exp: Explanation) -> tuple[bool, ...]:
+    flags = getattr(exp, "oov", None)
+    return tuple(bool(f) for f in flags) if flags is not None else (False,) * len(exp.tokens)
+
+
+def _word_oov(exp: Explanation, tokens: Sequence[int]) -> bool:
+    flags = _token_oov(exp)
+    real = [i for i in tokens if not exp.special[i]]
+    return bool(real) and all(flags[i] for i in real)
+
+
+def _sentences(words: Sequence[Part]) -> list[list[Part]]:
+    """Words grouped into sentences; special words join the sentence that follows them."""
+    out: list[list[Part]] = []
+    current: list[Part] = []
+    for word in words:
+        current.append(word)
+        if not word.special and _SENTENCE_END.search(word.text):
+            out.append(current)
+            current = []
+    if current:
+        if out and all(p.special for p in current):
+            out[-1].extend(current)  # trailing special tokens ([SEP]) end the last sentence
+        else:
+            out.append(current)
+    return out
+
+
+# ------------------------------------------------------------------------------ plain words
+@dataclass(frozen=True)
+class Completeness:
+    """The completeness check of one attribution, in numbers and in plain words.
+
+    Attributes
+    ----------
+    total : float
+        Σ attributions.
+    diff : float
+        F(input) − F(baseline).
+    delta : float
+        ``total − diff``.
+    ok : bool
+        ``|delta| ≤ DELTA_TOLERANCE · |diff|``.
+    text : str
+        E.g. "✓ adds up: delta 0.1 % of the change" or "⚠ add steps: 3 % missing".
+    detail : str
+        "Σ attributions … · F(input) − F(baseline) … · delta …".
+    """
+
+    total: float
+    diff: float
+    delta: float
+    ok: bool
+    text: str
+    detail: str
+
+
+def completeness(attr: ClassAttribution) -> Completeness:
+    """The one completeness rule of the package (badges, HTML, CLI, plots)."""
+    total, diff, delta = attr.total, attr.f_input - attr.f_baseline, attr.delta
+    ok = abs(delta) <= DELTA_TOLERANCE * abs(diff)
+    if diff == 0.0:
+        text = (
+            "✓ adds up: nothing to explain (F(input) = F(baseline))"
+            if delta == 0.0
+            else f"⚠ add steps: {delta:+.2e} off, and F(input) = F(baseline)"
+        )
+    else:
+        share = 100.0 * abs(delta) / abs(diff)
+        if ok:
+            text = f"✓ adds up: delta {_percent(share)} of the change"
+        else:
+            verb = "missing" if (delta < 0) == (diff > 0) else "too much"
+            text = f"⚠ add steps: {_percent(share)} {verb}"
+    number = score_format([total, diff])
+    detail = (
+        f"Σ attributions {number.format(total)} · "
+        f"F(input) − F(baseline) {number.format(diff)} · delta {delta:+.2e}"
+    )
+    return Completeness(total, diff, delta, ok, text, detail)
+
+
+def badge(attr: ClassAttribution, output: str = "probs") -> dict[str, Any]:
+    """A widget's completeness badge: raw numbers, the verdict and its plain sentence."""
+    check = completeness(attr)
+    return {
+        "label": attr.label,
+        "total": check.total,
+        "diff": check.diff,
+        "delta": check.delta,
+        "large": not check.ok,
+        "ok": check.ok,
+        "text": check.text,
+        "detail": check.detail,
+        "output": output,
+    }
+
+
+def legend(label: str, level: str = "word") -> str:
+    """The colour legend of a chip row explaining ``label`` (a class or ``"a − b"``)."""
+    unit = {"word": "words", "token": "tokens", "sentence": "sentences"}.get(level, "words")
+    if " − " in label:
+        a, b = label.split(" − ", 1)
+        return f"green {unit} push towards {a} rather than {b} · red {unit} towards {b}"
+    return f"green {unit} push towards {label} · red {unit} push away from it"
+
+
+def baseline_summary(exp: Explanation) -> tuple[str, bool]:
+    """What the model predicts for the baseline, and whether that is far from neutral.
+
+    Returns
+    -------
+    tuple[str, bool]
+        E.g. ``"baseline 'xxunk' → negative 0.83"``, and True when the baseline's most
+        probable class is more than :data:`FAR_FROM_NEUTRAL` above uniform (probabilities
+        only; a logit or regression output is never flagged).
+    """
+    values = np.asarray(exp.f_baseline, dtype=np.float64)
+    if exp.output == "probs":
+        probs = values
+    elif exp.output == "logits":
+        shifted = np.exp(values - values.max())
+        probs = shifted / shifted.sum()
+    else:
+        shown = ", ".join(f"{c} {v:.3g}" for c, v in zip(exp.classes, values, strict=True))
+        return f"baseline {exp.baseline} → {shown}", False
+    top = int(np.argmax(probs))
+    far = bool(probs[top] - 1.0 / len(probs) > FAR_FROM_NEUTRAL)
+    return f"baseline {exp.baseline} → {exp.classes[top]} {probs[top]:.2f}", far
+
+
+def why_not_note(exp: Explanation, target: Target, other: Target) -> str:
+    """What "why not?" adds, in words; explains why two softmax classes look the same."""
+    if len(exp.classes) == 2 and exp.output == "probs":
+        a = exp.classes[_target_index(exp, target)]
+        b = exp.classes[contrast_class(exp, target, other)]
+        return (
+            f"With two classes P({a}) = 1 − P({b}), so 'why {a} and not {b}?' is the same "
+            f"picture as 'why {a}?' with every score doubled: it adds nothing here. With three "
+            "or more classes, or with logits, it shows what separates the two."
+        )
+    return ""
+
+
+def _percent(share: float) -> str:
+    if share < 0.1:
+        return "< 0.1 %"
+    return f"{share:.1f} %" if share < 10 else f"{share:.0f} %"
