@@ -191,7 +191,9 @@ class UncertainBaseline(Baseline):
     lr: float = 0.05
     tol: float = 1e-3
     last: dict[str, Any] = field(default_factory=dict, repr=False)
-    _cache: dict[Hashable, torch.Tensor] = field(default_factory=dict, repr=False)
+    _cache: dict[Hashable, tuple[torch.Tensor, dict[str, Any]]] = field(
+        default_factory=dict, repr=False
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def starts(
@@ -199,15 +201,18 @@ class UncertainBaseline(Baseline):
     ) -> list[PathStart]:
         """One start: the optimised embeddings for this input's length and kept tokens."""
         kept_ids = tuple(i if k else -1 for i, k in zip(tok.ids, tok.keep, strict=True))
-        key = ("uncertain", adapter.model_key, kept_ids, self.max_iter, self.lr, self.tol)
-        with self._lock:
+        model = (adapter.model_key, adapter.weights_version)
+        key = ("uncertain", model, kept_ids, self.max_iter, self.lr, self.tol)
+        # the model's lock first, always: refine holds it when it asks for the starts
+        with adapter.prepared(), self._lock:
             if key not in self._cache:
                 self._cache[key] = self._optimise(adapter, tok, inputs)
-        return [PathStart(key, self._cache[key], self.description)]
+            embeds, self.last = self._cache[key]  # ``last`` follows the latest input
+            return [PathStart(key, embeds, self.description)]
 
     def _optimise(
         self, adapter: ModelAdapter, tok: Tokenized, inputs: torch.Tensor
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
         default = adapter.default_baseline_token
         init = (TokenBaseline(default) if default else ZeroBaseline()).starts(adapter, tok, inputs)
         kept = _kept(tok)
@@ -231,8 +236,8 @@ class UncertainBaseline(Baseline):
             opt.zero_grad()
             loss.backward()
             opt.step()
-        self.last = {"probs": probs.numpy().copy(), "history": history, "iterations": len(history)}
-        return torch.where(kept.unsqueeze(-1), fixed, free.detach())
+        last = {"probs": probs.numpy().copy(), "history": history, "iterations": len(history)}
+        return torch.where(kept.unsqueeze(-1), fixed, free.detach()), last
 
     @property
     def description(self) -> str:
@@ -257,6 +262,76 @@ def parse_baseline(baseline: Baseline | str | None, adapter: ModelAdapter) -> Ba
         "baseline must be a vocabulary token (str), a Baseline object (TokenBaseline, "
         f"ZeroBaseline, AverageBaseline, UncertainBaseline, TextBaseline) or None, got "
         f"{type(baseline).__name__}"
+    )
+
+
+# ---------------------------------------------------------------------------- choices
+#: the one string encoding of a baseline choice (widgets, CLI); any other string is a token
+DEFAULT, ZERO, AVERAGE, UNCERTAIN = "[default]", "[zero]", "[average]", "[uncertain]"
+BASELINE_KINDS: tuple[str, ...] = (DEFAULT, ZERO, AVERAGE, UNCERTAIN)
+
+
+def baseline_from_choice(
+    choice: str,
+    adapter: ModelAdapter,
+    *,
+    average: Baseline | None = None,
+    uncertain: UncertainBaseline | None = None,
+) -> Baseline | str | None:
+    """What :meth:`Explainer.explain` receives for a baseline choice.
+
+    Parameters
+    ----------
+    choice : str
+        One of :data:`BASELINE_KINDS`, or a vocabulary token (looked up exactly).
+    adapter : ModelAdapter
+        The model's adapter (for the vocabulary and its default token).
+    average, uncertain : Baseline, optional
+        The objects ``[average]`` and ``[uncertain]`` stand for (kept by the caller, so an
+        optimised uncertain baseline is reused); defaults: the default token averaged with
+        zero embeddings, and a fresh :class:`UncertainBaseline`.
+
+    Raises
+    ------
+    ValueError
+        For an unknown bracketed code or a token outside the vocabulary.
+    """
+    if choice in ("", DEFAULT):
+        return None
+    if choice == ZERO:
+        return ZeroBaseline()
+    if choice == UNCERTAIN:
+        return uncertain if uncertain is not None else UncertainBaseline()
+    if choice == AVERAGE:
+        if average is not None:
+            return average
+        token = adapter.default_baseline_token
+        return AverageBaseline([TokenBaseline(token), ZeroBaseline()]) if token else ZeroBaseline()
+    if choice.startswith("[") and choice.endswith("]") and choice not in adapter.vocab:
+        raise ValueError(
+            f"Unknown baseline {choice!r}; choose one of {', '.join(BASELINE_KINDS)} "
+            "or a vocabulary token."
+        )
+    adapter.token_id(choice)  # a clear ValueError (with close matches) for unknown tokens
+    return choice
+
+
+def choice_of(baseline: Baseline | str | None) -> str:
+    """The choice string of a baseline (the inverse of :func:`baseline_from_choice`)."""
+    if baseline is None:
+        return DEFAULT
+    if isinstance(baseline, str):
+        return baseline
+    if isinstance(baseline, TokenBaseline):
+        return baseline.token
+    if isinstance(baseline, ZeroBaseline):
+        return ZERO
+    if isinstance(baseline, UncertainBaseline):
+        return UNCERTAIN
+    if isinstance(baseline, AverageBaseline):
+        return AVERAGE
+    raise TypeError(
+        f"{type(baseline).__name__} has no menu choice; pass it to Explainer.explain directly"
     )
 
 

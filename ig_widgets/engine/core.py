@@ -75,7 +75,7 @@ def forward(adapter: ModelAdapter, embeds: torch.Tensor, ids: torch.Tensor) -> n
     np.ndarray
         ``(batch, n_classes)``, float64.
     """
-    with torch.no_grad():
+    with adapter.lock, torch.no_grad():
         out = adapter.forward_embeds(embeds, ids)
     check_finite(out, "forward")
     return out.double().numpy()
@@ -148,7 +148,8 @@ class PathEvaluator:
                 raise Cancelled()
             size = self.chunk_size()
             chunk = alphas[start : start + size]
-            results.extend(self._chunk(chunk))
+            with self.adapter.lock:  # forward and backwards of a chunk see one model state
+                results.extend(self._chunk(chunk))
             start += len(chunk)
             if progress is not None:
                 progress(done + start, total)

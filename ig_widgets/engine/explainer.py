@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
@@ -89,7 +88,6 @@ class Explainer:
         self.cache_size = int(cache_size)
         self._paths: OrderedDict[Hashable, _PathCache] = OrderedDict()
         self._point_bytes: dict[int, int] = {}
-        self._lock = threading.RLock()
 
     def __repr__(self) -> str:
         return f"Explainer({self.adapter.name}, classes={list(self.classes)})"
@@ -120,7 +118,7 @@ class Explainer:
 
     def clear_cache(self) -> None:
         """Forget every cached path."""
-        with self._lock:
+        with self.adapter.lock:
             self._paths.clear()
 
     # ---------------------------------------------------------------- public API
@@ -229,19 +227,21 @@ class Explainer:
         if target is not None:
             _check_target(target, self.classes)
         tok = self.tokenize(text)
-        with self._lock, self.adapter.prepared():
-            ids = torch.tensor(tok.ids, dtype=torch.long)
+        ids = torch.tensor(tok.ids, dtype=torch.long)
+        words = fold_words(tok)
+        with self.adapter.prepared():
             with torch.no_grad():
                 inputs = self.adapter.embed(ids.unsqueeze(0))[0]
             base = parse_baseline(baseline, self.adapter)
             starts = base.starts(self.adapter, tok, inputs)
-            words = fold_words(tok)
-            done, stage, passes = 0, 0, 0
-            step = planner.next(None)
-            while step is not None:
-                alphas, weights = step
-                stage += 1
-                total = done + planner.remaining(len(alphas)) * len(starts)
+            described = base.description  # as the starts were made (an uncertain one says more)
+        done, stage, passes = 0, 0, 0
+        step = planner.next(None)
+        while step is not None:
+            alphas, weights = step
+            stage += 1
+            total = done + planner.remaining(len(alphas)) * len(starts)
+            with self.adapter.prepared():  # released between stages, never across a yield
                 caches = []
                 for start in starts:
                     cache = self._path(tok, ids, inputs, start)
@@ -249,18 +249,19 @@ class Explainer:
                         cache, ids, inputs, start, alphas, done, total, progress, cancel
                     )
                     caches.append(cache)
+                n_stages = planner.n_stages(stage)
                 exp = self._assemble(
-                    tok, words, caches, alphas, weights, m, base, stage, planner.n_stages(stage)
+                    tok, words, caches, alphas, weights, m, described, stage, n_stages
                 )
-                passes = passes + 1 if auto and _converged(exp, tol) else 0
-                step = None if passes == planner.passes_needed else planner.next(exp)
-                yield exp if step is not None else _as_final(exp)
+            passes = passes + 1 if auto and _converged(exp, tol) else 0
+            step = None if passes == planner.passes_needed else planner.next(exp)
+            yield exp if step is not None else _as_final(exp)
 
     # ---------------------------------------------------------------- internals
     def _path(
         self, tok: Tokenized, ids: torch.Tensor, inputs: torch.Tensor, start: PathStart
     ) -> _PathCache:
-        key = (self._model_version(), tok.ids, start.key)
+        key = (self.adapter.weights_version, tok.ids, start.key)
         cache = self._paths.get(key)
         if cache is None:
             cache = _PathCache()
@@ -318,17 +319,6 @@ class Explainer:
             cache.f_start, cache.f_end = cache.points[0.0].f, cache.points[1.0].f
         return len(alphas)
 
-    def _model_version(self) -> Hashable:
-        """Changes when the model's weights are modified in place (a stale cache is never used)."""
-        modules = []
-        for value in vars(self.adapter).values():
-            inner = getattr(value, "model", None)
-            if isinstance(value, torch.nn.Module):
-                modules.append(value)
-            elif isinstance(inner, torch.nn.Module):
-                modules.append(inner)
-        return sum(p._version for module in modules for p in module.parameters())
-
     def _assemble(
         self,
         tok: Tokenized,
@@ -337,7 +327,7 @@ class Explainer:
         alphas: np.ndarray,
         weights: np.ndarray,
         method: Method,
-        base: Baseline,
+        baseline: str,
         stage: int,
         n_stages: int,
     ) -> Explanation:
@@ -388,7 +378,7 @@ class Explainer:
             delta=scores.sum(-1) - (f_end - f_start),
             n_steps=len(alphas),
             method=method.value,
-            baseline=base.description,
+            baseline=baseline,
             output=self.adapter.output,
             model_name=self.adapter.name,
             stage=stage,

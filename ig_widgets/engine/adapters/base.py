@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import torch
+
+from ig_widgets.engine.locks import model_lock
 
 Output = Literal["probs", "logits"]
 
@@ -151,10 +154,29 @@ class ModelAdapter(ABC):
             self._vocab_index_cache = cached
         return cached
 
+    @property
+    @abstractmethod
+    def network(self) -> torch.nn.Module:
+        """The underlying ``torch.nn.Module`` (what :attr:`lock` and the cache keys follow)."""
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The model's re-entrant lock, shared with every adapter of the same :attr:`network`.
+
+        Hold it around anything that runs the model (:meth:`prepared` takes it): models keep
+        mutable state between calls, so two computations on one model must never overlap.
+        """
+        return model_lock(self.network)
+
     @contextlib.contextmanager
     def prepared(self) -> Iterator[None]:
-        """Put the model in the state IG needs (eval mode, ...) and restore it afterwards."""
-        yield
+        """Hold the model's lock and put the model in the state IG needs; restore it on exit."""
+        with self.lock, self._prepare():
+            yield
+
+    def _prepare(self) -> contextlib.AbstractContextManager[None]:
+        """The family's own set-up for :meth:`prepared` (eval mode, ...); called under the lock."""
+        return contextlib.nullcontext()
 
     @property
     def max_tokens(self) -> int | None:
@@ -163,5 +185,10 @@ class ModelAdapter(ABC):
 
     @property
     def model_key(self) -> int:
-        """Identity of the wrapped model for cache keys."""
-        return id(self)
+        """Identity of the wrapped model for cache keys (adapters of one model share it)."""
+        return id(self.network)
+
+    @property
+    def weights_version(self) -> int:
+        """Changes whenever a weight of the model is modified in place (for cache keys)."""
+        return sum(p._version for p in self.network.parameters())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import html
 import re
-import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -81,7 +80,6 @@ class FastaiAdapter(ModelAdapter):
         self.output = output
         self.classes = tuple(str(c) for c in learn.dls.vocab[1])
         self._vocab = list(learn.dls.vocab[0])
-        self._lock = threading.RLock()
         self._steps: list[Any] | None = None
 
     @classmethod
@@ -214,7 +212,7 @@ class FastaiAdapter(ModelAdapter):
             )
         batch, n = embeds.shape[:2]
         mask = (ids.reshape(-1, n) == self.learn.model[0].pad_idx).to(embeds.device)
-        with self._lock, self._fresh_hidden(batch):
+        with self.lock, self._fresh_hidden(batch):
             hidden = self.awd_lstm(embeds, from_embeds=True)
             logits = self.learn.model[1]((hidden, mask.expand(batch, n)))[0]
         return logits.softmax(-1) if self.output == "probs" else logits
@@ -232,32 +230,31 @@ class FastaiAdapter(ModelAdapter):
             awd.hidden, awd.bs = saved
 
     @contextlib.contextmanager
-    def prepared(self) -> Iterator[None]:
-        """Eval mode for the whole model, restored on exit.
+    def _prepare(self) -> Iterator[None]:
+        """Eval mode for the whole model, restored on exit (run under the model's lock).
 
         On exit every module's training flag, the AWD-LSTM hidden state and the LSTM weights
         that weight dropout derives are put back exactly as found (nothing else is touched).
         """
         model = self.learn.model
-        with self._lock:
-            modes = [(m, m.training) for m in model.modules()]
-            awd = self.awd_lstm
-            state = awd.hidden, awd.bs
-            dropped = [
-                (m.module, name, getattr(m.module, name))
-                for m in model.modules()
-                if type(m).__name__ == "WeightDropout"
-                for name in m.layer_names
-            ]
-            model.eval()
-            try:
-                yield
-            finally:
-                for module, training in modes:
-                    module.training = training
-                awd.hidden, awd.bs = state
-                for module, name, weight in dropped:
-                    setattr(module, name, weight)
+        modes = [(m, m.training) for m in model.modules()]
+        awd = self.awd_lstm
+        state = awd.hidden, awd.bs
+        dropped = [
+            (m.module, name, getattr(m.module, name))
+            for m in model.modules()
+            if type(m).__name__ == "WeightDropout"
+            for name in m.layer_names
+        ]
+        model.eval()
+        try:
+            yield
+        finally:
+            for module, training in modes:
+                module.training = training
+            awd.hidden, awd.bs = state
+            for module, name, weight in dropped:
+                setattr(module, name, weight)
 
 
 # --- character spans ----------------------------------------------------------------------

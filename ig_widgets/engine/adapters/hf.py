@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -96,6 +96,11 @@ class HFAdapter(ModelAdapter):
         return self._vocab
 
     @property
+    def network(self) -> torch.nn.Module:
+        """The transformers model."""
+        return self.model
+
+    @property
     def max_tokens(self) -> int | None:
         """The model's maximum number of positions (capped by the tokenizer's limit)."""
         limits = [getattr(self.model.config, "max_position_embeddings", None)]
@@ -129,7 +134,7 @@ class HFAdapter(ModelAdapter):
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         """Word embeddings ``(batch, n, dim)`` of ``ids`` ``(batch, n)``, no position terms."""
-        with torch.no_grad(), eval_mode(self.model):
+        with self.lock, torch.no_grad(), eval_mode(self.model):
             return self.model.get_input_embeddings()(ids)
 
     def forward_embeds(self, embeds: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
@@ -141,15 +146,13 @@ class HFAdapter(ModelAdapter):
         if ids.dim() != 1 or ids.shape[0] != n:
             raise ValueError(f"ids must have shape ({n},), got {tuple(ids.shape)}")
         mask = torch.ones((batch, n), dtype=torch.long, device=embeds.device)
-        with eval_mode(self.model):
+        with self.lock, eval_mode(self.model):
             out = self.model(inputs_embeds=embeds, attention_mask=mask)
         return logits_to_f(pick_logits(out), len(self.classes), self.output)
 
-    @contextlib.contextmanager
-    def prepared(self) -> Iterator[None]:
+    def _prepare(self) -> contextlib.AbstractContextManager[None]:
         """Eval mode while in use; every submodule's training flag restored afterwards."""
-        with eval_mode(self.model):
-            yield
+        return eval_mode(self.model)
 
 
 def _classes(config: Any, classes: Sequence[str] | None) -> tuple[str, ...]:

@@ -317,6 +317,11 @@ class TorchAdapter(ModelAdapter):
         """The tokenizer's vocabulary, index = id."""
         return self._vocab
 
+    @property
+    def network(self) -> nn.Module:
+        """The wrapped module."""
+        return self.module
+
     def tokenize(self, text: str) -> Tokenized:
         """Token ids, strings and spans of ``text``; spanless edge tokens are special, kept."""
         result = self.tokenizer.encode(text)
@@ -340,7 +345,7 @@ class TorchAdapter(ModelAdapter):
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         """The embedding module's output for ``ids`` ``(batch, n)``: ``(batch, n, dim)``."""
-        with torch.no_grad(), eval_mode(self.module):
+        with self.lock, torch.no_grad(), eval_mode(self.module):
             out = self.embedding(ids)
         if not isinstance(out, torch.Tensor) or out.dim() != 3:
             raise TypeError("The embedding module must return a (batch, n_tokens, dim) tensor.")
@@ -368,12 +373,13 @@ class TorchAdapter(ModelAdapter):
                 )
             return embeds.clone()  # the model may change its embeddings in place
 
-        handle = self.embedding.register_forward_hook(swap)
-        try:
-            with eval_mode(self.module):
-                out = self.module(batch_ids)
-        finally:
-            handle.remove()
+        with self.lock:  # the hook sits on the shared module: no other forward may see it
+            handle = self.embedding.register_forward_hook(swap)
+            try:
+                with eval_mode(self.module):
+                    out = self.module(batch_ids)
+            finally:
+                handle.remove()
         if len(calls) != 1:
             raise ValueError(
                 f"The embedding module ran {len(calls)} times in one forward; it must run exactly "
@@ -381,11 +387,9 @@ class TorchAdapter(ModelAdapter):
             )
         return logits_to_f(pick_logits(out, self.output_key), len(self.classes), self.output)
 
-    @contextlib.contextmanager
-    def prepared(self) -> Iterator[None]:
+    def _prepare(self) -> contextlib.AbstractContextManager[None]:
         """Eval mode while in use; every submodule's training flag restored afterwards."""
-        with eval_mode(self.module):
-            yield
+        return eval_mode(self.module)
 
 
 def _check_span(span: Any, length: int) -> Span:
