@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 import numpy as np
 
 from ig_widgets.engine.quadrature import ALL_METHODS
-from ig_widgets.views.html import completeness
 from ig_widgets.views.normalize import NORMALIZE_MODES, rgb_for, score_format, text_rgb_for
 from ig_widgets.views.normalize import normalize as normalize_scores
+from ig_widgets.views.selection import baseline_summary, completeness
 
 if TYPE_CHECKING:
     from ig_widgets.engine.explanation import ClassAttribution, Explanation
@@ -212,9 +212,12 @@ def render(
         bar = "█" * round(10 * abs(float(shown[i])))
         cell = paint(f"{label:<{width}}", float(shown[i]), color, palette)
         lines.append(f"  {i:>4}  {cell}  {number.format(float(raw[i]))}  {bar}")
-    check, large = completeness(attribution)
-    verdict = "(large: use more steps)" if large else "(ok, ≤ 1 % of F(input) − F(baseline))"
-    lines += ["", f"completeness: {check} {verdict}"]
+    check = completeness(attribution)
+    baseline, far = baseline_summary(exp)
+    lines += ["", f"completeness: {check.text} ({check.detail})"]
+    lines += [
+        f"{baseline}" + ("  (far from neutral: try --baseline with a neutral token)" if far else "")
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -101,7 +101,8 @@ def test_printed_attributions_are_the_engine_s(
     assert [i for i, _, _ in found] == list(range(len(exp.words)))
     assert [w for _, w, _ in found] == [w.text for w in exp.words]
     assert_printed(found, exp.word_scores()[exp.predicted])
-    assert "completeness: Σ attributions" in out and "delta" in out
+    assert "completeness: " in out and "Σ attributions" in out and "delta" in out
+    assert "baseline" in out and "→" in out
     assert "\x1b" not in out
 
 

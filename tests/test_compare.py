@@ -100,6 +100,13 @@ def test_difference_row_is_normalised_a_minus_b() -> None:
     aligned = compare.alignment()
     assert aligned is not None
     a, b = aligned.scores[0], aligned.scores[1]
+    # the shared scale (default): raw units, one full colour for every row
+    assert compare.scale == "shared"
+    np.testing.assert_allclose(compare.diff_chips.scores, a - b, atol=1e-12)
+    top = np.abs(aligned.scores).max()
+    assert all(chips.vmax == pytest.approx(top) for chips in compare.row_chips)
+    compare.set_state({"scale": "own"})
+    assert all(chips.vmax == 0.0 for chips in compare.row_chips)
     expected = a / np.abs(a).max() - b / np.abs(b).max()
     np.testing.assert_allclose(compare.diff_chips.scores, expected, atol=1e-12)
     assert compare.diff_label == f"{compare.models[0]} − {compare.models[1]}"
@@ -133,7 +140,7 @@ def test_rows_show_each_models_prediction_and_completeness_badge() -> None:
         assert row["badge"]["diff"] == pytest.approx(attr.f_input - attr.f_baseline)
         assert row["badge"]["delta"] == pytest.approx(attr.delta)
         assert row["n_tokens"] == len(exp.tokens)
-    assert compare.parameters == CompareParams(TEXT, 16, "gausslegendre", "default")
+    assert compare.parameters == CompareParams(TEXT, 16, "gausslegendre", "[default]")
     assert compare.computing is False and compare.progress == 100.0
     compare.close()
 
@@ -210,7 +217,7 @@ def test_bad_construction_is_refused_clearly() -> None:
         Compare([toy_bundle()], text=TEXT)
     with pytest.raises(ValueError, match="same class names"):
         Compare([toy_bundle(), toy_bundle(n_classes=3)], text=TEXT)
-    with pytest.raises(ValueError, match="Unknown target class"):
+    with pytest.raises(ValueError, match="Unknown class"):
         Compare([toy_bundle(), toy_bundle("mean")], text=TEXT, target="neutral")
     with pytest.raises(Exception, match="baseline must be one of"):
         Compare([toy_bundle(), toy_bundle("mean")], text=TEXT, baseline="xxunk")

@@ -13,8 +13,9 @@ import pytest
 from toy_models import WORDS, toy_bundle
 
 import ig_widgets as igw
-from ig_widgets.widgets import explorer as explorer_module
-from ig_widgets.widgets.chips import attribution_view
+from ig_widgets.engine.quadrature import ALL_METHODS
+from ig_widgets.views.selection import select
+from ig_widgets.widgets import baseline_menu
 from ig_widgets.widgets.explorer import Explorer, Params
 from ig_widgets.widgets.worker import Request, Worker
 
@@ -60,7 +61,7 @@ def shown_view(explorer: Explorer) -> Any:
             c for c in np.argsort(-exp.probs) if c != exp.class_index(target or exp.predicted)
         ]
         other = explorer.contrast_class or exp.classes[int(others[0])]
-    return attribution_view(exp, target, explorer.level, other)
+    return select(exp, target, explorer.level, other)
 
 
 # ---------------------------------------------------------------------------- worker
@@ -403,7 +404,7 @@ def test_vocabulary_search_through_a_front_end_event() -> None:
 def test_neutral_tokens_are_discovered_and_ranked_at_the_text_length() -> None:
     explorer = make_explorer(n_classes=2, discover_neutral=True)
     explainer = explorer.explainer
-    scan = igw.discover_neutral_tokens(explainer, top_k=explorer_module.SHORTLIST)
+    scan = igw.discover_neutral_tokens(explainer, top_k=baseline_menu.SHORTLIST)
 
     def offered() -> list[str]:
         return [item["value"] for item in explorer.baseline_items][4:14]
@@ -440,8 +441,8 @@ def test_auto_steps_refines_until_the_check_passes() -> None:
 def test_constructor_checks_its_arguments() -> None:
     bundle = toy_bundle("mean")
     with pytest.raises(ValueError, match="level"):
-        Explorer(bundle, text=TEXT, level="sentence")
-    with pytest.raises(ValueError, match="Unknown target class"):
+        Explorer(bundle, text=TEXT, level="paragraph")
+    with pytest.raises(ValueError, match="Unknown class"):
         Explorer(bundle, text=TEXT, target="neutral")
     with pytest.raises(ValueError, match="max_tokens"):
         Explorer(bundle, text=TEXT, max_tokens=0)
@@ -449,4 +450,81 @@ def test_constructor_checks_its_arguments() -> None:
     assert explorer.target == "positive" and explorer.auto_steps is True
     assert explorer.method == "adaptive"  # the rule "auto" is cheapest with
     assert explorer.wait(WAIT) and explorer.error == ""
+    explorer.close()
+
+
+# ---------------------------------------------------------------------------- controls
+def test_method_menu_lists_every_rule_and_choosing_one_recomputes() -> None:
+    explorer = make_explorer(n_classes=2)
+    assert [item["value"] for item in explorer.rule_items] == list(ALL_METHODS)
+    assert "methods" not in explorer.keys  # a synced trait named like Vue's own option
+    explorer.set_state({"method": "riemann_middle"})
+    assert explorer.wait(WAIT)
+    assert explorer.computed_for["method"] == "riemann_middle"
+    assert explorer.explanation is not None and explorer.explanation.method == "riemann_middle"
+    explorer.close()
+
+
+def test_baseline_box_searches_without_computing_and_commits_on_choice() -> None:
+    explorer = make_explorer(n_classes=2)
+    shown = explorer.explanation
+    runs: list[Params] = []
+    original = explorer._job
+
+    def counted(request: Request) -> None:
+        runs.append(request.params)
+        original(request)
+
+    explorer._worker.job = counted
+    for typed in ("m", "mo", "mov", "zzq"):  # keystrokes: a search each, nothing else
+        explorer._handle_event(None, {"event": "search_baseline", "data": typed}, [])
+    assert explorer.wait(WAIT)
+    assert runs == [] and explorer.error == "" and explorer.explanation is shown
+    assert explorer.baseline == "[default]"
+    # an unknown token committed with Enter: a clear error, the result and settings kept
+    explorer._handle_event(None, {"event": "choose_baseline", "data": "zzq"}, [])
+    assert "zzq" in explorer.error and runs == []
+    assert explorer.baseline == "[default]" and explorer.explanation is shown
+    assert "refining" not in explorer.status and explorer.stale
+    # a chosen item commits and recomputes
+    explorer._handle_event(None, {"event": "choose_baseline", "data": {"value": "film"}}, [])
+    assert explorer.wait(WAIT)
+    assert explorer.baseline == "film" and explorer.error == "" and not explorer.stale
+    assert [p.baseline for p in runs] == ["film"]
+    explorer.close()
+
+
+def test_badge_legend_and_baseline_prediction_speak_plainly() -> None:
+    explorer = make_explorer(n_classes=2)
+    exp = explorer.explanation
+    assert exp is not None
+    badge = explorer.badge
+    assert (
+        badge["text"].startswith(("✓ adds up", "⚠ add steps")) and badge["ok"] is not badge["large"]
+    )
+    info = explorer.baseline_info
+    top = int(np.argmax(exp.f_baseline))
+    assert info["text"] == f"baseline {exp.baseline} → {exp.classes[top]} {exp.f_baseline[top]:.2f}"
+    assert info["far"] is bool(exp.f_baseline[top] - 0.5 > 0.2)
+    assert explorer.legend.startswith(f"green words push towards {badge['label']}")
+    explorer.set_state({"contrast": True})
+    assert "doubled" in explorer.note
+    explorer.set_state({"contrast": False, "level": "sentence"})
+    assert explorer.chips.tokens == [TEXT]  # one sentence: it ends with "!"
+    assert explorer.note == ""
+    explorer.close()
+
+
+def test_a_far_baseline_offers_the_most_neutral_token() -> None:
+    explorer = make_explorer(n_classes=2, discover_neutral=True)
+    found = explorer.menu.suggestion()
+    assert found is not None
+    info = explorer.baseline_info
+    if info["far"]:
+        assert info["suggest"] == found.token and found.token in info["suggest_text"]
+        explorer._handle_event(None, {"event": "use_suggested_baseline", "data": None}, [])
+        assert explorer.wait(WAIT)
+        assert explorer.baseline == found.token
+    else:
+        assert info["suggest"] == ""
     explorer.close()

@@ -116,7 +116,7 @@ def test_path_view_errors_show_inside_it(explainer: igw.Explainer) -> None:
     assert view.wait(WAIT) and "Unknown integration method" in view.error
     view.set_state({"method": "riemann_left"})
     assert view.wait(WAIT) and view.error == "" and view.result.explanation.method == "riemann_left"
-    with pytest.raises(ValueError, match="Unknown target class"):
+    with pytest.raises(ValueError, match="Unknown class"):
         PathView(explainer, text=TEXT, target="nope")
     view.close()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -12,18 +11,34 @@ import numpy as np
 import traitlets as t
 from ipywidgets import widget_serialization
 
-from ig_widgets.engine.baselines import Baseline, UncertainBaseline, ZeroBaseline
+from ig_widgets.engine.baselines import (
+    DEFAULT,
+    UNCERTAIN,
+    ZERO,
+    Baseline,
+    UncertainBaseline,
+    baseline_from_choice,
+)
 from ig_widgets.engine.explainer import Explainer
 from ig_widgets.engine.explanation import ClassAttribution, Explanation, Word
 from ig_widgets.views.normalize import normalize
+from ig_widgets.views.selection import badge, class_name, rule_items
 from ig_widgets.widgets._templates import vue_template
 from ig_widgets.widgets.chips import SaliencyChips
-from ig_widgets.widgets.live import LiveWidget
-from ig_widgets.widgets.worker import Request, Worker
+from ig_widgets.widgets.live import REFINING, LiveWidget
+from ig_widgets.widgets.worker import Request
 
-#: the shared baseline choices: each model's default token, zero embeddings, or an
-#: embedding sequence optimised (per model) to uniform class probabilities
-BASELINE_KINDS: tuple[str, ...] = ("default", "zero", "uncertain")
+#: the shared baseline choices (the engine's encoding): each model's default token, zero
+#: embeddings, or an embedding sequence optimised (per model) to uniform class probabilities
+BASELINE_KINDS: tuple[str, ...] = (DEFAULT, ZERO, UNCERTAIN)
+#: their menu titles
+BASELINE_TITLES = {
+    DEFAULT: "each model's default token",
+    ZERO: "zero embeddings",
+    UNCERTAIN: "uncertain (optimised per model)",
+}
+#: how rows are coloured: one scale in raw units across models, or each model to its own max
+SCALES = ("shared", "own")
 
 
 @dataclass(frozen=True)
@@ -109,32 +124,25 @@ def align(explanations: Sequence[Explanation], target: str) -> Alignment:
     return Alignment(words, scores, attrs)
 
 
-def difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """A − B per word after scaling each row to its own ``max |score|`` (values in [-2, 2]).
+def difference(a: np.ndarray, b: np.ndarray, scale: str = "own") -> np.ndarray:
+    """A − B per word, for the difference row.
 
     Parameters
     ----------
     a, b : np.ndarray
         Raw word attributions of two models for the same class, ``(n_words,)`` each.
+    scale : {"own", "shared"}
+        ``"own"``: each row scaled to its own ``max |score|`` first (values in [-2, 2]; a row
+        of zeros scales to zeros). ``"shared"``: the raw difference, in F's units.
 
     Returns
     -------
     np.ndarray
-        ``a / max|a| − b / max|b|``, ``(n_words,)``; a row of zeros scales to zeros.
+        ``(n_words,)``.
     """
+    if scale == "shared":
+        return np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     return normalize(a, "maxabs") - normalize(b, "maxabs")
-
-
-def badge(attr: ClassAttribution) -> dict[str, Any]:
-    """The completeness badge of one row: Σ attributions, F(input) − F(baseline), delta."""
-    diff = attr.f_input - attr.f_baseline
-    return {
-        "label": attr.label,
-        "total": attr.total,
-        "diff": diff,
-        "delta": attr.delta,
-        "large": bool(abs(attr.delta) > 0.01 * abs(diff)),
-    }
 
 
 class Compare(LiveWidget, v.VuetifyTemplate):
@@ -150,15 +158,20 @@ class Compare(LiveWidget, v.VuetifyTemplate):
         The text every model explains.
     n_steps : int
         Quadrature points (the shared ``steps`` slider).
-    baseline : {"default", "zero", "uncertain"}
+    baseline : {"[default]", "[zero]", "[uncertain]"}
         Each model's default baseline token, zero embeddings, or an uncertain baseline
-        optimised for each model.
+        optimised for each model (the engine's encoding; ``"default"``, ``"zero"`` and
+        ``"uncertain"`` are accepted too).
     target : str or None
         The class every row explains, by name; None follows the first model's prediction.
     method : str
-        Quadrature rule (Captum's names).
+        Quadrature rule (Captum's names, or ``adaptive``).
     names : sequence of str, optional
         Row names; default the models' own names (made unique).
+    scale : {"shared", "own"}
+        ``"shared"`` (default): one colour scale in raw units across every model, so a model
+        that explains 0.007 looks weaker than one that explains 0.43; ``"own"``: each row
+        scaled to its own largest score.
     debounce : float
         Seconds of quiet after a change before the computation starts.
 
@@ -166,13 +179,14 @@ class Compare(LiveWidget, v.VuetifyTemplate):
     -----
     Rows are aligned through the words of the original text (its whitespace pieces, with
     their character spans), which every tokenizer shares; a word's score is the sum of its
-    tokens'. The difference row is ``A − B`` per word after scaling each model to its own
-    ``max |score|``: positive where A leans on a word more than B does. The work runs on a
-    background thread like the Explorer's: newer requests cancel older ones, every model's
-    coarse stage is shown together before the final one, and a stale result is never shown.
-    DOM: root ``.igw-compare``; rows ``.igw-compare-row`` with ``data-model``; chips
+    tokens'. The difference row is ``A − B`` per word (raw with the shared scale; after
+    scaling each model to its own ``max |score|`` with the own scale). The live machinery is
+    :class:`ig_widgets.widgets.live.LiveWidget`'s: newer requests cancel older ones, every
+    model's coarse stage is shown together before the final one, and a stale result is never
+    shown. DOM: root ``.igw-compare``; rows ``.igw-compare-row`` with ``data-model``; chips
     ``.igw-chip`` (``data-index``, ``data-score``); badges ``.igw-delta``; the difference row
-    ``.igw-compare-diff``; aria-labels ``text``, ``steps``, ``baseline``, ``target``.
+    ``.igw-compare-diff``; aria-labels ``text``, ``steps``, ``method``, ``baseline``,
+    ``target``, ``scale``.
     """
 
     template = t.Unicode(
@@ -183,11 +197,19 @@ class Compare(LiveWidget, v.VuetifyTemplate):
     n_steps = t.Int(50, help="quadrature points for every model").tag(sync=True)
     steps_max = t.Int(256, help="the steps slider's maximum").tag(sync=True)
     method = t.Unicode("gausslegendre", help="the quadrature rule for every model").tag(sync=True)
-    baseline = t.Unicode(
-        "default", help="the baseline kind every model uses (its own default token, zero, ...)"
+    rule_items = t.List(
+        t.Dict(), rule_items(), help="the method menu: every rule, as {title, value}"
     ).tag(sync=True)
-    baseline_kinds = t.List(
-        t.Unicode(), list(BASELINE_KINDS), help="the baseline kinds the menu offers"
+    baseline = t.Unicode(
+        DEFAULT, help="the baseline kind every model uses: [default], [zero] or [uncertain]"
+    ).tag(sync=True)
+    baseline_items = t.List(
+        t.Dict(),
+        [{"title": BASELINE_TITLES[k], "value": k} for k in BASELINE_KINDS],
+        help="the baseline menu, as {title, value}",
+    ).tag(sync=True)
+    scale = t.Unicode(
+        "shared", help="'shared' (one scale in raw units for every model) or 'own' (per row)"
     ).tag(sync=True)
     classes = t.List(t.Unicode(), help="the class names the models share").tag(sync=True)
     target = t.Unicode("", help="the class explained; '' follows the first model's prediction").tag(
@@ -201,9 +223,6 @@ class Compare(LiveWidget, v.VuetifyTemplate):
     )
     diff_label = t.Unicode("", help="the difference row's title ('A − B')").tag(sync=True)
     shown_target = t.Unicode("", help="the class the rows show").tag(sync=True)
-    stale = t.Bool(
-        False, help="what is shown belongs to older settings (an error came after it)"
-    ).tag(sync=True)
     computed_for = t.Dict(help="the settings of the shown result (for UI tests)").tag(sync=True)
     row_chips = t.List(t.Instance(SaliencyChips), help="each model's saliency chips").tag(
         sync=True, **widget_serialization
@@ -218,10 +237,11 @@ class Compare(LiveWidget, v.VuetifyTemplate):
         text: str = "",
         *,
         n_steps: int = 50,
-        baseline: str = "default",
+        baseline: str = DEFAULT,
         target: str | None = None,
         method: str = "gausslegendre",
         names: Sequence[str] | None = None,
+        scale: str = "shared",
         debounce: float = 0.25,
     ) -> None:
         if isinstance(models, (str, bytes)) or not isinstance(models, Sequence):
@@ -230,27 +250,21 @@ class Compare(LiveWidget, v.VuetifyTemplate):
             raise ValueError(f"Compare needs at least two models, got {len(models)}")
         self.explainers = [m if isinstance(m, Explainer) else Explainer(m) for m in models]
         classes = _shared_classes(self.explainers)
-        if target is not None and target not in classes:
-            raise ValueError(f"Unknown target class {target!r}; the classes are {classes}")
         row_names = _unique_names(
             [e.name for e in self.explainers] if names is None else [str(n) for n in names]
         )
         if len(row_names) != len(self.explainers):
             raise ValueError(f"names must give one name per model ({len(self.explainers)})")
-        self._lock = threading.RLock()
-        self._explanations: list[Explanation] | None = None
-        self._params: CompareParams | None = None
         self._uncertain = [UncertainBaseline() for _ in self.explainers]
-        self.last_traceback = ""
-        self._view_error = False
-        self._worker = Worker(self._job, self._failed, debounce=debounce, name="igw-compare")
+        self._start_live(debounce=debounce, name="igw-compare")
         super().__init__(
             text=text,
             n_steps=n_steps,
             method=method,
-            baseline=baseline,
+            baseline=_kind(baseline),
+            scale=scale,
             classes=classes,
-            target=target or "",
+            target=class_name(classes, target),
             models=row_names,
             row_chips=[SaliencyChips() for _ in self.explainers],
             diff_chips=SaliencyChips(normalize="none"),
@@ -261,12 +275,12 @@ class Compare(LiveWidget, v.VuetifyTemplate):
     @property
     def explanations(self) -> list[Explanation] | None:
         """The latest results shown, one per model (a coarse stage while refining), or None."""
-        return None if self._explanations is None else list(self._explanations)
+        return None if self._result is None else list(self._result)
 
     @property
     def parameters(self) -> CompareParams | None:
         """The parameters :attr:`explanations` were computed for."""
-        return self._params
+        return self._params  # type: ignore[no-any-return]
 
     @property
     def uncertain_baselines(self) -> list[UncertainBaseline]:
@@ -276,26 +290,19 @@ class Compare(LiveWidget, v.VuetifyTemplate):
     def alignment(self) -> Alignment | None:
         """The shown rows as an :class:`Alignment` (None before the first result)."""
         with self._lock:
-            if self._explanations is None:
+            if self._result is None:
                 return None
-            return align(self._explanations, self._target_name(self._explanations))
-
-    def close(self) -> None:
-        """Stop the background work and close the widget and its chip rows."""
-        self._stop_worker()
-        for child in [
-            *self._trait_values.get("row_chips", []),
-            self._trait_values.get("diff_chips"),
-        ]:
-            if child is not None:
-                child.close()
-        super().close()
+            return align(self._result, self._target_name(self._result))
 
     # ------------------------------------------------------------------ validation
     @t.validate("baseline")
     def _check_baseline(self, proposal: dict[str, Any]) -> str:
-        if proposal["value"] not in BASELINE_KINDS:
-            raise t.TraitError(f"baseline must be one of {BASELINE_KINDS}")
+        return _kind(proposal["value"], error=t.TraitError)
+
+    @t.validate("scale")
+    def _check_scale(self, proposal: dict[str, Any]) -> str:
+        if proposal["value"] not in SCALES:
+            raise t.TraitError(f"scale must be one of {SCALES}, got {proposal['value']!r}")
         return proposal["value"]
 
     @t.validate("n_steps")
@@ -321,20 +328,18 @@ class Compare(LiveWidget, v.VuetifyTemplate):
     def _on_compute_param(self, _change: dict[str, Any]) -> None:
         self._schedule()
 
-    @t.observe("target", "diff_a", "diff_b")
+    @t.observe("target", "diff_a", "diff_b", "scale")
     def _on_view_param(self, _change: dict[str, Any]) -> None:
-        with self._lock:
-            if self._explanations is not None:
-                self._render()
+        self._rerender()
 
-    def _schedule(self) -> None:
-        params = CompareParams(self.text, self.n_steps, self.method, self.baseline)
-        self._worker.submit(params)
-        self.computing = True
+    # ------------------------------------------------------------------ LiveWidget
+    def _children(self) -> list[Any]:
+        return [*self._trait_values.get("row_chips", []), self._trait_values.get("diff_chips")]
 
-    # ------------------------------------------------------------------ worker thread
-    def _job(self, request: Request) -> None:
-        params: CompareParams = request.params
+    def _request(self) -> CompareParams:
+        return CompareParams(self.text, self.n_steps, self.method, self.baseline)
+
+    def _stages(self, params: CompareParams, request: Request) -> Iterator[list[Explanation]]:
         done = [0.0] * len(self.explainers)
 
         def progress_of(i: int) -> Any:
@@ -357,76 +362,57 @@ class Compare(LiveWidget, v.VuetifyTemplate):
             for i, explainer in enumerate(self.explainers)
         ]
         try:
-            for exps in _lockstep(stages):
-                if not self._publish(request, exps):
-                    return
+            yield from _lockstep(stages)
         finally:
             for gen in stages:  # release each explainer's lock on this thread
                 gen.close()
-        with self._lock:
-            if self._worker.is_current(request):
-                self.computing = False
 
-    def _baseline_for(self, i: int, kind: str) -> Baseline | None:
-        if kind == "zero":
-            return ZeroBaseline()
-        if kind == "uncertain":
-            return self._uncertain[i]
-        return None
-
-    def _publish(self, request: Request, exps: list[Explanation]) -> bool:
-        """Show ``exps`` if their request is still the newest; False when they are stale."""
-        with self._lock:
-            if not self._worker.is_current(request):
-                return False
-            self._explanations, self._params = exps, request.params
-            with self.hold_sync():
-                self.error, self.stale, self._view_error = "", False, False
-                self.computed_for = {**asdict(request.params), "stage": exps[0].stage}
-                self._render()
-            return True
-
-    def _on_error(self) -> None:
-        self.stale = self._explanations is not None
+    def _baseline_for(self, i: int, kind: str) -> Baseline | str | None:
+        return baseline_from_choice(kind, self.explainers[i].adapter, uncertain=self._uncertain[i])
 
     # ------------------------------------------------------------------ rendering
     def _target_name(self, exps: Sequence[Explanation]) -> str:
         return self.target or exps[0].predicted_class
 
-    def _render(self) -> None:
-        """Show the current explanations for the current target and difference pair."""
-        exps = self._explanations
-        assert exps is not None
+    def _show(self, exps: list[Explanation]) -> None:
+        """Show the explanations for the current target, difference pair and scale."""
         target = self._target_name(exps)
-        try:
-            aligned = align(exps, target)
-        except ValueError as exc:
-            self.error, self._view_error = str(exc), True
-            return
+        aligned = align(exps, target)
         texts = [w.text for w in aligned.words]
         a, b = self.diff_a, self.diff_b
-        diff = difference(aligned.scores[a], aligned.scores[b])
-        with self.hold_sync():
-            for chips, name, scores in zip(
-                self.row_chips, self.models, aligned.scores, strict=True
-            ):
-                chips.set_data(texts, scores, label=f"{name}: {target}")
-            label = f"{self.models[a]} − {self.models[b]}"
-            self.diff_chips.set_data(texts, diff, label=label)
-            self.diff_label = label
-            self.shown_target = target
-            self.rows = [
-                _row(name, exp, attr)
-                for name, exp, attr in zip(self.models, exps, aligned.attributions, strict=True)
-            ]
-            first = exps[0]
-            refining = "" if first.is_final else " · refining…"
-            stage = f"stage {first.stage}/{first.n_stages} · " if first.n_stages > 1 else ""
-            self.status = (
-                f"{stage}{first.n_steps} steps · {first.method} · {len(texts)} words{refining}"
-            )
-            if self._view_error:
-                self.error, self._view_error = "", False
+        diff = difference(aligned.scores[a], aligned.scores[b], self.scale)
+        top = float(np.max(np.abs(aligned.scores))) if aligned.scores.size else 0.0
+        shared = self.scale == "shared"
+        for chips, name, scores in zip(self.row_chips, self.models, aligned.scores, strict=True):
+            chips.vmax = top if shared else 0.0
+            chips.set_data(texts, scores, label=f"{name}: {target}")
+        label = f"{self.models[a]} − {self.models[b]}"
+        self.diff_chips.normalize = "maxabs" if shared else "none"
+        self.diff_chips.vmax = top if shared else 0.0
+        self.diff_chips.set_data(texts, diff, label=label)
+        self.diff_label = label
+        self.shown_target = target
+        self.computed_for = {**asdict(self._params), "stage": exps[0].stage}
+        self.rows = [
+            _row(name, exp, attr)
+            for name, exp, attr in zip(self.models, exps, aligned.attributions, strict=True)
+        ]
+        first = exps[0]
+        refining = "" if first.is_final else REFINING
+        stage = f"stage {first.stage}/{first.n_stages} · " if first.n_stages > 1 else ""
+        scale = "one scale (raw units)" if shared else "each model to its own max"
+        self.status = (
+            f"{stage}{first.n_steps} steps · {first.method} · {len(texts)} words · "
+            f"{scale}{refining}"
+        )
+
+
+def _kind(value: str, error: type[Exception] = ValueError) -> str:
+    """A baseline kind in the engine's encoding (the bare names are accepted too)."""
+    kind = value if value.startswith("[") else f"[{value}]"
+    if kind not in BASELINE_KINDS:
+        raise error(f"baseline must be one of {BASELINE_KINDS}, got {value!r}")
+    return kind
 
 
 def _row(name: str, exp: Explanation, attr: ClassAttribution) -> dict[str, Any]:
@@ -438,7 +424,7 @@ def _row(name: str, exp: Explanation, attr: ClassAttribution) -> dict[str, Any]:
             {"name": c, "prob": round(float(p), 4)}
             for c, p in zip(exp.classes, exp.probs, strict=True)
         ],
-        "badge": badge(attr),
+        "badge": badge(attr, exp.output),
         "n_tokens": len(exp.tokens),
         "baseline": exp.baseline,
     }

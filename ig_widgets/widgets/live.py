@@ -1,13 +1,18 @@
-"""What every live widget shares: waiting, progress and errors of its background worker."""
+"""The one live-widget base: background worker, scheduling, publish-if-current, errors, close."""
 
 from __future__ import annotations
 
 import threading
 import traceback
+from collections.abc import Hashable, Iterator
+from typing import Any
 
 import traitlets as t
 
 from ig_widgets.widgets.worker import Request, Worker
+
+#: the status suffix of a result that is still being sharpened
+REFINING = " · refining…"
 
 
 def error_message(exc: BaseException) -> str:
@@ -18,30 +23,137 @@ def error_message(exc: BaseException) -> str:
 
 
 class LiveWidget(t.HasTraits):
-    """Mixin for widgets that compute on a :class:`Worker` (``self._worker``).
+    """Base of every widget that computes in the background and shows the newest result.
 
-    It holds the synced traits every live widget shows; the widget class provides a
-    ``threading.RLock`` as ``self._lock`` and may override :meth:`_on_error` to mark what is
-    shown as stale.
+    A widget supplies three things and gets the rest:
+
+    - :meth:`_request`: the parameters of a computation, read from its traits (hashable;
+      an unchanged request is not computed again);
+    - :meth:`_stages`: the computation, run on the worker thread; it yields one result per
+      stage (coarse first) and may report ``self._progress(request, done, total)``;
+    - :meth:`_show`: renders a result into traits (called with the lock held, inside
+      ``hold_sync``; a ``ValueError``/``TypeError`` becomes the error banner, and the result
+      stays shown).
+
+    The base owns the :class:`Worker` (debounced, newest request first, older ones cancelled),
+    publishes a stage only while its request is the newest, marks what is shown as ``stale``
+    when a newer request fails, shows errors in a banner without losing the shown result, and
+    :meth:`close` stops the worker and closes the widget's children (:meth:`_children`).
+    Subclasses call :meth:`_start_live` in their constructor before the traits are set and
+    :meth:`_schedule` once they are.
     """
 
     computing = t.Bool(False, help="a computation is running").tag(sync=True)
     progress = t.Float(0.0, help="the running computation's progress, in percent").tag(sync=True)
     error = t.Unicode("", help="the newest request's error, shown in a banner").tag(sync=True)
     status = t.Unicode("", help="what the shown result is (steps, rule, baseline)").tag(sync=True)
+    stale = t.Bool(
+        False, help="what is shown belongs to older settings (an error came after it)"
+    ).tag(sync=True)
 
     _worker: Worker
     _lock: threading.RLock
+    _result: Any
+    _params: Any
+    _submitted: Any
+    _view_error: bool
     last_traceback: str
 
+    def _start_live(self, *, debounce: float, name: str) -> None:
+        """Create the lock and the worker (before any trait observer can schedule)."""
+        self._lock = threading.RLock()
+        self._result = None
+        self._params = None
+        self._submitted = None
+        self._view_error = False
+        self.last_traceback = ""
+        self._worker = Worker(self._job, self._failed, debounce=debounce, name=name)
+
+    # ---------------------------------------------------------------- for subclasses
+    def _request(self) -> Hashable:
+        raise NotImplementedError
+
+    def _stages(self, params: Any, request: Request) -> Iterator[Any]:
+        raise NotImplementedError
+
+    def _show(self, result: Any) -> None:
+        raise NotImplementedError
+
+    def _children(self) -> list[Any]:
+        """Child widgets closed with this one."""
+        return []
+
+    def _finished(self, request: Request, result: Any) -> None:
+        """Called on the worker thread after the final stage was shown (e.g. background work)."""
+
+    # ---------------------------------------------------------------- public
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the current computation finished; False on timeout."""
         return self._worker.wait(timeout)
 
-    def _stop_worker(self) -> None:
+    def refresh(self) -> None:
+        """Recompute for the current parameters (e.g. after the model's weights changed)."""
+        self._schedule(force=True)
+
+    def close(self) -> None:
+        """Stop the background work and close the widget and its children."""
         worker = self.__dict__.get("_worker")
         if worker is not None:  # absent when the constructor refused its arguments
             worker.close()
+        for child in self._children():
+            if child is not None:
+                child.close()
+        super().close()  # type: ignore[misc]  # the widget class after this mixin has close()
+
+    # ---------------------------------------------------------------- machinery
+    def _schedule(self, force: bool = False) -> None:
+        """Submit the current request unless it is the one submitted last."""
+        params = self._request()
+        if params == self._submitted and not force:
+            return  # several traits of one message: their observers all see the same values
+        self._submitted = params
+        self._worker.submit(params)
+        self.computing = True
+
+    def _rerender(self) -> None:
+        """Show the last result again (a view-only trait changed); no computation."""
+        with self._lock:
+            if self._result is not None:
+                with self.hold_sync():  # type: ignore[attr-defined]
+                    self._guarded_show(self._result)
+
+    def _guarded_show(self, result: Any) -> None:
+        try:
+            self._show(result)
+        except (ValueError, TypeError) as exc:
+            self.error, self._view_error = error_message(exc), True
+            return
+        if self._view_error:
+            self.error, self._view_error = "", False
+
+    def _job(self, request: Request) -> None:
+        result: Any = None
+        for result in self._stages(request.params, request):
+            if not self._publish(request, result):
+                return
+        with self._lock:
+            if not self._worker.is_current(request):
+                return
+            with self.hold_sync():  # type: ignore[attr-defined]
+                self.computing = False
+                self.progress = 100.0
+        self._finished(request, result)
+
+    def _publish(self, request: Request, result: Any) -> bool:
+        """Show ``result`` if its request is still the newest; False when it is stale."""
+        with self._lock:
+            if not self._worker.is_current(request):
+                return False
+            self._result, self._params = result, request.params
+            with self.hold_sync():  # type: ignore[attr-defined]
+                self.error, self.stale, self._view_error = "", False, False
+                self._guarded_show(result)
+            return True
 
     def _progress(self, request: Request, done: float, total: float = 1.0) -> None:
         percent = round(100.0 * done / max(total, 1e-12), 1)
@@ -56,9 +168,12 @@ class LiveWidget(t.HasTraits):
             if not self._worker.is_current(request):
                 return
             with self.hold_sync():  # type: ignore[attr-defined]
-                self.error = error_message(exc)
-                self._on_error()
+                self._show_error(error_message(exc))
                 self.computing = False
 
-    def _on_error(self) -> None:
-        """Called (inside hold_sync) when an error is shown."""
+    def _show_error(self, message: str) -> None:
+        """The banner for ``message``; what is shown stays, marked stale, and stops refining."""
+        with self._lock, self.hold_sync():  # type: ignore[attr-defined]
+            self.error = message
+            self.stale = self._result is not None
+            self.status = self.status.replace(REFINING, "")

@@ -13,6 +13,7 @@ from ipywidgets import widget_serialization
 from ig_widgets.engine.baselines import Baseline
 from ig_widgets.engine.explanation import Explanation
 from ig_widgets.engine.quadrature import ALL_METHODS
+from ig_widgets.views.selection import DELTA_TOLERANCE, class_name
 from ig_widgets.widgets._templates import vue_template
 from ig_widgets.widgets.teaching.base import TeachingView
 from ig_widgets.widgets.teaching.charts import Axis, Chart, ChartWidget, Series
@@ -120,7 +121,9 @@ def convergence_charts(table: ConvergenceTable) -> list[Chart]:
             )
             for i, m in enumerate(table.methods)
         ],
-        refs=[(0.01 * abs(table.diff), "1 % of |F(input) − F(baseline)|")] if table.diff else [],
+        refs=[(DELTA_TOLERANCE * abs(table.diff), "1 % of |F(input) − F(baseline)|")]
+        if table.diff
+        else [],
     )
     return [totals, errors]
 
@@ -190,7 +193,7 @@ class ConvergenceView(TeachingView):
             charts=[ChartWidget(), ChartWidget()],
         )
         if target is not None:
-            self.target = target if isinstance(target, str) else self.classes[int(target)]
+            self.target = class_name(self.classes, target)
         self._schedule()
 
     @property

@@ -11,8 +11,8 @@ from ipywidgets import widget_serialization
 
 from ig_widgets.engine.baselines import Baseline
 from ig_widgets.engine.explanation import Explanation
-from ig_widgets.engine.quadrature import ALL_METHODS
 from ig_widgets.views.normalize import score_format
+from ig_widgets.views.selection import class_name, rule_items
 from ig_widgets.widgets._templates import vue_template
 from ig_widgets.widgets.teaching.base import TeachingView
 from ig_widgets.widgets.teaching.charts import Axis, Bar, Chart, ChartWidget, Series, as_floats
@@ -177,9 +177,9 @@ class PathView(TeachingView):
     text = t.Unicode("", help="the text whose path is drawn").tag(sync=True)
     n_steps = t.Int(16, help="quadrature points of the drawn rule").tag(sync=True)
     method = t.Unicode("gausslegendre", help="the quadrature rule drawn").tag(sync=True)
-    methods = t.List(t.Unicode(), list(ALL_METHODS), help="the rules the menu offers").tag(
-        sync=True
-    )
+    rule_items = t.List(
+        t.Dict(), rule_items(), help="the method menu: every rule, as {title, value}"
+    ).tag(sync=True)
     target = t.Unicode("", help="the class drawn; '' follows the prediction").tag(sync=True)
     baseline_label = t.Unicode("", help="the baseline's description").tag(sync=True)
     linked = t.Bool(
@@ -214,7 +214,7 @@ class PathView(TeachingView):
             charts=[ChartWidget() for _ in range(3)],
         )
         if target is not None:
-            self.target = self.explainer.classes[self._class_index(target)]
+            self.target = class_name(self.explainer.classes, target)
         self._schedule()
 
     @classmethod
@@ -268,7 +268,7 @@ class PathView(TeachingView):
         self._baseline = explorer.baseline_object(params.baseline)
         with self.hold_trait_notifications():
             self.text, self.n_steps, self.method = params.text, exp.n_steps, params.method
-        self._schedule()
+        self._schedule(force=True)  # the same settings may have a new result (refresh)
 
     def _follow_target(self, change: dict[str, Any]) -> None:
         self.target = change["new"]
@@ -284,16 +284,6 @@ class PathView(TeachingView):
 
     def _children(self) -> list[Any]:
         return list(self._trait_values.get("charts", []))
-
-    def _class_index(self, target: str | int) -> int:
-        classes = list(self.explainer.classes)
-        if isinstance(target, str):
-            if target not in classes:
-                raise ValueError(f"Unknown target class {target!r}; the classes are {classes}")
-            return classes.index(target)
-        if not -len(classes) <= int(target) < len(classes):
-            raise ValueError(f"Target index {target} is out of range for classes {classes}")
-        return int(target) % len(classes)
 
     def _request(self) -> PathParams:
         return PathParams(self.text, self.n_steps, self.method, self._baseline)

@@ -1,0 +1,178 @@
+"""The baseline menu of the live widgets: kinds, the model's neutral tokens, vocabulary search."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+from ig_widgets.engine.baselines import (
+    AVERAGE,
+    BASELINE_KINDS,
+    DEFAULT,
+    UNCERTAIN,
+    ZERO,
+    AverageBaseline,
+    Baseline,
+    NeutralToken,
+    TokenBaseline,
+    UncertainBaseline,
+    ZeroBaseline,
+    baseline_from_choice,
+    choice_of,
+    discover_neutral_tokens,
+)
+from ig_widgets.engine.explainer import Explainer
+
+#: how many vocabulary matches a baseline search returns
+SEARCH_LIMIT = 30
+#: vocabulary tokens scored per block by the background neutral-token scan
+DISCOVERY_BLOCK = 2048
+#: the scan's most neutral tokens (at 8 repeats) that are re-ranked at the text's length
+SHORTLIST = 30
+#: shortlisted tokens re-ranked per block (a newer request is let through between blocks)
+RERANK_BLOCK = 6
+#: how many neutral tokens the menu offers
+OFFERED = 10
+
+
+class BaselineMenu:
+    """What a live widget's baseline menu offers, and what its choices mean to the engine.
+
+    Choices use the engine's one encoding (:data:`ig_widgets.engine.baselines.BASELINE_KINDS`:
+    ``[default]``, ``[zero]``, ``[average]``, ``[uncertain]``; any other string is a
+    vocabulary token). The menu keeps the widget's own average and uncertain baseline
+    objects, and the model's most neutral tokens once :meth:`discover` found them: a scan of
+    the vocabulary at 8 repeats, whose best :data:`SHORTLIST` are re-ranked at the text's
+    length (an LSTM's state keeps moving as a token repeats).
+
+    Parameters
+    ----------
+    explainer : Explainer
+        The widget's explainer.
+    """
+
+    def __init__(self, explainer: Explainer) -> None:
+        self.explainer = explainer
+        self.uncertain = UncertainBaseline()
+        self.average: Baseline | None = None
+        self.zero: ZeroBaseline | None = None
+        self.neutral: list[NeutralToken] = []  # offered: the shortlist ranked at a length
+        self._shortlist: list[NeutralToken] | None = None
+        self._found: list[NeutralToken] = []
+        self._scanned = 0
+        self._ranked_at: int | None = None
+        self._vocab: frozenset[str] | None = None
+        self._lock = threading.Lock()
+
+    # ---------------------------------------------------------------- choices
+    def adopt(self, baseline: str | Baseline | None) -> str:
+        """The choice for a constructor's ``baseline`` argument (objects are kept)."""
+        if isinstance(baseline, UncertainBaseline):
+            self.uncertain = baseline
+        elif isinstance(baseline, AverageBaseline):
+            self.average = baseline
+        elif isinstance(baseline, ZeroBaseline):
+            self.zero = baseline
+        elif baseline is not None and not isinstance(baseline, (str, TokenBaseline)):
+            raise TypeError(
+                "baseline must be a vocabulary token, None, ZeroBaseline(), "
+                f"AverageBaseline([...]) or UncertainBaseline(), got {type(baseline).__name__}"
+            )
+        return choice_of(baseline)
+
+    def resolve(self, choice: str) -> Baseline | str | None:
+        """What the engine receives for ``choice``; a clear ``ValueError`` for unknown ones."""
+        if choice == ZERO and self.zero is not None:
+            return self.zero
+        return baseline_from_choice(
+            choice,
+            self.explainer.adapter,
+            average=self.average or self.default_average(),
+            uncertain=self.uncertain,
+        )
+
+    def default_average(self) -> Baseline:
+        """The average of the model's default token baseline and zero embeddings."""
+        token = self.explainer.adapter.default_baseline_token
+        if not token:
+            return ZeroBaseline()
+        return AverageBaseline([TokenBaseline(token), ZeroBaseline()])
+
+    def suggestion(self) -> NeutralToken | None:
+        """The most neutral token at the length it was last ranked at (None before)."""
+        return self.neutral[0] if self.neutral else None
+
+    # ---------------------------------------------------------------- menu items
+    def search(self, query: object) -> list[str]:
+        """Vocabulary tokens matching ``query``: prefix matches first, then inner matches."""
+        if not isinstance(query, str) or not query.strip() or query.startswith("["):
+            return []
+        q = query.strip().lower()
+        vocab = self.explainer.adapter.vocab
+        prefix = [tok for tok in vocab if tok.lower().startswith(q)]
+        inner = [tok for tok in vocab if q in tok.lower() and not tok.lower().startswith(q)]
+        return (prefix + inner)[:SEARCH_LIMIT]
+
+    def items(self, matches: Sequence[str], current: str) -> list[dict[str, str]]:
+        """The menu: the kinds, the neutral tokens, search matches and the current choice."""
+        default = self.explainer.adapter.default_baseline_token
+        titles = {
+            DEFAULT: f"model default ({default or 'zero embeddings'})",
+            ZERO: "zero embeddings",
+            AVERAGE: (self.average or self.default_average()).description,
+            UNCERTAIN: "uncertain (optimised to uniform probabilities)",
+        }
+        items = [{"title": titles[kind], "value": kind} for kind in BASELINE_KINDS]
+        for n in self.neutral:
+            probs = "/".join(f"{p:.2f}" for p in n.probs)
+            items.append(
+                {"title": f"{n.token}  (neutral: {probs} at this length)", "value": n.token}
+            )
+        known = {item["value"] for item in items}
+        for token in [*matches, current]:
+            if token and token not in known:
+                items.append({"title": token, "value": token})
+                known.add(token)
+        return items
+
+    # ---------------------------------------------------------------- discovery
+    def discover(self, length: int, cancel: threading.Event) -> bool:
+        """Find the neutral tokens for a text of ``length`` non-special tokens.
+
+        Runs on a widget's worker thread after its result is shown; returns True when the
+        offered tokens changed, False when nothing changed or ``cancel`` was set first.
+        """
+        with self._lock:
+            if self._shortlist is None:
+                vocab = list(self.explainer.adapter.vocab)
+                while self._scanned < len(vocab):
+                    if cancel.is_set():
+                        return False
+                    block = vocab[self._scanned : self._scanned + DISCOVERY_BLOCK]
+                    self._found += discover_neutral_tokens(
+                        self.explainer, top_k=SHORTLIST, candidates=block
+                    )
+                    self._scanned += len(block)
+                self._shortlist = sorted(self._found, key=lambda n: n.distance)[:SHORTLIST]
+            if self._ranked_at == length:
+                return False
+            ranked = self._rank(self._shortlist, length, cancel.is_set)
+            if ranked is None:
+                return False
+            self.neutral = sorted(ranked, key=lambda n: n.distance)[:OFFERED]
+            self._ranked_at = length
+            return True
+
+    def _rank(
+        self, shortlist: Sequence[NeutralToken], length: int, cancelled: Callable[[], bool]
+    ) -> list[NeutralToken] | None:
+        names = [n.token for n in shortlist]
+        ranked: list[NeutralToken] = []
+        for start in range(0, len(names), RERANK_BLOCK):  # 1.7 s in all at 2,000 tokens
+            if cancelled():
+                return None
+            block = names[start : start + RERANK_BLOCK]
+            ranked += discover_neutral_tokens(
+                self.explainer, top_k=len(block), length=length, candidates=block
+            )
+        return ranked
