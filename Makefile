@@ -13,6 +13,7 @@ demo: setup
 lint:
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/mypy
 
 test:
 	bash scripts/bootstrap.sh --browser

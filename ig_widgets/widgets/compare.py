@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import ipyvuetify as v
 import numpy as np
@@ -280,7 +280,7 @@ class Compare(LiveWidget, v.VuetifyTemplate):
     @property
     def parameters(self) -> CompareParams | None:
         """The parameters :attr:`explanations` were computed for."""
-        return self._params  # type: ignore[no-any-return]
+        return self._params
 
     @property
     def uncertain_baselines(self) -> list[UncertainBaseline]:
@@ -350,14 +350,18 @@ class Compare(LiveWidget, v.VuetifyTemplate):
             return hook
 
         self._progress(request, 0.0)
+        # refine is a generator function (annotated Iterator): close() releases its stage
         stages = [
-            explainer.refine(
-                params.text,
-                n_steps=params.n_steps,
-                method=params.method,
-                baseline=self._baseline_for(i, params.baseline),
-                progress=progress_of(i),
-                cancel=request.cancel,
+            cast(
+                Generator[Explanation, None, None],
+                explainer.refine(
+                    params.text,
+                    n_steps=params.n_steps,
+                    method=params.method,
+                    baseline=self._baseline_for(i, params.baseline),
+                    progress=progress_of(i),
+                    cancel=request.cancel,
+                ),
             )
             for i, explainer in enumerate(self.explainers)
         ]

@@ -214,12 +214,12 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
     @property
     def explanation(self) -> Explanation | None:
         """The latest result shown (a coarse stage while refining), or None."""
-        return self._result  # type: ignore[no-any-return]
+        return self._result
 
     @property
     def parameters(self) -> Params | None:
         """The parameters :attr:`explanation` was computed for."""
-        return self._params  # type: ignore[no-any-return]
+        return self._params
 
     def baseline_object(self, choice: str) -> Baseline | str | None:
         """What the engine receives for a baseline choice (``ValueError`` for unknown ones)."""

@@ -81,7 +81,7 @@ def convergence_table(
     methods = tuple(dict.fromkeys(m for m, _ in explanations))
     steps = tuple(sorted({n for _, n in explanations}))
     first = next(iter(explanations.values()))
-    c = first.predicted if target in (None, "") else first.class_index(target)  # type: ignore[arg-type]
+    c = first.predicted if target in (None, "") else first.class_index(target)
     total = np.array([[explanations[m, n].scores[c].sum() for n in steps] for m in methods])
     delta = np.array([[explanations[m, n].delta[c] for n in steps] for m in methods])
     diff = float(first.f_input[c] - first.f_baseline[c])

@@ -81,7 +81,7 @@ def path_charts(result: PathResult, target: str | int | None = None) -> list[Cha
     """
     exp, dense = result.explanation, result.dense
     assert exp.path is not None and dense.path is not None
-    c = exp.predicted if target in (None, "") else exp.class_index(target)  # type: ignore[arg-type]
+    c = exp.predicted if target in (None, "") else exp.class_index(target)
     name = exp.classes[c]
     pts, curve = exp.path, dense.path
     rule = f"{exp.method}, {exp.n_steps} points"
@@ -289,20 +289,21 @@ class PathView(TeachingView):
         return PathParams(self.text, self.n_steps, self.method, self._baseline)
 
     def _compute(self, params: PathParams, request: Request) -> PathResult:
-        options = {"baseline": params.baseline, "cancel": request.cancel}
         exp = self.explainer.explain(
             params.text,
             n_steps=params.n_steps,
             method=params.method,
+            baseline=params.baseline,
             progress=lambda done, total: self._progress(request, done, 2 * total),
-            **options,
+            cancel=request.cancel,
         )
         dense = self.explainer.explain(
             params.text,
             n_steps=DENSE_POINTS,
             method=DENSE_METHOD,
+            baseline=params.baseline,
             progress=lambda done, total: self._progress(request, total + done, 2 * total),
-            **options,
+            cancel=request.cancel,
         )
         return PathResult(exp, dense)
 
