@@ -31,7 +31,7 @@ _EXPORTS: dict[str, str] = {
     "ZeroBaseline": "ig_widgets.engine.baselines",
     "AverageBaseline": "ig_widgets.engine.baselines",
     "UncertainBaseline": "ig_widgets.engine.baselines",
-    "discover_neutral_tokens": "ig_widgets.engine.baselines",
+    "discover_neutral_tokens": "ig_widgets.engine.neutral",
     "Tokenized": "ig_widgets.engine.adapters.base",
     # widgets
     "SaliencyChips": "ig_widgets.widgets.chips",

@@ -1,34 +1,20 @@
-"""The five kinds of baseline of the seed article, and the discovery of neutral tokens."""
+"""The five kinds of baseline of the seed article, and the one encoding of a baseline choice."""
 
 from __future__ import annotations
 
-import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
 import torch
 
 from ig_widgets.engine.adapters.base import ModelAdapter, Tokenized
-from ig_widgets.engine.spans import looks_special
 
-if TYPE_CHECKING:
-    from ig_widgets.engine.explainer import Explainer
-
-#: unknown-word tokens: the classic baselines, so discovery keeps them among the candidates
-_UNKNOWN = frozenset({"xxunk", "<unk>", "[UNK]", "<UNK>"})
-#: fastai's markers (``xxfake`` fills its vocabulary up to a multiple of 8)
-_FASTAI_MARKER = re.compile(r"^xx(pad|bos|eos|fld|maj|up|rep|wrep|fake)\d*$")
-
-
-def is_marker(token: str) -> bool:
-    """Whether ``token`` is a structural token (padding, begin/end, case or repeat marker)."""
-    if token in _UNKNOWN:
-        return False
-    return bool(_FASTAI_MARKER.match(token)) or looks_special(token)
+# re-exported until the widgets import them from ig_widgets.engine.neutral (then remove)
+from ig_widgets.engine.neutral import NeutralToken as NeutralToken
+from ig_widgets.engine.neutral import discover_neutral_tokens as discover_neutral_tokens
 
 
 @dataclass(frozen=True)
@@ -333,83 +319,3 @@ def choice_of(baseline: Baseline | str | None) -> str:
     raise TypeError(
         f"{type(baseline).__name__} has no menu choice; pass it to Explainer.explain directly"
     )
-
-
-def _kept_ends(tok: Tokenized) -> tuple[list[int], list[int]]:
-    """Ids of the kept special tokens at the start and at the end of a tokenised text."""
-    n, head = len(tok.ids), 0
-    while head < n and tok.keep[head]:
-        head += 1
-    tail = n
-    while tail > head and tok.keep[tail - 1]:
-        tail -= 1
-    return list(tok.ids[:head]), list(tok.ids[tail:])
-
-
-@dataclass(frozen=True)
-class NeutralToken:
-    """A vocabulary token and how neutral the model finds it.
-
-    Attributes
-    ----------
-    token : str
-        The token.
-    probs : np.ndarray
-        Class probabilities for the special tokens + the token repeated, ``(n_classes,)``.
-    distance : float
-        ``max |p − 1/n_classes|``: 0 is perfectly neutral.
-    """
-
-    token: str
-    probs: np.ndarray
-    distance: float
-
-
-def discover_neutral_tokens(
-    explainer: Explainer,
-    top_k: int = 10,
-    *,
-    length: int = 8,
-    batch_size: int = 512,
-    candidates: Sequence[str] | None = None,
-) -> list[NeutralToken]:
-    """Rank vocabulary tokens by how close to uniform the prediction on them is.
-
-    Each candidate ``t`` is scored on the model's leading special tokens followed by ``t``
-    repeated ``length`` times (``xxbos t t t …`` for fastai, as in the seed article's discovery
-    process), the whole vocabulary in batches of ``batch_size``. Structural tokens (padding,
-    begin/end, fastai's case and repeat markers, ``[CLS]``-like tokens) are skipped; the
-    unknown-word token is kept.
-
-    Returns
-    -------
-    list[NeutralToken]
-        The ``top_k`` most neutral tokens, most neutral first.
-    """
-    if top_k < 1 or length < 1 or batch_size < 1:
-        raise ValueError("top_k, length and batch_size must be at least 1")
-    adapter = explainer.adapter
-    vocab = list(adapter.vocab)
-    names = list(candidates) if candidates is not None else vocab
-    ids = [adapter.token_id(t) for t in names if not is_marker(t)]
-    probe = adapter.tokenize("neutral")
-    head, tail = _kept_ends(probe)
-    scores: list[np.ndarray] = []
-    with adapter.prepared(), torch.no_grad():
-        for start in range(0, len(ids), batch_size):
-            block = torch.tensor(ids[start : start + batch_size]).unsqueeze(1)
-            rows = torch.cat(
-                [
-                    torch.tensor(head, dtype=torch.long).expand(len(block), -1),
-                    block.expand(-1, length),
-                    torch.tensor(tail, dtype=torch.long).expand(len(block), -1),
-                ],
-                dim=1,
-            )
-            out = adapter.forward_embeds(adapter.embed(rows), rows[0])
-            probs = out if adapter.output == "probs" else out.softmax(-1)
-            scores.append(probs.double().numpy())
-    probs_all = np.concatenate(scores) if scores else np.zeros((0, len(adapter.classes)))
-    distance = np.abs(probs_all - 1.0 / probs_all.shape[1]).max(axis=1)
-    order = np.argsort(distance, kind="stable")[:top_k]
-    return [NeutralToken(vocab[ids[i]], probs_all[i], float(distance[i])) for i in order]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -178,6 +179,30 @@ class ModelAdapter(ABC):
         """The family's own set-up for :meth:`prepared` (eval mode, ...); called under the lock."""
         return contextlib.nullcontext()
 
+    def edge_ids(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Ids of the special tokens the model puts before and after every text.
+
+        They are what a token baseline keeps (``xxbos``; ``[CLS]`` and ``[SEP]``). Found once,
+        from the tokenisation of an ordinary entry of the model's own vocabulary (never a word
+        the vocabulary may lack), and cached.
+
+        Returns
+        -------
+        head, tail : tuple[int, ...]
+            The leading and the trailing kept ids; empty when the model adds none.
+        """
+        cached: tuple[tuple[int, ...], tuple[int, ...]] | None = getattr(self, "_edges", None)
+        if cached is None:
+            cached = ((), ())
+            words = (t for t in self.vocab if t.isalpha() and t.islower())
+            for word in itertools.islice(words, 20):
+                tok = self.tokenize(word)
+                if not all(tok.keep):  # ends are only known around a token that is not kept
+                    cached = kept_ends(tok)
+                    break
+            self._edges = cached
+        return cached
+
     @property
     def max_tokens(self) -> int | None:
         """The longest input the model accepts, or None when there is no limit."""
@@ -192,3 +217,20 @@ class ModelAdapter(ABC):
     def weights_version(self) -> int:
         """Changes whenever a weight of the model is modified in place (for cache keys)."""
         return sum(p._version for p in self.network.parameters())
+
+
+def kept_ends(tok: Tokenized) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Ids of the kept tokens at the start and at the end of a tokenised text.
+
+    Returns
+    -------
+    head, tail : tuple[int, ...]
+        The leading run and the trailing run of ``tok.keep``, as ids.
+    """
+    n, head = len(tok.ids), 0
+    while head < n and tok.keep[head]:
+        head += 1
+    tail = n
+    while tail > head and tok.keep[tail - 1]:
+        tail -= 1
+    return tok.ids[:head], tok.ids[tail:]

@@ -1,0 +1,124 @@
+"""Discovery of neutral baseline tokens: vocabulary tokens the model is most undecided about."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ig_widgets.engine.adapters import ModelAdapter, adapter_for
+from ig_widgets.engine.core import CancelHook, Cancelled, ProgressHook, is_cancelled
+from ig_widgets.engine.spans import looks_special
+
+#: unknown-word tokens: the classic baselines, so discovery keeps them among the candidates
+_UNKNOWN = frozenset({"xxunk", "<unk>", "[UNK]", "<UNK>"})
+#: fastai's markers (``xxfake`` fills its vocabulary up to a multiple of 8)
+_FASTAI_MARKER = re.compile(r"^xx(pad|bos|eos|fld|maj|up|rep|wrep|fake)\d*$")
+
+
+def is_marker(token: str) -> bool:
+    """Whether ``token`` is a structural token (padding, begin/end, case or repeat marker)."""
+    if token in _UNKNOWN:
+        return False
+    return bool(_FASTAI_MARKER.match(token)) or looks_special(token)
+
+
+@dataclass(frozen=True)
+class NeutralToken:
+    """A vocabulary token and how neutral the model finds it.
+
+    Attributes
+    ----------
+    token : str
+        The token.
+    probs : np.ndarray
+        Class probabilities for the special tokens + the token repeated, ``(n_classes,)``.
+    distance : float
+        ``max |p − 1/n_classes|``: 0 is perfectly neutral.
+    """
+
+    token: str
+    probs: np.ndarray
+    distance: float
+
+
+def adapter_of(model: Any) -> ModelAdapter:
+    """The adapter of an :class:`~ig_widgets.Explainer`, an adapter, or a model it accepts."""
+    if isinstance(model, ModelAdapter):
+        return model
+    inner = getattr(model, "adapter", None)
+    return inner if isinstance(inner, ModelAdapter) else adapter_for(model)
+
+
+def discover_neutral_tokens(
+    model: Any,
+    top_k: int = 10,
+    *,
+    length: int = 8,
+    batch_size: int = 512,
+    candidates: Sequence[str] | None = None,
+    progress: ProgressHook | None = None,
+    cancel: CancelHook | None = None,
+) -> list[NeutralToken]:
+    """Rank vocabulary tokens by how close to uniform the prediction on them is.
+
+    Each candidate ``t`` is scored on the model's leading special tokens, ``t`` repeated
+    ``length`` times, then its trailing special tokens (``xxbos t t t …`` for fastai, as in
+    the seed article's discovery process; ``[CLS] t t … [SEP]`` for BERT), built from token
+    ids directly. Structural tokens (padding, begin/end, fastai's case and repeat markers,
+    ``[CLS]``-like tokens) are skipped; the unknown-word token is kept.
+
+    Parameters
+    ----------
+    model : Explainer, ModelAdapter or model
+        Whose predictions are scored (a model is wrapped by its family's adapter).
+    top_k : int
+        How many tokens to return.
+    length : int
+        Repeats of the candidate: the number of ordinary tokens of the text it will stand in
+        for (neutrality changes with length).
+    batch_size : int
+        Candidates per forward; the model's lock is released between batches.
+    candidates : sequence of str, optional
+        Vocabulary tokens to score; default the whole vocabulary. ``ValueError`` for a token
+        that is not in it.
+    progress : callable, optional
+        ``progress(scored, total)`` after each batch, in candidates.
+    cancel : callable or threading.Event, optional
+        Checked before each batch; when set, :class:`ig_widgets.Cancelled` is raised.
+
+    Returns
+    -------
+    list[NeutralToken]
+        The ``top_k`` most neutral tokens, most neutral first (ties in vocabulary order).
+    """
+    if top_k < 1 or length < 1 or batch_size < 1:
+        raise ValueError("top_k, length and batch_size must be at least 1")
+    adapter = adapter_of(model)
+    vocab = adapter.vocab
+    names = vocab if candidates is None else candidates
+    ids = [adapter.token_id(t) for t in names if not is_marker(t)]
+    head, tail = (torch.tensor(part, dtype=torch.long) for part in adapter.edge_ids())
+    scores: list[np.ndarray] = []
+    for start in range(0, len(ids), batch_size):
+        if is_cancelled(cancel):
+            raise Cancelled()
+        block = torch.tensor(ids[start : start + batch_size], dtype=torch.long).unsqueeze(1)
+        rows = torch.cat(
+            [head.expand(len(block), -1), block.expand(-1, length), tail.expand(len(block), -1)],
+            dim=1,
+        )
+        with adapter.prepared(), torch.no_grad():
+            out = adapter.forward_embeds(adapter.embed(rows), rows[0])
+        probs = out if adapter.output == "probs" else out.softmax(-1)
+        scores.append(probs.double().numpy())
+        if progress is not None:
+            progress(start + len(block), len(ids))
+    probs_all = np.concatenate(scores) if scores else np.zeros((0, len(adapter.classes)))
+    distance = np.abs(probs_all - 1.0 / len(adapter.classes)).max(axis=1)
+    order = np.argsort(distance, kind="stable")[:top_k]
+    return [NeutralToken(vocab[ids[i]], probs_all[i], float(distance[i])) for i in order]
