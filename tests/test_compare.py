@@ -22,13 +22,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def demo_pair() -> list[Any]:
-    """The two bundled demo models (AWD-LSTM, CNN), or a skip while their weights are absent."""
-    if "cnn" not in igw.demo_models():
-        pytest.skip("the CNN demo model is not registered in igw.demo_models() yet")
-    try:
-        return [igw.load_demo_model(), igw.load_demo_model("cnn")]
-    except (FileNotFoundError, OSError) as exc:
-        pytest.skip(f"demo model weights are not in the package yet: {exc}")
+    """The two bundled demo models (AWD-LSTM, CNN): they ship in the package."""
+    return [igw.load_demo_model(), igw.load_demo_model("cnn")]
 
 
 def make_compare(models: list[Any] | None = None, **kwargs: Any) -> Compare:

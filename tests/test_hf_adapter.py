@@ -24,11 +24,7 @@ from ig_widgets.engine.adapters.torch import TorchAdapter, is_hf_model
 from ig_widgets.engine.quadrature import METHODS
 from ig_widgets.engine.spans import token_text
 
-pytest.importorskip("tokenizers")
-try:
-    import_transformers()
-except ImportError:  # pragma: no cover - the optional extra is missing
-    pytest.skip("transformers (optional extra) is not installed", allow_module_level=True)
+import_transformers()  # the test extra installs transformers: a missing one is a failure
 
 TEXT = "The acting was not GOOD, but the film is very funly! Don't zap it."
 
