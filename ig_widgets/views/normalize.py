@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 import numpy as np
@@ -21,6 +22,12 @@ PALETTES: dict[str, tuple[RGB, RGB]] = {
     "colorblind": ((230, 97, 1), (33, 102, 172)),
 }
 
+#: what the (negative, positive) hues of each palette are called in words (legends)
+HUE_NAMES: dict[str, tuple[str, str]] = {
+    "default": ("red", "green"),
+    "colorblind": ("orange", "blue"),
+}
+
 #: background a zero score blends into, per theme
 BACKGROUNDS: dict[str, RGB] = {"light": (255, 255, 255), "dark": (30, 30, 30)}
 
@@ -29,6 +36,57 @@ BACKGROUNDS: dict[str, RGB] = {"light": (255, 255, 255), "dark": (30, 30, 30)}
 #: background (greyer text colours can fall to about 4.2 on mid-luminance chips)
 _DARK_TEXT: RGB = (0, 0, 0)
 _LIGHT_TEXT: RGB = (255, 255, 255)
+
+
+def display_scale(scores: np.ndarray | list[float], mode: str = "maxabs") -> float:
+    """The ``|score|`` that :func:`normalize` shows at full strength (its divisor).
+
+    Parameters
+    ----------
+    scores : array-like
+        Raw attributions, shape ``(n,)``.
+    mode : {"maxabs", "l2", "none"}
+        ``max |score|``, the Euclidean norm, or 1 (raw values).
+
+    Returns
+    -------
+    float
+        The divisor, ``>= 0``; 0 when every score is zero (or there is none).
+    """
+    values = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if not np.all(np.isfinite(values)):
+        raise ValueError("scores must be finite to be normalised")
+    if mode == "maxabs":
+        return float(np.abs(values).max()) if values.size else 0.0
+    if mode == "l2":
+        return float(np.linalg.norm(values))
+    if mode == "none":
+        return 1.0
+    raise ValueError(f"Unknown normalisation {mode!r}; use one of {', '.join(NORMALIZE_MODES)}")
+
+
+def scaled(scores: np.ndarray | list[float], scale: float) -> np.ndarray:
+    """``scores / scale`` clamped to ``[-1, 1]``; all zeros when ``scale`` is 0.
+
+    Parameters
+    ----------
+    scores : array-like
+        Raw attributions, shape ``(n,)``.
+    scale : float
+        The ``|score|`` shown at full strength (e.g. :func:`display_scale`, or one maximum
+        shared by several rows).
+
+    Returns
+    -------
+    np.ndarray
+        Display values, shape ``(n,)``, float64, each in ``[-1, 1]``.
+    """
+    values = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if not np.all(np.isfinite(values)):
+        raise ValueError("scores must be finite to be normalised")
+    if not scale > 0.0:
+        return np.zeros_like(values)
+    return np.clip(values / scale, -1.0, 1.0)
 
 
 def normalize(scores: np.ndarray | list[float], mode: str = "maxabs") -> np.ndarray:
@@ -49,20 +107,19 @@ def normalize(scores: np.ndarray | list[float], mode: str = "maxabs") -> np.ndar
     np.ndarray
         The display values, shape ``(n,)``, float64, each in ``[-1, 1]``.
     """
-    values = np.asarray(scores, dtype=np.float64).reshape(-1)
-    if not np.all(np.isfinite(values)):
-        raise ValueError("scores must be finite to be normalised")
-    if mode == "maxabs":
-        scale = float(np.abs(values).max()) if values.size else 0.0
-    elif mode == "l2":
-        scale = float(np.linalg.norm(values))
-    elif mode == "none":
-        return np.clip(values, -1.0, 1.0)
-    else:
-        raise ValueError(f"Unknown normalisation {mode!r}; use one of {', '.join(NORMALIZE_MODES)}")
-    if scale == 0.0:
-        return np.zeros_like(values)
-    return np.clip(values / scale, -1.0, 1.0)
+    return scaled(scores, display_scale(scores, mode))
+
+
+def rename_hues(text: str, palette: str) -> str:
+    """``text`` (which names the default palette's hues, e.g. a legend) for ``palette``.
+
+    Whole words only: "red" becomes "orange" for ``"colorblind"``, "bored" stays.
+    """
+    if palette not in HUE_NAMES:
+        raise ValueError(f"Unknown palette {palette!r}; use one of {', '.join(HUE_NAMES)}")
+    for old, new in zip(HUE_NAMES["default"], HUE_NAMES[palette], strict=True):
+        text = re.sub(rf"\b{old}\b", new, text)
+    return text
 
 
 def _check(palette: str, theme: str) -> None:
