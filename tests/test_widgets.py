@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -12,8 +13,9 @@ from toy_models import toy_bundle
 
 import ig_widgets as igw
 from ig_widgets.views.normalize import BACKGROUNDS, PALETTES, contrast_ratio, normalize
+from ig_widgets.views.selection import DELTA_TOLERANCE
 from ig_widgets.widgets import _templates
-from ig_widgets.widgets.chips import MAX_ALPHA, attribution_view
+from ig_widgets.widgets.chips import MAX_ALPHA
 
 REPO = Path(__file__).resolve().parents[1]
 JS = REPO / "js"
@@ -94,13 +96,65 @@ def test_from_explanation_syncs_the_engines_raw_scores(explanation: igw.Explanat
     assert words.label == explanation.predicted_class
 
 
-def test_attribution_view_contrast_is_the_difference(explanation: igw.Explanation) -> None:
+def test_show_contrast_is_the_difference(explanation: igw.Explanation) -> None:
     a, b = explanation.classes[0], explanation.classes[2]
-    view = attribution_view(explanation, a, "token", contrast=b)
+    chips = igw.SaliencyChips()
+    view = chips.show(explanation, a, "token", contrast=b)
     expected = explanation.scores[0] - explanation.scores[2]
-    np.testing.assert_allclose(view.scores, expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(chips.scores, expected, rtol=0, atol=1e-12)
+    assert view.attribution.label == chips.label
     with pytest.raises(ValueError, match="level"):
-        attribution_view(explanation, a, "sentence")
+        chips.show(explanation, a, "paragraph")
+
+
+def test_oov_flags_sync_and_stay_compact() -> None:
+    chips = igw.SaliencyChips(tokens=["a", "zzqx", "film"], scores=[0.1, 0.0, 0.3])
+    assert chips.oov == []  # no flag: nothing to send
+    chips.set_data(["a", "zzqx", "film"], [0.1, 0.0, 0.3], oov=[False, True, False])
+    assert chips.get_state()["oov"] == [False, True, False]
+    chips.set_data(["a"], [0.1], oov=[False])
+    assert chips.oov == []
+    with pytest.raises(ValueError, match="oov"):
+        chips.set_data(["a", "b"], [0.1, 0.2], oov=[True])
+
+
+def test_sentence_chips_carry_their_words_on_the_chips_scale() -> None:
+    words = [
+        [{"text": "Great", "score": 0.6}, {"text": "film.", "score": 0.2, "oov": True}],
+        [{"text": "Dull", "score": -0.4, "special": False}, {"text": "end.", "score": 0.1}],
+    ]
+    chips = igw.SaliencyChips(tokens=["Great film.", "Dull end."], scores=[0.8, -0.3], parts=words)
+    assert chips.parts[0][1] == {"text": "film.", "score": 0.2, "special": False, "oov": True}
+    # one scale: the largest |score| of the chips (0.8), also for the words inside them
+    assert chips.values == pytest.approx([1.0, -0.375])
+    assert chips.part_values == [pytest.approx([0.75, 0.25]), pytest.approx([-0.5, 0.125])]
+    chips.set_data(["a", "b"], [1.0, 2.0], parts=[[], []])
+    assert chips.parts == [] and chips.part_values == []
+    with pytest.raises(ValueError, match="parts"):
+        chips.set_data(["a", "b"], [1.0, 2.0], parts=[[{"text": "a", "score": 1.0}]])
+    with pytest.raises(ValueError, match="finite"):
+        chips.set_data(["a"], [1.0], parts=[[{"text": "a", "score": float("inf")}]])
+
+
+def test_show_sentences_expands_into_the_words(explanation: igw.Explanation) -> None:
+    chips = igw.SaliencyChips.from_explanation(explanation, level="sentence")
+    assert len(chips.tokens) == len(chips.parts) >= 1
+    words = [part["text"] for parts in chips.parts for part in parts]
+    assert words == [w.text for w in explanation.words]
+    flat = [part["score"] for parts in chips.parts for part in parts]
+    np.testing.assert_allclose(flat, explanation.for_class(explanation.predicted).word_scores)
+    np.testing.assert_allclose(chips.scores, [sum(p["score"] for p in ps) for ps in chips.parts])
+
+
+def test_vmax_shares_one_scale_between_rows() -> None:
+    weak = igw.SaliencyChips(tokens=["a", "b"], scores=[0.007, -0.002])
+    assert weak.values == pytest.approx([1.0, -0.2857], abs=1e-4)  # its own max: full colour
+    weak.vmax = 0.43  # the largest |score| of every row
+    assert weak.values == pytest.approx([0.0163, -0.0047], abs=1e-4)
+    weak.vmax = 0.0
+    assert weak.values[0] == 1.0
+    with pytest.raises(Exception, match="vmax"):
+        weak.vmax = -1.0
 
 
 def test_two_thousand_tokens_are_one_widget_with_compact_state() -> None:
@@ -137,6 +191,15 @@ def test_bars_from_explanation(explanation: igw.Explanation) -> None:
     assert set(bars.rows) == set(np.argsort(-np.abs(explanation.scores[1]))[:3].tolist())
 
 
+def test_bars_show_all_keeps_top_k_to_come_back_to() -> None:
+    bars = igw.AttributionBars(tokens=list("abcde"), scores=[0.1, -0.9, 0.5, 0.0, -0.3], top_k=2)
+    assert bars.rows == [1, 2] and bars.unit == "words"
+    bars.set_state({"show_all": True})  # the "show all" button
+    assert bars.rows == [0, 1, 2, 3, 4] and bars.top_k == 2
+    bars.set_state({"show_all": False})  # "show top 2"
+    assert bars.rows == [1, 2]
+
+
 @pytest.mark.parametrize("palette", list(PALETTES))
 @pytest.mark.parametrize("theme", list(BACKGROUNDS))
 def test_strongest_chip_keeps_theme_text_legible(palette: str, theme: str) -> None:
@@ -159,28 +222,77 @@ def test_templates_exist_define_the_dom_contract_and_never_use_v_html() -> None:
     chips = (JS / "chips.vue").read_text()
     assert 'class="igw-chips"' in chips and 'class="igw-chip"' in chips
     assert ':data-index="i"' in chips and ':data-score="scores[i]"' in chips
-    assert "{{ token }}" in chips
+    assert "{{ token }}" in chips and "{{ word.text }}" in chips
+    assert ":data-oov=" in chips and "not in the model's vocabulary" in chips
     bars = (JS / "bars.vue").read_text()
     assert 'class="igw-bars"' in bars and 'class="igw-bar"' in bars and ':data-index="i"' in bars
+    assert 'aria-label="show-all-bars"' in bars
     explorer = (JS / "explorer.vue").read_text()
     assert 'class="igw-explorer"' in explorer and 'class="igw-delta"' in explorer
-    for label in ("text", "steps", "target", "baseline"):
+    assert ':data-method="method"' in explorer and ':items="rule_items"' in explorer
+    for name in ("igw-baseline", "igw-baseline-switch", "igw-note"):
+        assert f'class="{name}"' in explorer, name
+    assert "include legend.html" in explorer and 'value="sentence"' in explorer
+    for label in ("text", "steps", "method", "target", "baseline", "level"):
         assert re.search(rf'aria-label="{label}"', explorer), label
+    compare = (JS / "compare.vue").read_text()
+    assert 'aria-label="scale"' in compare and 'v-model="scale"' in compare
     for path in JS.rglob("*.*"):
         assert "v-html" not in path.read_text(), path
 
 
-def test_templates_expand_their_shared_parts() -> None:
+def test_the_baseline_box_commits_only_a_chosen_item_or_enter() -> None:
+    explorer = (JS / "explorer.vue").read_text()
+    box = explorer[explorer.index("<v-autocomplete") : explorer.index("</v-autocomplete>")]
+    # the typed text is the template's own; the synced baseline is only read, never v-model
+    assert 'v-model:search="baselineQuery"' in box and ':model-value="baseline"' in box
+    assert 'v-model="' not in box
+    assert '@update:search="searchBaseline"' in box and '@keydown.enter="enterBaseline"' in box
+    assert "baselineQuery: ''" in explorer and "this.choose_baseline(" in explorer
+
+
+def test_every_completeness_badge_carries_its_numbers() -> None:
+    badges = 0
     for path in JS.glob("*.vue"):
-        expanded = _templates.vue_template(path.name)
-        assert not re.search(r"^\s*(<!--|//|/\*)\s*include ", expanded, re.MULTILINE), path
-    explorer = _templates.vue_template("explorer.vue")
-    # the part takes the include line's indentation, in the markup and in the script
-    assert '\n    <v-alert\n      v-if="error"\n' in explorer
-    assert "\nfunction classMenu(name, trait, autoTitle) {\n" in explorer
-    assert ".igw-delta--large {" in explorer and "...classMenu('contrast'" in explorer
-    for name in ("compare.vue", "convergence_view.vue", "path_view.vue", "baseline_lab.vue"):
-        assert 'class="igw-error"' in _templates.vue_template(name), name
+        source = path.read_text()
+        for match in re.finditer(r'<span class="igw-delta"[^>]*>', source):
+            assert 'v-bind="badgeAttrs(' in match.group(0), path
+            assert "include badge.js" in source, path
+            badges += 1
+    assert badges >= 2  # the Explorer's and each Compare row's
+    part = (JS / "parts" / "badge.js").read_text()
+    for attribute in ("data-total", "data-diff", "data-delta"):
+        assert f"'{attribute}'" in part, attribute
+
+
+def test_generated_constants_follow_python() -> None:
+    source = _templates.vue_template("explorer.vue")
+    palettes = re.search(r"^const PALETTES = (.*);$", source, re.MULTILINE)
+    assert palettes is not None
+    assert json.loads(palettes.group(1)) == {k: [list(h) for h in v] for k, v in PALETTES.items()}
+    assert f"const DELTA_TOLERANCE = {DELTA_TOLERANCE!r};" in source
+
+
+def test_no_synced_trait_is_named_like_a_vue_option() -> None:
+    # a trait `methods` once shadowed Vue's own option: the method menu rendered empty
+    from ig_widgets.widgets.teaching.charts import ChartWidget
+
+    vue_options = {"data", "props", "computed", "methods", "watch", "emits", "components"}
+    vue_options |= {"directives", "mixins", "extends", "setup", "render", "provide", "inject"}
+    classes = [igw.SaliencyChips, igw.AttributionBars, igw.Explorer, igw.Compare]
+    classes += [igw.PathView, igw.ConvergenceView, igw.BaselineLab, ChartWidget]
+    for cls in classes:
+        ours = [k for k in cls.__mro__ if k.__module__.startswith("ig_widgets")]
+        synced = {
+            n for k in ours for n, v in vars(k).items() if getattr(v, "metadata", {}).get("sync")
+        }
+        assert not synced & vue_options, (cls.__name__, synced & vue_options)
+        # nor like a method or computed property of its template (watchers name traits)
+        source = cls.class_traits()["template"].default_value
+        script = source[source.find("<script>") :] if "<script>" in source else ""
+        script = re.sub(r"^  watch: \{.*?^  \},", "", script, flags=re.MULTILINE | re.DOTALL)
+        own = set(re.findall(r"^ {2,4}(\w+)\(", script, re.MULTILINE))
+        assert not synced & own, (cls.__name__, synced & own)
 
 
 def test_template_lookup_reports_missing_files() -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 import textwrap
 from pathlib import Path
+
+from ig_widgets.views.normalize import PALETTES
+from ig_widgets.views.selection import DELTA_TOLERANCE
 
 _PACKAGE = Path(__file__).resolve().parents[1]
 
@@ -40,12 +44,30 @@ def vue_template(name: str) -> str:
     return expand_parts(Path(template_path(name)).read_text(encoding="utf-8"))
 
 
+def constants_part() -> str:
+    """The generated part ``constants.js``: the Python constants the templates draw with.
+
+    The palettes' hues (the legend's swatches) and the completeness tolerance (the badge's
+    tooltip) come from :mod:`ig_widgets.views`, so that Python and the browser never disagree.
+    """
+    return (
+        "// Generated from ig_widgets.views (normalize.PALETTES, selection.DELTA_TOLERANCE).\n"
+        f"const PALETTES = {json.dumps({k: [list(h) for h in v] for k, v in PALETTES.items()})};\n"
+        f"const DELTA_TOLERANCE = {DELTA_TOLERANCE!r};\n"
+    )
+
+
+#: parts written by Python rather than read from ``js/parts``
+_GENERATED = {"constants.js": constants_part}
+
+
 def expand_parts(source: str) -> str:
     """Replace each include line of ``source`` by the file ``js/parts/NAME``.
 
     The parts (the progress bar and error banner, the class menus, number formatting, the
-    badge's styles) are written once and shared by the widgets' templates; the browser
+    badges, the legend) are written once and shared by the widgets' templates; the browser
     receives the expanded text. A part keeps the indentation of its include line.
+    ``constants.js`` is generated (see :func:`constants_part`).
 
     Raises
     ------
@@ -54,7 +76,11 @@ def expand_parts(source: str) -> str:
     """
 
     def expand(match: re.Match[str]) -> str:
-        part = Path(template_path(f"parts/{match['name']}")).read_text(encoding="utf-8")
+        name = match["name"]
+        if name in _GENERATED:
+            part = _GENERATED[name]()
+        else:
+            part = Path(template_path(f"parts/{name}")).read_text(encoding="utf-8")
         return textwrap.indent(part.rstrip("\n"), match["indent"])
 
     return _INCLUDE.sub(expand, source)

@@ -20,3 +20,12 @@ function classMenu(name, trait, autoTitle) {
     },
   };
 }
+
+// `titleOf(items, value)`: the title of a menu's value, for the menu's tooltip (a narrow
+// select cuts long titles).
+const menuTitles = {
+  titleOf(items, value) {
+    const item = (items || []).find((i) => i.value === value);
+    return item ? item.title : value;
+  },
+};
