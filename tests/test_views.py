@@ -16,6 +16,7 @@ from ig_widgets.views.normalize import (
     color_for,
     contrast_ratio,
     normalize,
+    rename_hues,
     rgb_for,
     score_format,
     text_rgb_for,
@@ -30,6 +31,7 @@ def make_explanation(
     delta_error: float = 1e-4,
     classes: tuple[str, ...] = ("negative", "positive"),
     probs: tuple[float, ...] = (0.2, 0.8),
+    oov: tuple[bool, ...] | None = None,
 ) -> Explanation:
     """A hand-built explanation of TEXT: 7 tokens folded into 6 words (xxmaj+great -> Great)."""
     tokens = ("xxbos", "xxmaj", "great", "<img", "src=x", "onerror=alert(1)>", "film")
@@ -51,7 +53,7 @@ def make_explanation(
         scores = np.array(rows)
     f_baseline = np.full(len(classes), 1.0 / len(classes))
     f_input = f_baseline + scores.sum(-1) - delta_error
-    return Explanation(
+    exp = Explanation(
         text=TEXT,
         tokens=tokens,
         token_ids=tuple(range(len(tokens))),
@@ -70,6 +72,9 @@ def make_explanation(
         baseline="xxunk",
         model_name="toy <b>model</b>",
     )
+    if oov is not None:  # per token; until the engine sets it, views read it with getattr
+        object.__setattr__(exp, "oov", oov)
+    return exp
 
 
 class _Elements(HTMLParser):
@@ -165,15 +170,58 @@ def test_bars_all_in_text_order_or_top_k_sorted() -> None:
 def test_root_classes_and_completeness_badge() -> None:
     exp = make_explanation(delta_error=1e-5)
     elements = parse(explanation_html(exp))
-    for name in ("igw-view", "igw-chips", "igw-bars", "igw-delta"):
+    for name in ("igw-view", "igw-chips", "igw-bars", "igw-delta", "igw-baseline", "igw-legend"):
         assert len(elements.with_class(name)) == 1, name
     badge = elements.with_class("igw-delta")[0]
-    assert "igw-warn" not in (badge["class"] or "")
+    assert "igw-warn" not in (badge["class"] or "") and badge["data-ok"] == "true"
+    attr = exp.for_class(exp.predicted)
     assert float(badge["data-delta"] or "nan") == pytest.approx(exp.delta[1])
+    assert float(badge["data-total"] or "nan") == pytest.approx(attr.total)
+    assert float(badge["data-diff"] or "nan") == pytest.approx(attr.f_input - attr.f_baseline)
+    assert "✓ adds up: delta" in explanation_html(exp)
     big = make_explanation(delta_error=0.2)
     badge = parse(explanation_html(big)).with_class("igw-delta")[0]
-    assert "igw-warn" in (badge["class"] or "")
-    assert "large" in explanation_html(big)
+    assert "igw-warn" in (badge["class"] or "") and badge["data-ok"] == "false"
+    assert "⚠ add steps" in explanation_html(big)
+
+
+def test_unknown_words_are_marked_and_explained() -> None:
+    tokens_oov = (False, False, False, False, True, False, False)  # "src=x"
+    exp = make_explanation(oov=tokens_oov)
+    for level, index in (("word", 3), ("token", 4)):
+        chips = parse(explanation_html(exp, level=level)).with_class("igw-chip")
+        marked = [int(c["data-index"] or -1) for c in chips if c.get("data-oov") == "true"]
+        assert marked == [index], level
+        assert "igw-oov" in (chips[index]["class"] or "")
+        assert "not in the model's vocabulary" in (chips[index]["title"] or "")
+    out = explanation_html(exp)
+    assert 'src=x<sup aria-hidden="true">?</sup>' in out
+    assert "data-oov" not in explanation_html(make_explanation())
+
+
+def test_legend_baseline_and_why_not_note() -> None:
+    exp = make_explanation()
+    out = explanation_html(exp, palette="colorblind")
+    legend = parse(out).with_class("igw-legend")
+    assert len(legend) == 1
+    swatches = parse(out).with_class("igw-swatch")
+    assert [s["style"] for s in swatches] == [
+        f"background:{color_for(1.0, 'colorblind')}",
+        f"background:{color_for(-1.0, 'colorblind')}",
+    ]
+    assert "blue words push towards positive" in out and "orange words" in out
+    assert "green words push towards positive" in explanation_html(exp)
+    assert "baseline xxunk → " in out
+    assert not parse(out).with_class("igw-note")
+    contrast = explanation_html(exp, target=("positive", "negative"))
+    assert len(parse(contrast).with_class("igw-note")) == 1 and "every score doubled" in contrast
+
+
+def test_sentence_level() -> None:
+    exp = make_explanation()
+    chips = parse(explanation_html(exp, level="sentence")).with_class("igw-chip")
+    assert len(chips) == 1  # TEXT has no sentence end: one sentence
+    assert float(chips[0]["data-score"] or "nan") == pytest.approx(exp.word_scores()[1].sum())
 
 
 def test_full_page_and_repr_html() -> None:
@@ -204,7 +252,7 @@ def test_colours_follow_normalisation_and_palette() -> None:
     with pytest.raises(ValueError, match="normalisation"):
         explanation_html(exp, normalize="softmax")
     with pytest.raises(ValueError, match="level"):
-        explanation_html(exp, level="sentence")
+        explanation_html(exp, level="paragraph")
 
 
 # ------------------------------------------------------------------------- normalisation
@@ -311,3 +359,28 @@ def test_tiny_scores_stay_readable() -> None:
     values = re.findall(r'class="igw-bar-value">([^<]*)<', explanation_html(tiny))
     assert values[-1] == "-6.000e-05" and len(values) == 6
     assert "Σ attributions +3.000e-05" in explanation_html(tiny, level="token")
+
+
+def test_plot_says_what_the_colours_mean_and_marks_unknown_words() -> None:
+    exp = make_explanation(oov=(False, False, False, False, True, False, False))
+    fig = exp.plot(target="positive", palette="colorblind")
+    ax = fig.axes[0]
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert legend == ["blue words push towards positive", "orange words push away from it"]
+    labels = [label.get_text() for label in ax.get_yticklabels()]
+    assert "src=x (?)" in labels and "film" in labels
+    assert "✓ adds up" in ax.get_xlabel() and "not in the model's vocabulary" in ax.get_xlabel()
+    plain = make_explanation().plot(target="positive").axes[0]
+    assert "vocabulary" not in plain.get_xlabel()
+    sentences = exp.plot(level="sentence", target="positive").axes[0]
+    assert bar_count(sentences) == 1
+
+
+def test_rename_hues() -> None:
+    text = "green words push towards red wine · red words push away (bored)"
+    assert rename_hues(text, "default") == text
+    assert rename_hues(text, "colorblind") == (
+        "blue words push towards orange wine · orange words push away (bored)"
+    )
+    with pytest.raises(ValueError, match="palette"):
+        rename_hues(text, "neon")

@@ -8,16 +8,24 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ig_widgets.views.normalize import color_for, score_format, text_color_for
+from ig_widgets.views.normalize import color_for, rename_hues, score_format, text_color_for
 from ig_widgets.views.normalize import normalize as normalize_scores
+from ig_widgets.views.selection import (
+    LEVELS,
+    baseline_summary,
+    completeness,
+    legend,
+    select,
+    why_not_note,
+)
 
 if TYPE_CHECKING:
     from ig_widgets.engine.explanation import ClassAttribution, Explanation
 
 Target = int | str | tuple[int | str, int | str] | None
 
-#: a delta above this fraction of |F(input) − F(baseline)| is styled as a warning
-DELTA_TOLERANCE = 0.01
+#: the tooltip of a chip the model reads as its unknown token
+OOV_TIP = "not in the model's vocabulary: read as its unknown token"
 
 # Layout only: every colour that carries meaning is an inline style attribute, so the output
 # still reads in viewers that strip <style> blocks. All selectors are scoped under .igw-view.
@@ -33,9 +41,20 @@ border-radius:6px;max-width:960px}
 .igw-view .igw-delta{display:inline-block;margin:6px 0;padding:2px 8px;border-radius:10px;
 font-size:12px;border:1px solid #9c9}
 .igw-view .igw-delta.igw-warn{border-color:#d90;background:#fff3cd;color:#5c4400}
+.igw-view .igw-delta .igw-detail{opacity:0.75;margin-left:6px}
 .igw-view .igw-chips{margin:8px 0;line-height:2.1}
 .igw-view .igw-chip{padding:1px 4px;margin:0 1px;border-radius:4px;white-space:pre-wrap}
 .igw-view .igw-chip.igw-special{font-style:italic;outline:1px dashed #888}
+.igw-view .igw-oov{text-decoration:underline dotted;text-underline-offset:3px}
+.igw-view .igw-oov sup{font-size:0.7em;font-weight:bold;margin-left:1px}
+.igw-view .igw-chips,.igw-view .igw-chip{overflow-wrap:anywhere}
+.igw-view .igw-legend{display:flex;flex-wrap:wrap;gap:2px 16px;font-size:12px;margin:4px 0}
+.igw-view .igw-swatch{display:inline-block;width:11px;height:11px;border-radius:2px;
+margin-right:5px;vertical-align:-1px}
+.igw-view .igw-baseline{font-size:12px;margin:2px 0}
+.igw-view .igw-baseline.igw-warn{color:#8a4b00}
+.igw-view.igw-dark .igw-baseline.igw-warn{color:#f0b060}
+.igw-view .igw-note{font-size:12px;margin:4px 0;padding:3px 8px;border-left:3px solid #2166ac}
 .igw-view .igw-bars{margin:8px 0;display:grid;grid-template-columns:max-content 1fr max-content;
 gap:2px 8px;align-items:center;font-size:12px}
 .igw-view .igw-bar{display:contents}
@@ -55,6 +74,7 @@ class _Item:
     label: str
     score: float
     special: bool
+    oov: bool = False
 
 
 def _e(value: object) -> str:
@@ -62,52 +82,52 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _resolve(exp: Explanation, target: Target) -> tuple[ClassAttribution, str]:
-    """The attributions to show and a heading that says what they explain."""
+def _heading(exp: Explanation, target: Target) -> tuple[int | str | None, Target, str]:
+    """The class, the contrast class and a heading that says what the scores explain."""
     if isinstance(target, tuple):
         if len(target) != 2:
             raise ValueError(f"A contrast target is a pair (a, b), got {target!r}")
-        attribution = exp.contrast(*target)
         a, b = (exp.classes[exp.class_index(t)] for t in target)
-        return attribution, f"Why {a} and not {b}? (attributions of {a} − {b})"
-    index = exp.predicted if target is None else exp.class_index(target)
-    return exp.for_class(index), f"Why {exp.classes[index]}? (attributions of {exp.classes[index]})"
+        if a == b:
+            exp.contrast(*target)  # the engine's own message for two equal classes
+        return a, b, f"Why {a} and not {b}? (attributions of {a} − {b})"
+    name = exp.classes[exp.predicted if target is None else exp.class_index(target)]
+    return name, None, f"Why {name}? (attributions of {name})"
 
 
-def _items(exp: Explanation, attribution: ClassAttribution, level: str) -> list[_Item]:
-    if level == "word":
-        return [
-            _Item(i, w.text, float(s), w.special)
-            for i, (w, s) in enumerate(zip(exp.words, attribution.word_scores, strict=True))
-        ]
-    if level == "token":
-        return [
-            _Item(i, t, float(s), bool(sp))
-            for i, (t, s, sp) in enumerate(
-                zip(exp.tokens, attribution.scores, exp.special, strict=True)
-            )
-        ]
-    raise ValueError(f"level must be 'word' or 'token', got {level!r}")
+def _items(
+    exp: Explanation, target: int | str | None, level: str, other: Target
+) -> tuple[ClassAttribution, list[_Item]]:
+    view = select(exp, target, level, other)
+    items = [
+        _Item(i, text, score, special, oov)
+        for i, (text, score, special, oov) in enumerate(
+            zip(view.tokens, view.scores, view.special, view.oov, strict=True)
+        )
+    ]
+    return view.attribution, items
 
 
 def _score_attrs(item: _Item) -> str:
     """``data-index``/``data-score`` (the raw score, round-trip exact) and a hover title."""
-    return (
-        f'data-index="{item.index}" data-score="{item.score!r}" '
-        f'title="{_e(item.label)}: {item.score:+.6g}"'
-    )
+    tip = f"{item.label}: {item.score:+.6g}" + (f"\n{OOV_TIP}" if item.oov else "")
+    oov = ' data-oov="true"' if item.oov else ""
+    return f'data-index="{item.index}" data-score="{item.score!r}"{oov} title="{_e(tip)}"'
 
 
 def _chips(items: list[_Item], shown: np.ndarray, palette: str, theme: str) -> str:
     spans = []
     for item, value in zip(items, shown, strict=True):
-        cls = "igw-chip igw-special" if item.special else "igw-chip"
+        cls = (
+            "igw-chip" + (" igw-special" if item.special else "") + (" igw-oov" if item.oov else "")
+        )
         style = (
             f"background:{color_for(value, palette, theme)};"
             f"color:{text_color_for(value, palette, theme)}"
         )
         attrs = f'class="{cls}" {_score_attrs(item)} style="{style}"'
-        spans.append(f"<span {attrs}>{_e(item.label)}</span>")
+        mark = '<sup aria-hidden="true">?</sup>' if item.oov else ""
+        spans.append(f"<span {attrs}>{_e(item.label)}{mark}</span>")
     return '<div class="igw-chips">' + " ".join(spans) + "</div>"
 
 
@@ -153,31 +173,37 @@ def _header(exp: Explanation, heading: str) -> str:
     )
 
 
-def completeness(attribution: ClassAttribution) -> tuple[str, bool]:
-    """The completeness check in words, and whether its delta is too large.
-
-    Returns
-    -------
-    tuple[str, bool]
-        ``"Σ attributions … · F(input) − F(baseline) … · delta …"`` and True when
-        ``|delta| > DELTA_TOLERANCE · |F(input) − F(baseline)|``.
-    """
-    diff = attribution.f_input - attribution.f_baseline
-    number = score_format([attribution.total, diff])
-    text = (
-        f"Σ attributions {number.format(attribution.total)} · "
-        f"F(input) − F(baseline) {number.format(diff)} · delta {attribution.delta:+.2e}"
-    )
-    return text, abs(attribution.delta) > DELTA_TOLERANCE * abs(diff)
-
-
 def _delta_badge(attribution: ClassAttribution) -> str:
-    text, warn = completeness(attribution)
-    note = " — large: use more steps" if warn else ""
-    return (
-        f'<div class="igw-delta{" igw-warn" if warn else ""}" data-delta="{attribution.delta!r}">'
-        f"{_e(text)}{note}</div>"
+    """The completeness check in plain words, its numbers beside them and as data attributes."""
+    check = completeness(attribution)
+    numbers = " ".join(
+        f'data-{name}="{value!r}"'
+        for name, value in (("total", check.total), ("diff", check.diff), ("delta", check.delta))
     )
+    return (
+        f'<div class="igw-delta{"" if check.ok else " igw-warn"}" {numbers} '
+        f'data-ok="{str(check.ok).lower()}">{_e(check.text)}'
+        f'<span class="igw-detail">({_e(check.detail)})</span></div>'
+    )
+
+
+def _legend(label: str, level: str, palette: str, theme: str) -> str:
+    """The colour legend: a swatch of the positive hue, then of the negative one."""
+    pieces = rename_hues(legend(label, level), palette).split(" · ")
+    swatches = [color_for(1.0, palette, theme), color_for(-1.0, palette, theme)]
+    spans = "".join(
+        f'<span><span class="igw-swatch" style="background:{colour}"></span>{_e(piece)}</span>'
+        for piece, colour in zip(pieces, swatches, strict=False)
+    )
+    return f'<div class="igw-legend">{spans}</div>'
+
+
+def _baseline(exp: Explanation) -> str:
+    """What the model predicts for the baseline; flagged when far from neutral."""
+    text, far = baseline_summary(exp)
+    if far:
+        text = f"⚠ {text}: far from neutral, the attributions explain the move from it"
+    return f'<p class="igw-baseline{" igw-warn" if far else ""}">{_e(text)}</p>'
 
 
 def explanation_html(
@@ -202,8 +228,9 @@ def explanation_html(
     target : int, str, (a, b) or None
         The class to explain (default: the predicted one), or a pair ``(a, b)`` for the
         contrast "why a and not b" (class a's attributions minus class b's).
-    level : {"word", "token"}
-        One chip per word (attributions summed over its tokens) or per model token.
+    level : {"word", "token", "sentence"}
+        One chip per word (attributions summed over its tokens), per model token, or per
+        sentence.
     normalize : {"maxabs", "l2", "none"}
         How raw scores map to colour strength and bar length (see
         :func:`ig_widgets.views.normalize.normalize`). ``data-score`` always holds the raw
@@ -221,20 +248,28 @@ def explanation_html(
     Returns
     -------
     str
-        The HTML: a root ``div.igw-view`` holding ``.igw-delta``, ``.igw-chips`` (each chip
-        ``.igw-chip`` with ``data-index`` and ``data-score``) and ``.igw-bars`` (each bar
-        ``.igw-bar`` with ``data-index``).
+        The HTML: a root ``div.igw-view`` holding ``.igw-delta`` (the check in plain words,
+        with ``data-total``, ``data-diff``, ``data-delta``), ``.igw-baseline`` (the
+        baseline's own prediction), ``.igw-legend``, ``.igw-chips`` (each chip ``.igw-chip``
+        with ``data-index`` and ``data-score``; ``data-oov="true"`` and a "?" mark for words
+        the model does not know) and ``.igw-bars`` (each bar ``.igw-bar`` with
+        ``data-index``).
     """
-    attribution, heading = _resolve(exp, target)
-    items = _items(exp, attribution, level)
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    cls, other, heading = _heading(exp, target)
+    attribution, items = _items(exp, cls, level, other)
     shown = normalize_scores(np.array([it.score for it in items]), normalize)
     color_for(0.0, palette, theme)  # unknown palette/theme -> ValueError even with no items
+    note = why_not_note(exp, cls, other) if other is not None else ""
     root = "igw-view igw-dark" if theme == "dark" else "igw-view"
     body = (
         f'<div class="{root}" data-level="{_e(level)}">'
         f"<style>{_CSS}</style>"
-        f"{_header(exp, heading)}{_delta_badge(attribution)}"
-        f"{_chips(items, shown, palette, theme)}"
+        f"{_header(exp, heading)}{_delta_badge(attribution)}{_baseline(exp)}"
+        f"{_legend(attribution.label, level, palette, theme)}"
+        + (f'<p class="igw-note">{_e(note)}</p>' if note else "")
+        + f"{_chips(items, shown, palette, theme)}"
         f"{_bars(items, shown, palette, theme, top_k)}</div>"
     )
     if not full_page:

@@ -6,38 +6,30 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ig_widgets.views.normalize import PALETTES
+from ig_widgets.views.normalize import PALETTES, rename_hues
+from ig_widgets.views.selection import LEVELS, Selection, completeness, legend, select
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from ig_widgets.engine.explanation import ClassAttribution, Explanation
+    from ig_widgets.engine.explanation import Explanation
 
 Target = int | str | tuple[int | str, int | str] | None
 
-
-def _labels(exp: Explanation, level: str) -> list[str]:
-    if level == "word":
-        return [w.text for w in exp.words]
-    if level == "token":
-        return list(exp.tokens)
-    raise ValueError(f"level must be 'word' or 'token', got {level!r}")
+#: appended to the label of a word the model does not know (explained under the axis)
+OOV_MARK = " (?)"
 
 
-def _values(attribution: ClassAttribution, level: str) -> np.ndarray:
-    return attribution.word_scores if level == "word" else attribution.scores
+def _draw(ax: Axes, view: Selection, title: str, top_k: int | None, palette: str) -> None:
+    """Horizontal bars of raw scores, the ``top_k`` largest ``|score|`` first (top).
 
+    The x label says whether the scores add up (the completeness check in plain words); a
+    legend says what the two colours mean; unknown words are marked ``(?)``.
+    """
+    from matplotlib.patches import Patch
 
-def _draw(
-    ax: Axes,
-    labels: list[str],
-    values: np.ndarray,
-    title: str,
-    top_k: int | None,
-    palette: str,
-) -> None:
-    """Horizontal bars of raw scores, the ``top_k`` largest ``|score|`` first (top)."""
+    values = np.asarray(view.scores, dtype=np.float64)
     order = np.argsort(-np.abs(values), kind="stable")
     if top_k is not None:
         order = order[:top_k]
@@ -45,11 +37,21 @@ def _draw(
     shown = values[order]
     y = np.arange(len(order))
     ax.barh(y, shown, color=[positive if v >= 0 else negative for v in shown])
-    ax.set_yticks(y, [labels[i] for i in order])
+    labels = [view.tokens[i] + (OOV_MARK if view.oov[i] else "") for i in order]
+    ax.set_yticks(y, labels)
     ax.invert_yaxis()
     ax.axvline(0.0, color="0.5", linewidth=0.8)
-    ax.set_xlabel("attribution (raw)")
+    xlabel = f"attribution (raw) · {completeness(view.attribution).text}"
+    if any(view.oov[i] for i in order):
+        xlabel += "\n(?) not in the model's vocabulary: read as its unknown token"
+    ax.set_xlabel(xlabel)
     ax.set_title(title)
+    pieces = rename_hues(legend(view.attribution.label, view.level), palette).split(" · ")
+    handles = [
+        Patch(color=colour, label=piece)
+        for piece, colour in zip(pieces, (positive, negative), strict=False)
+    ]
+    ax.legend(handles=handles, loc="lower right", fontsize="small", framealpha=0.85)
 
 
 def plot_explanation(
@@ -71,8 +73,8 @@ def plot_explanation(
         two-class explanation (and no ``ax``), two charts side by side: "why <predicted>?"
         and "why not <other>?" (the other class's own attributions); otherwise the
         predicted class.
-    level : {"word", "token"}
-        Bars per word (summed over its tokens) or per model token.
+    level : {"word", "token", "sentence"}
+        Bars per word (summed over its tokens), per model token or per sentence.
     top_k : int or None
         The number of bars, largest ``|attribution|`` first (default 20; None for all).
     ax : matplotlib Axes, optional
@@ -89,31 +91,33 @@ def plot_explanation(
         raise ValueError(f"Unknown palette {palette!r}; use one of {', '.join(PALETTES)}")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
         raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
-    labels = _labels(exp, level)
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
     if isinstance(target, tuple):
         a, b = (exp.classes[exp.class_index(t)] for t in target)
-        panels = [(exp.contrast(*target), f"why {a} and not {b}?")]
+        panels = [(select(exp, a, level, b), f"why {a} and not {b}?")]
     elif target is None and ax is None and len(exp.classes) == 2:
         p, other = exp.predicted, 1 - exp.predicted
         panels = [
-            (exp.for_class(p), f"why {exp.classes[p]}?"),
-            (exp.for_class(other), f"why not {exp.classes[other]}?"),
+            (select(exp, p, level), f"why {exp.classes[p]}?"),
+            (select(exp, other, level), f"why not {exp.classes[other]}?"),
         ]
     else:
         index = exp.predicted if target is None else exp.class_index(target)
-        panels = [(exp.for_class(index), f"why {exp.classes[index]}?")]
-    n_bars = len(labels) if top_k is None else min(top_k, len(labels))
+        panels = [(select(exp, index, level), f"why {exp.classes[index]}?")]
+    n_units = len(panels[0][0].tokens)
+    n_bars = n_units if top_k is None else min(top_k, n_units)
     if ax is None:
         import matplotlib.pyplot as plt
 
-        height = 1.2 + 0.28 * max(n_bars, 1)
+        height = 1.6 + 0.28 * max(n_bars, 1)
         fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), height), squeeze=False)
         plt.close(fig)  # returned, not shown: no second copy from the inline backend
         targets = list(axes[0])
     else:
         targets = [ax]
-    for axis, (attribution, title) in zip(targets, panels, strict=True):
-        _draw(axis, labels, _values(attribution, level), title, top_k, palette)
+    for axis, (view, title) in zip(targets, panels, strict=True):
+        _draw(axis, view, title, top_k, palette)
     if ax is None:
         fig.tight_layout()
         return fig
