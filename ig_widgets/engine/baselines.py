@@ -293,17 +293,23 @@ def baseline_from_choice(
             return average
         token = adapter.default_baseline_token
         return AverageBaseline([TokenBaseline(token), ZeroBaseline()]) if token else ZeroBaseline()
-    if choice.startswith("[") and choice.endswith("]") and choice not in adapter.vocab:
-        raise ValueError(
-            f"Unknown baseline {choice!r}; choose one of {', '.join(BASELINE_KINDS)} "
-            "or a vocabulary token."
-        )
-    adapter.token_id(choice)  # a clear ValueError (with close matches) for unknown tokens
-    return choice
+    if adapter.has_token(choice):  # exact: a token is never found by a part of it
+        return choice
+    kind = "baseline" if choice.startswith("[") and choice.endswith("]") else "baseline token"
+    raise ValueError(
+        f"Unknown {kind} {choice!r}: choose one of {', '.join(BASELINE_KINDS)} or a token of "
+        f"the model's vocabulary ({len(adapter.vocab)} tokens).{adapter.close_tokens_hint(choice)}"
+    )
 
 
 def choice_of(baseline: Baseline | str | None) -> str:
-    """The choice string of a baseline (the inverse of :func:`baseline_from_choice`)."""
+    """The choice string of a baseline (the inverse of :func:`baseline_from_choice`).
+
+    A baseline object maps to the code of its kind (``ZeroBaseline(keep_special=False)`` is
+    ``[zero]`` too: keep the object beside the choice when its settings matter); a token, or
+    a :class:`TokenBaseline`, to the token itself. ``TypeError`` for a kind no menu offers
+    (:class:`TextBaseline`).
+    """
     if baseline is None:
         return DEFAULT
     if isinstance(baseline, str):

@@ -139,12 +139,20 @@ class ModelAdapter(ABC):
         index = self._vocab_index()
         if token in index:
             return index[token]
-        close = [t for t in index if t.lower().startswith(token.lower()[:3])][:8]
-        hint = f" Close matches: {', '.join(close)}." if close else ""
         raise ValueError(
             f"Unknown baseline token {token!r}: it is not in the model's vocabulary "
-            f"({len(index)} tokens).{hint}"
+            f"({len(index)} tokens).{self.close_tokens_hint(token)}"
         )
+
+    def has_token(self, token: str) -> bool:
+        """Whether ``token`` is exactly an entry of the vocabulary."""
+        return token in self._vocab_index()
+
+    def close_tokens_hint(self, token: str, limit: int = 8) -> str:
+        """`` Close matches: …`` (vocabulary tokens sharing its first 3 letters), or ``""``."""
+        prefix = token.lower()[:3]
+        close = [t for t in self._vocab_index() if t.lower().startswith(prefix)][:limit]
+        return f" Close matches: {', '.join(close)}." if close else ""
 
     def _vocab_index(self) -> dict[str, int]:
         cached = getattr(self, "_vocab_index_cache", None)
