@@ -1,4 +1,4 @@
-"""Every notebook in notebooks/ runs top to bottom in a fresh kernel, and is stored stripped."""
+"""The lesson notebooks run top to bottom in a fresh kernel; every notebook is stored stripped."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError  # noqa: E4
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
+#: every notebook of the project: the lessons and those the browser tests open
+STORED = PATHS + sorted((ROOT / "tests" / "browser" / "notebooks").glob("*.ipynb"))
 #: seconds one cell may take on a busy two-core machine before the run is declared stuck
 CELL_TIMEOUT = int(os.environ.get("IGW_NOTEBOOK_CELL_TIMEOUT", "300"))
 #: terminal colour codes in IPython tracebacks
@@ -84,8 +86,7 @@ def test_notebook_runs(path: Path) -> None:
     print(f"{path.name}: {len(code_cells)} code cells in {elapsed:.1f} s")
 
 
-@pytest.mark.skipif(not PATHS, reason="no notebooks in notebooks/")
-@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
+@pytest.mark.parametrize("path", STORED, ids=[str(p.relative_to(ROOT)) for p in STORED])
 def test_notebook_is_stored_stripped(path: Path) -> None:
     nb = _read(path)
     nbformat.validate(nb)
