@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from ig_widgets.engine.baselines import (
     AVERAGE,
@@ -13,15 +13,14 @@ from ig_widgets.engine.baselines import (
     ZERO,
     AverageBaseline,
     Baseline,
-    NeutralToken,
     TokenBaseline,
     UncertainBaseline,
     ZeroBaseline,
     baseline_from_choice,
     choice_of,
-    discover_neutral_tokens,
 )
 from ig_widgets.engine.explainer import Explainer
+from ig_widgets.engine.neutral import NeutralToken, discover_neutral_tokens
 
 #: how many vocabulary matches a baseline search returns
 SEARCH_LIMIT = 30
@@ -140,39 +139,30 @@ class BaselineMenu:
         """Find the neutral tokens for a text of ``length`` non-special tokens.
 
         Runs on a widget's worker thread after its result is shown; returns True when the
-        offered tokens changed, False when nothing changed or ``cancel`` was set first.
+        offered tokens changed, False when nothing changed. A set ``cancel`` raises
+        :class:`ig_widgets.Cancelled` between blocks; the scan resumes where it stopped.
         """
         with self._lock:
             if self._shortlist is None:
                 vocab = list(self.explainer.adapter.vocab)
                 while self._scanned < len(vocab):
-                    if cancel.is_set():
-                        return False
                     block = vocab[self._scanned : self._scanned + DISCOVERY_BLOCK]
                     self._found += discover_neutral_tokens(
-                        self.explainer, top_k=SHORTLIST, candidates=block
+                        self.explainer, top_k=SHORTLIST, candidates=block, cancel=cancel
                     )
                     self._scanned += len(block)
                 self._shortlist = sorted(self._found, key=lambda n: n.distance)[:SHORTLIST]
             if self._ranked_at == length:
                 return False
-            ranked = self._rank(self._shortlist, length, cancel.is_set)
-            if ranked is None:
-                return False
-            self.neutral = sorted(ranked, key=lambda n: n.distance)[:OFFERED]
+            names = [n.token for n in self._shortlist]
+            ranked = discover_neutral_tokens(  # 1.7 s in all at 2,000 tokens
+                self.explainer,
+                top_k=len(names),
+                length=length,
+                candidates=names,
+                batch_size=RERANK_BLOCK,  # the model's lock is let go between blocks
+                cancel=cancel,
+            )
+            self.neutral = ranked[:OFFERED]
             self._ranked_at = length
             return True
-
-    def _rank(
-        self, shortlist: Sequence[NeutralToken], length: int, cancelled: Callable[[], bool]
-    ) -> list[NeutralToken] | None:
-        names = [n.token for n in shortlist]
-        ranked: list[NeutralToken] = []
-        for start in range(0, len(names), RERANK_BLOCK):  # 1.7 s in all at 2,000 tokens
-            if cancelled():
-                return None
-            block = names[start : start + RERANK_BLOCK]
-            ranked += discover_neutral_tokens(
-                self.explainer, top_k=len(block), length=length, candidates=block
-            )
-        return ranked

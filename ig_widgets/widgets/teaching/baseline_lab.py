@@ -9,15 +9,9 @@ import numpy as np
 import traitlets as t
 from ipywidgets import widget_serialization
 
-from ig_widgets.engine.baselines import (
-    Baseline,
-    NeutralToken,
-    UncertainBaseline,
-    ZeroBaseline,
-    discover_neutral_tokens,
-)
-from ig_widgets.engine.core import Cancelled
+from ig_widgets.engine.baselines import Baseline, UncertainBaseline, ZeroBaseline
 from ig_widgets.engine.explanation import Explanation
+from ig_widgets.engine.neutral import NeutralToken, discover_neutral_tokens
 from ig_widgets.widgets._templates import vue_template
 from ig_widgets.widgets.teaching.base import TeachingView
 from ig_widgets.widgets.teaching.charts import Axis, Chart, ChartWidget, Series
@@ -25,8 +19,6 @@ from ig_widgets.widgets.worker import Request
 
 #: the text whose shape (length, kept special tokens) the baselines are built for by default
 DEFAULT_TEXT = "A quiet, honest film: the cast is good and the story takes its time."
-#: vocabulary tokens scored per block (cancellation is checked between blocks)
-BLOCK = 2048
 
 
 @dataclass(frozen=True)
@@ -197,16 +189,13 @@ class BaselineLab(TeachingView):
         )
 
     def _discover(self, top_k: int, request: Request) -> list[NeutralToken]:
-        """The ``top_k`` most neutral tokens of the vocabulary, a block at a time."""
-        vocab = list(self.explainer.adapter.vocab)
-        found: list[NeutralToken] = []
-        for start in range(0, len(vocab), BLOCK):
-            if request.cancel.is_set():
-                raise Cancelled()
-            block = vocab[start : start + BLOCK]
-            found += discover_neutral_tokens(self.explainer, top_k=top_k, candidates=block)
-            self._progress(request, start + len(block), len(vocab))
-        return sorted(found, key=lambda n: n.distance)[:top_k]
+        """The ``top_k`` most neutral tokens of the vocabulary (cancelled between batches)."""
+        return discover_neutral_tokens(
+            self.explainer,
+            top_k=top_k,
+            progress=lambda done, total: self._progress(request, done, total),
+            cancel=request.cancel,
+        )
 
     def _show(self, result: LabResult) -> None:
         self.candidates = [
