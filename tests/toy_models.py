@@ -47,6 +47,11 @@ class WordTokenizer:
             spans.append(None)
         return ids, spans
 
+    @property
+    def unk_id(self) -> int:
+        """The id unknown words map to (the engine marks them out of vocabulary)."""
+        return self.index["<unk>"]
+
     def ids(self, text: str) -> list[int]:
         """Only the ids: the plain-callable form of this tokenizer."""
         return self.encode(text)[0]

@@ -383,6 +383,7 @@ class Explainer:
             model_name=self.adapter.name,
             stage=stage,
             n_stages=n_stages,
+            oov=tok.oov,
             path=path,
         )
 

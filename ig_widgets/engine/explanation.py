@@ -34,6 +34,9 @@ class Word:
         Indices of the tokens folded into this word (markers such as ``xxmaj`` included).
     special : bool
         True for words made only of special tokens (``xxbos``, ``[CLS]``, ``[SEP]``).
+    oov : bool
+        True when the model knows none of the word's tokens: every non-special one was
+        mapped to the unknown token (its attribution says nothing about the word itself).
     """
 
     text: str
@@ -41,6 +44,7 @@ class Word:
     end: int
     tokens: tuple[int, ...]
     special: bool = False
+    oov: bool = False
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,10 @@ class Explanation:
         The model's short name.
     stage, n_stages : int
         For progressive refinement: this result's stage (1-based) of ``n_stages``.
+    oov : tuple[bool, ...]
+        ``(n_tokens,)``: True for tokens the model does not know (mapped to its unknown token
+        although the text was not literally that token); ``()`` when built by hand is all
+        False.
     path : PathTrace | None
         The values along the path (for teaching views).
     """
@@ -170,12 +178,16 @@ class Explanation:
     model_name: str = ""
     stage: int = 1
     n_stages: int = 1
+    oov: tuple[bool, ...] = ()
     path: PathTrace | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("probs", "scores", "f_input", "f_baseline", "delta"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
         n_classes, n_tokens = len(self.classes), len(self.tokens)
+        object.__setattr__(self, "oov", tuple(bool(f) for f in self.oov) or (False,) * n_tokens)
+        if len(self.oov) != n_tokens:
+            raise ValueError(f"oov must have one flag per token ({n_tokens}), got {len(self.oov)}")
         if self.scores.shape != (n_classes, n_tokens):
             raise ValueError(
                 f"scores must have shape (n_classes, n_tokens) = {(n_classes, n_tokens)}, "
@@ -187,6 +199,16 @@ class Explanation:
     def is_final(self) -> bool:
         """True for the last stage of a progressive computation."""
         return self.stage == self.n_stages
+
+    @property
+    def all_unknown(self) -> bool:
+        """True when the model knows none of the text's tokens (every non-special one is OOV).
+
+        Every attribution is then about the unknown token, not about the text: say so rather
+        than show the scores.
+        """
+        flags = [o for o, s in zip(self.oov, self.special, strict=True) if not s]
+        return bool(flags) and all(flags)
 
     @property
     def predicted_class(self) -> str:

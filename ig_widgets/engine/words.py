@@ -21,6 +21,7 @@ def fold_words(tok: Tokenized) -> tuple[Word, ...]:
     the next token that has one. Kept special tokens (``xxbos``, ``[CLS]``, ``[SEP]``) become
     words of their own, marked ``special``, at their place in the sequence. A piece of text
     that no token covers (e.g. ``<br />`` removed by a tokenizer) is a word with no tokens.
+    A word is ``oov`` when every non-special token in it is out of vocabulary.
 
     Returns
     -------
@@ -58,7 +59,8 @@ def fold_words(tok: Tokenized) -> tuple[Word, ...]:
         while nxt is not None and nxt[0] <= p:
             words.append(_special_word(tok, nxt[1], start))
             nxt = next(special_iter, None)
-        words.append(Word(tok.text[start:end], start, end, tuple(sorted(members[p]))))
+        tokens = tuple(sorted(members[p]))
+        words.append(Word(tok.text[start:end], start, end, tokens, oov=_unknown(tok, tokens)))
     while nxt is not None:
         words.append(_special_word(tok, nxt[1], len(tok.text)))
         nxt = next(special_iter, None)
@@ -69,6 +71,12 @@ def _first_unfilled(members: list[list[int]]) -> int:
     """Index of the first text piece that has not received a token yet."""
     filled = [p for p, m in enumerate(members) if m]
     return filled[-1] + 1 if filled else 0
+
+
+def _unknown(tok: Tokenized, tokens: tuple[int, ...]) -> bool:
+    """Whether every non-special token of a word is out of the model's vocabulary."""
+    real = [i for i in tokens if not tok.special[i]]
+    return bool(real) and all(tok.oov[i] for i in real)
 
 
 def _special_word(tok: Tokenized, index: int, at: int) -> Word:

@@ -18,6 +18,8 @@ class TextTokenizer(Protocol):
     ``encode(text)`` returns the token ids, shape ``(n_tokens,)``, and for each token its
     character span ``[start, end)`` in ``text``, or ``None`` for a special token with no
     characters of its own (begin/end tokens, markers). ``vocab[i]`` is the string of id ``i``.
+    A tokenizer may also have an ``unk_id`` attribute, the id that words outside its
+    vocabulary map to: the engine then marks those tokens as unknown to the model.
     """
 
     @property

@@ -37,6 +37,10 @@ class Tokenized:
     keep : tuple[bool, ...]
         True where a token baseline keeps the input's token (leading ``xxbos``, ``[CLS]``,
         trailing ``[SEP]``) instead of the baseline token.
+    oov : tuple[bool, ...]
+        True for tokens the model does not know: mapped to its unknown token although the
+        text was not literally the unknown token (see :func:`unknown_flags`); ``()`` is all
+        False.
     """
 
     text: str
@@ -45,10 +49,14 @@ class Tokenized:
     spans: tuple[tuple[int, int] | None, ...]
     special: tuple[bool, ...]
     keep: tuple[bool, ...]
+    oov: tuple[bool, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.ids)
-        lengths = {len(self.tokens), len(self.spans), len(self.special), len(self.keep)}
+        if not self.oov:
+            object.__setattr__(self, "oov", (False,) * n)
+        fields = (self.tokens, self.spans, self.special, self.keep, self.oov)
+        lengths = {len(f) for f in fields}
         if lengths != {n}:
             raise ValueError(f"Tokenized fields must all have {n} entries, got {sorted(lengths)}")
 
@@ -76,6 +84,8 @@ class ModelAdapter(ABC):
     output: Output
     #: the default baseline token of this family (e.g. ``xxunk``), or None for zeros
     default_baseline_token: str | None
+    #: the id of the model's unknown-word token, or None when its tokenizer names none
+    unk_id: int | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -242,3 +252,34 @@ def kept_ends(tok: Tokenized) -> tuple[tuple[int, ...], tuple[int, ...]]:
     while tail > head and tok.keep[tail - 1]:
         tail -= 1
     return tok.ids[:head], tok.ids[tail:]
+
+
+def unknown_flags(
+    ids: Sequence[int],
+    surfaces: Sequence[str | None],
+    special: Sequence[bool],
+    unk_id: int | None,
+    unk_token: str | None,
+) -> tuple[bool, ...]:
+    """Which tokens the model does not know.
+
+    A token is out of vocabulary when its id is ``unk_id``, it is not special, and the text
+    it came from (``surfaces``; None when unknown) was not literally ``unk_token``: a word the
+    vocabulary lacks, not a typed ``<unk>``.
+
+    Returns
+    -------
+    tuple[bool, ...]
+        ``(n_tokens,)``; all False when ``unk_id`` is None.
+    """
+    if unk_id is None:
+        return (False,) * len(ids)
+    return tuple(
+        i == unk_id and not s and surface != unk_token
+        for i, surface, s in zip(ids, surfaces, special, strict=True)
+    )
+
+
+def span_surfaces(text: str, spans: Sequence[tuple[int, int] | None]) -> list[str | None]:
+    """The piece of ``text`` under each span (None where a token has no span)."""
+    return [None if span is None else text[span[0] : span[1]] for span in spans]

@@ -10,10 +10,12 @@ from typing import Any
 
 import torch
 
-from ig_widgets.engine.adapters.base import ModelAdapter, Output, Tokenized
+from ig_widgets.engine.adapters.base import ModelAdapter, Output, Tokenized, unknown_flags
 
 #: fastai's marker tokens: they carry no characters of the text
 MARKERS = frozenset({"xxbos", "xxeos", "xxfld", "xxmaj", "xxup", "xxrep", "xxwrep", "xxpad"})
+#: fastai's unknown-word token
+UNK = "xxunk"
 #: markers followed by a count token (``xxrep 4 !``, ``xxwrep 3 very``)
 _REPEATS = frozenset({"xxrep", "xxwrep"})
 #: what fastai's ``fix_html`` rewrites: (text in the original, what the tokenizer sees)
@@ -80,6 +82,7 @@ class FastaiAdapter(ModelAdapter):
         self.output = output
         self.classes = tuple(str(c) for c in learn.dls.vocab[1])
         self._vocab = list(learn.dls.vocab[0])
+        self.unk_id = self._vocab.index(UNK) if UNK in self._vocab else None
         self._steps: list[Any] | None = None
 
     @classmethod
@@ -177,6 +180,7 @@ class FastaiAdapter(ModelAdapter):
             spans=tuple(align_spans(text, words, special)),
             special=tuple(special),
             keep=tuple(i == 0 and w == "xxbos" for i, w in enumerate(words)),
+            oov=unknown_flags(ids, words, special, self.unk_id, UNK),
         )
 
     # --- model ----------------------------------------------------------------------------

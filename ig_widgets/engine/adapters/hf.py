@@ -8,7 +8,13 @@ from typing import Any
 
 import torch
 
-from ig_widgets.engine.adapters.base import ModelAdapter, Output, Tokenized
+from ig_widgets.engine.adapters.base import (
+    ModelAdapter,
+    Output,
+    Tokenized,
+    span_surfaces,
+    unknown_flags,
+)
 from ig_widgets.engine.adapters.torch import (
     edge_run,
     eval_mode,
@@ -79,6 +85,8 @@ class HFAdapter(ModelAdapter):
         if token is not None:
             self.token_id(token)  # ValueError when it is not in the vocabulary
         self.default_baseline_token = token
+        unk = getattr(tokenizer, "unk_token_id", None)
+        self.unk_id = int(unk) if unk is not None else None
 
     @classmethod
     def accepts(cls, model: Any, **kwargs: Any) -> bool:
@@ -130,7 +138,9 @@ class HFAdapter(ModelAdapter):
                 "Shorten the text."
             )
         tokens = tuple(self.tokenizer.convert_ids_to_tokens(list(ids)))
-        return Tokenized(text, ids, tokens, spans, special, edge_run(special))
+        surfaces = span_surfaces(text, spans)
+        oov = unknown_flags(ids, surfaces, special, self.unk_id, self.tokenizer.unk_token)
+        return Tokenized(text, ids, tokens, spans, special, edge_run(special), oov)
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         """Word embeddings ``(batch, n, dim)`` of ``ids`` ``(batch, n)``, no position terms."""

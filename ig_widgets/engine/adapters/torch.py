@@ -10,7 +10,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from ig_widgets.engine.adapters.base import ModelAdapter, Output, Tokenized
+from ig_widgets.engine.adapters.base import (
+    ModelAdapter,
+    Output,
+    Tokenized,
+    span_surfaces,
+    unknown_flags,
+)
 from ig_widgets.engine.spans import Span, align_spans, looks_special
 from ig_widgets.models.bundle import TextTokenizer, TorchTextClassifier
 
@@ -226,6 +232,9 @@ class TorchAdapter(ModelAdapter):
       ``"encoder.embed"``); its output is what IG integrates over;
     - ``classes=``: the class names, in output order.
 
+    A tokenizer with an ``unk_id`` attribute gets its unknown words marked out of
+    vocabulary (``Tokenized.oov``); without one nothing is marked.
+
     Optional: ``output="probs"`` (softmax, default) or ``"logits"``; ``baseline_token=``;
     ``name=``; ``output_key=``, which says how the logits are picked from the forward's
     return value: a tensor is taken as is; from a tuple or list element ``output_key``
@@ -288,6 +297,9 @@ class TorchAdapter(ModelAdapter):
         self._name = name or type(model).__name__
         self._vocab = vocab_list(self.tokenizer.vocab)
         self._aligned = isinstance(self.tokenizer, _AlignedTokenizer)
+        unk = getattr(self.tokenizer, "unk_id", None)  # optional in the TextTokenizer protocol
+        valid = isinstance(unk, int) and not isinstance(unk, bool) and 0 <= unk < len(self._vocab)
+        self.unk_id = unk if valid else None
         if baseline_token is not None:
             self.token_id(baseline_token)  # ValueError when it is not in the vocabulary
             self.default_baseline_token = baseline_token
@@ -341,7 +353,9 @@ class TorchAdapter(ModelAdapter):
             )
         else:
             special = tuple(s is None for s in spans)
-        return Tokenized(text, tuple(ids), tokens, spans, special, edge_run(special))
+        unk_token = None if self.unk_id is None else self._vocab[self.unk_id]
+        oov = unknown_flags(ids, span_surfaces(text, spans), special, self.unk_id, unk_token)
+        return Tokenized(text, tuple(ids), tokens, spans, special, edge_run(special), oov)
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         """The embedding module's output for ``ids`` ``(batch, n)``: ``(batch, n, dim)``."""
