@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 
-from ig_widgets.engine import adaptive
 from ig_widgets.engine.adapters import ModelAdapter, Tokenized, adapter_for
 from ig_widgets.engine.baselines import Baseline, PathStart, parse_baseline
 from ig_widgets.engine.core import (
@@ -22,21 +21,9 @@ from ig_widgets.engine.core import (
     forward,
 )
 from ig_widgets.engine.explanation import Explanation, PathTrace
-from ig_widgets.engine.quadrature import (
-    MAX_STEPS,
-    Method,
-    alpha_key,
-    check_steps,
-    nested_stages,
-    parse_method,
-    rule,
-)
+from ig_widgets.engine.quadrature import Method, alpha_key
+from ig_widgets.engine.stages import Stage, Steps, plan_stages
 from ig_widgets.engine.words import fold_words
-
-Steps = int | Literal["auto"]
-
-#: the floor of |F(input) − F(baseline)| in the "auto" tolerance (see Explainer.refine)
-AUTO_FLOOR = 0.01
 
 
 @dataclass
@@ -209,21 +196,14 @@ class Explainer:
         every point, until ``n_steps`` points.
 
         With ``n_steps="auto"`` the points grow (the adaptive rounds, or for Captum's rules
-        the counts of :func:`_auto_plan`) until, for every class,
+        the counts of :func:`ig_widgets.engine.stages.auto_counts`) until, for every class,
         ``|delta| ≤ tol · max(|F(input) − F(baseline)|, AUTO_FLOOR)`` (for the adaptive rule:
         in two rounds in a row) or ``max_steps`` is reached; the last result says which in
-        its ``n_steps``.
+        its ``n_steps``. The plan is :func:`ig_widgets.engine.stages.plan_stages`'s.
         """
-        auto = n_steps == "auto"
-        if isinstance(n_steps, str) and not auto:
-            raise ValueError(f"n_steps must be an integer or 'auto', got {n_steps!r}")
-        m = parse_method(method if method is not None else _default_method(auto))
-        if auto:
-            if not 0 < tol < 1:
-                raise ValueError(f"tol must be between 0 and 1, got {tol}")
-            if not isinstance(max_steps, int) or not 2 <= max_steps <= MAX_STEPS:
-                raise ValueError(f"max_steps must be an int in [2, {MAX_STEPS}]")
-        planner = _planner(m, n_steps, stages, first, max_steps)
+        plan = plan_stages(
+            method, n_steps, stages=stages, first=first, tol=tol, max_steps=max_steps
+        )
         if target is not None:
             _check_target(target, self.classes)
         tok = self.tokenize(text)
@@ -235,12 +215,12 @@ class Explainer:
             base = parse_baseline(baseline, self.adapter)
             starts = base.starts(self.adapter, tok, inputs)
             described = base.description  # as the starts were made (an uncertain one says more)
-        done, stage, passes = 0, 0, 0
-        step = planner.next(None)
+        done, stage = 0, 0
+        step: Stage | None = plan.first()
         while step is not None:
             alphas, weights = step
             stage += 1
-            total = done + planner.remaining(len(alphas)) * len(starts)
+            total = done + plan.remaining(len(alphas)) * len(starts)
             with self.adapter.prepared():  # released between stages, never across a yield
                 caches = []
                 for start in starts:
@@ -249,12 +229,11 @@ class Explainer:
                         cache, ids, inputs, start, alphas, done, total, progress, cancel
                     )
                     caches.append(cache)
-                n_stages = planner.n_stages(stage)
                 exp = self._assemble(
-                    tok, words, caches, alphas, weights, m, described, stage, n_stages
-                )
-            passes = passes + 1 if auto and _converged(exp, tol) else 0
-            step = None if passes == planner.passes_needed else planner.next(exp)
+                    tok, words, caches, alphas, weights, plan.method, described, stage,
+                    plan.n_stages(stage),
+                )  # fmt: skip
+            step = plan.after(exp)
             yield exp if step is not None else _as_final(exp)
 
     # ---------------------------------------------------------------- internals
@@ -388,117 +367,6 @@ class Explainer:
         )
 
 
-Stage = tuple[np.ndarray, np.ndarray]
-
-
-class _FixedPlan:
-    """Stages of one of Captum's rules at a list of step counts."""
-
-    #: "auto" stops at the first stage that passes the check
-    passes_needed = 1
-
-    def __init__(self, method: Method, counts: list[int]) -> None:
-        self.method = method
-        self.sizes = [len(rule(method, c)[0]) for c in counts]  # validates every stage first
-        self.counts = counts
-        self.given = 0
-
-    def next(self, previous: Explanation | None) -> Stage | None:
-        """The next stage's points and weights, or None after the last."""
-        if self.given == len(self.counts):
-            return None
-        self.given += 1
-        return rule(self.method, self.counts[self.given - 1])
-
-    def remaining(self, current: int) -> int:
-        """Points of the current stage and of those after it (for progress)."""
-        return sum(self.sizes[self.given - 1 :])
-
-    def n_stages(self, stage: int) -> int:
-        """How many stages there are."""
-        return len(self.counts)
-
-
-class _AdaptivePlan:
-    """Stages of the adaptive trapezoid rule: each splits the panels with the largest error."""
-
-    #: "auto" stops when two rounds in a row pass the check: a round adds few points, and one
-    #: pass alone can come from panel errors of opposite sign cancelling
-    passes_needed = 2
-
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
-        self.nodes: np.ndarray | None = None
-
-    def next(self, previous: Explanation | None) -> Stage | None:
-        """The next stage's points and weights, or None when no panel can be split."""
-        if previous is None:
-            nodes = adaptive.first_nodes(self.budget)
-        else:
-            path = previous.path
-            assert path is not None and self.nodes is not None
-            errors = adaptive.panel_errors(path.alphas, path.f, path.dfdalpha)
-            scale = np.maximum(np.abs(previous.f_input - previous.f_baseline), AUTO_FLOOR)
-            nodes = adaptive.split(self.nodes, errors, scale, self.budget)
-            if len(nodes) == len(self.nodes):
-                return None
-        self.nodes = nodes
-        return nodes, adaptive.trapezoid_weights(nodes)
-
-    def remaining(self, current: int) -> int:
-        """Points of the current stage (later ones are not known yet)."""
-        return current
-
-    def n_stages(self, stage: int) -> int:
-        """At least one more than ``stage`` (the last result says it is the last)."""
-        return stage + 1
-
-
-def _default_method(auto: bool) -> str:
-    """``adaptive`` for ``n_steps="auto"`` (no point is wasted), else Gauss-Legendre."""
-    return Method.ADAPTIVE.value if auto else Method.GAUSS_LEGENDRE.value
-
-
-def _planner(
-    method: Method, n_steps: Steps, stages: list[int] | None, first: int, max_steps: int
-) -> _FixedPlan | _AdaptivePlan:
-    """The stages of a computation; errors for a bad step count before any work."""
-    if method is Method.ADAPTIVE:
-        budget = max_steps if n_steps == "auto" else (stages or [n_steps])[-1]
-        return _AdaptivePlan(check_steps(budget, method))  # type: ignore[arg-type]
-    if n_steps == "auto":
-        return _FixedPlan(method, _auto_plan(method, first, max_steps))
-    counts = list(stages) if stages is not None else nested_stages(method, n_steps, first)
-    return _FixedPlan(method, counts)
-
-
-def _auto_plan(method: Method, first: int, max_steps: int) -> list[int]:
-    """Step counts tried by ``n_steps="auto"``, ending at ``max_steps``.
-
-    Nested rules double (``riemann_left``/``right``) or go to ``2n − 1`` (trapezoid) from
-    ``first``, so every stage reuses all earlier points and the total cost is the last
-    stage's. Other rules share no points between counts: they grow by half from 6
-    (6, 9, 14, 21, 32, 48, …), which keeps both the overshoot and the cost of the stages that
-    fail small — their convergence is not monotone on models with max pooling, so a finer
-    ladder also finds an early count that already meets the tolerance.
-    """
-    plan: list[int] = []
-    count = max(first, 2) if method in _NESTED else 6
-    while count < max_steps:
-        plan.append(count)
-        if method is Method.RIEMANN_TRAPEZOID:
-            count = 2 * count - 1
-        elif method in _NESTED:
-            count = 2 * count
-        else:
-            count = max(count + 1, round(count * 1.5))
-    plan.append(max_steps)
-    return plan
-
-
-_NESTED = (Method.RIEMANN_LEFT, Method.RIEMANN_RIGHT, Method.RIEMANN_TRAPEZOID)
-
-
 def _check_target(target: int | str, classes: tuple[str, ...]) -> None:
     """``ValueError``/``TypeError`` when ``target`` names no class."""
     if isinstance(target, str):
@@ -508,11 +376,6 @@ def _check_target(target: int | str, classes: tuple[str, ...]) -> None:
         raise TypeError(f"target must be a class name or index, got {type(target).__name__}")
     elif not -len(classes) <= int(target) < len(classes):
         raise ValueError(f"Target index {target} is out of range for classes {list(classes)}")
-
-
-def _converged(exp: Explanation, tol: float) -> bool:
-    scale = np.maximum(np.abs(exp.f_input - exp.f_baseline), AUTO_FLOOR)
-    return bool(np.all(np.abs(exp.delta) <= tol * scale))
 
 
 def _as_final(exp: Explanation) -> Explanation:
