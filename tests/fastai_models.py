@@ -31,16 +31,20 @@ def build_toy_learner(seed: int = 0, emb_sz: int = 16, n_hid: int = 24, n_layers
     """
     import pandas as pd
     import torch
-    from fastai.text.all import (
-        AWD_LSTM,
-        CategoryBlock,
-        ColReader,
-        DataBlock,
-        RandomSplitter,
-        TextBlock,
-        awd_lstm_clas_config,
-        text_classifier_learner,
-    )
+
+    from ig_widgets.models.quiet import known_warnings_hidden
+
+    with known_warnings_hidden():
+        from fastai.text.all import (
+            AWD_LSTM,
+            CategoryBlock,
+            ColReader,
+            DataBlock,
+            RandomSplitter,
+            TextBlock,
+            awd_lstm_clas_config,
+            text_classifier_learner,
+        )
 
     df = pd.DataFrame(list(SENTENCES), columns=["text", "label"])
     block = DataBlock(

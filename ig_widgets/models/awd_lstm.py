@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ig_widgets.models.quiet import known_warnings_hidden
+
 DATA_DIR = Path(__file__).resolve().parent / "data" / "awd_lstm"
 
 
@@ -53,16 +55,18 @@ def load(data_dir: Path | str | None = None) -> Any:
     """
     import pandas as pd
     import torch
-    from fastai.text.all import (
-        AWD_LSTM,
-        CategoryBlock,
-        ColReader,
-        ColSplitter,
-        DataBlock,
-        ProgressCallback,
-        TextBlock,
-        text_classifier_learner,
-    )
+
+    with known_warnings_hidden():  # fastai's import-time deprecations, exactly those
+        from fastai.text.all import (
+            AWD_LSTM,
+            CategoryBlock,
+            ColReader,
+            ColSplitter,
+            DataBlock,
+            ProgressCallback,
+            TextBlock,
+            text_classifier_learner,
+        )
 
     folder = Path(data_dir) if data_dir is not None else DATA_DIR
     config = read_config(folder)

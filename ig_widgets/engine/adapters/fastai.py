@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from ig_widgets.engine.adapters.base import ModelAdapter, Output, Tokenized, unknown_flags
+from ig_widgets.models.quiet import known_warnings_hidden
 
 #: fastai's marker tokens: they carry no characters of the text
 MARKERS = frozenset({"xxbos", "xxeos", "xxfld", "xxmaj", "xxup", "xxrep", "xxwrep", "xxpad"})
@@ -133,7 +134,8 @@ class FastaiAdapter(ModelAdapter):
             Both of length ``n_tokens``; ``tokens`` keep the surface of words the vocabulary
             maps to ``xxunk``.
         """
-        from fastai.text.core import Tokenizer
+        with known_warnings_hidden():  # fastai's import-time deprecations, exactly those
+            from fastai.text.core import Tokenizer
 
         x: Any = text
         words: list[str] | None = None
