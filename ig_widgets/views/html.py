@@ -46,7 +46,8 @@ font-size:12px;border:1px solid #9c9}
 .igw-view .igw-chip{padding:1px 4px;margin:0 1px;border-radius:4px;white-space:pre-wrap}
 .igw-view .igw-chip.igw-special{font-style:italic;outline:1px dashed #888}
 .igw-view .igw-oov{text-decoration:underline dotted;text-underline-offset:3px}
-.igw-view .igw-oov sup{font-size:0.7em;font-weight:bold;margin-left:1px}
+.igw-view .igw-oov::after{content:"?";font-size:0.7em;font-weight:bold;vertical-align:super;
+line-height:0;margin-left:1px}
 .igw-view .igw-chips,.igw-view .igw-chip{overflow-wrap:anywhere}
 .igw-view .igw-legend{display:flex;flex-wrap:wrap;gap:2px 16px;font-size:12px;margin:4px 0}
 .igw-view .igw-swatch{display:inline-block;width:11px;height:11px;border-radius:2px;
@@ -126,8 +127,7 @@ def _chips(items: list[_Item], shown: np.ndarray, palette: str, theme: str) -> s
             f"color:{text_color_for(value, palette, theme)}"
         )
         attrs = f'class="{cls}" {_score_attrs(item)} style="{style}"'
-        mark = '<sup aria-hidden="true">?</sup>' if item.oov else ""
-        spans.append(f"<span {attrs}>{_e(item.label)}{mark}</span>")
+        spans.append(f"<span {attrs}>{_e(item.label)}</span>")
     return '<div class="igw-chips">' + " ".join(spans) + "</div>"
 
 

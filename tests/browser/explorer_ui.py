@@ -20,8 +20,9 @@ class Shown:
 
     words: tuple[str, ...]
     scores: tuple[float, ...]
-    badge: tuple[str, str, str, str]  # text, data-sum, data-diff, data-delta
+    badge: tuple[str, str, str, str]  # text, data-total, data-diff, data-delta
     status: str
+    label: str = ""  # the class the chips explain (the badge's data-label)
 
     @property
     def n_steps(self) -> int:
@@ -58,11 +59,12 @@ def _read(root: Locator) -> Shown | None:
         scores=tuple(score for _, score, _ in chips),
         badge=(
             " ".join((badge.text_content() or "").split()),
-            badge.get_attribute("data-sum") or "",
+            badge.get_attribute("data-total") or "",
             badge.get_attribute("data-diff") or "",
             badge.get_attribute("data-delta") or "",
         ),
         status=status.strip(),
+        label=badge.get_attribute("data-label") or "",
     )
 
 
@@ -92,16 +94,66 @@ def drag_steps(page: Page, root: Locator, fraction: float) -> int:
     return steps_value(root)
 
 
-def choose(page: Page, root: Locator, label: str, option: str) -> None:
-    """Open the select/combobox with aria-label ``label`` and click the option ``option``."""
-    field = root.locator(f"[aria-label='{label}']").locator(
+def field(root: Locator, label: str) -> Locator:
+    """The Vuetify field (``.v-field``) of the select/autocomplete with aria-label ``label``."""
+    return root.locator(f"[aria-label='{label}']").locator(
         "xpath=ancestor::div[contains(concat(' ',@class,' '),' v-field ')][1]"
     )
-    field.click()
-    item = page.locator(".v-overlay--active .v-list-item", has_text=option).first
+
+
+def menu_items(page: Page) -> Locator:
+    """The items of the open menu."""
+    return page.locator(".v-overlay--active .v-list-item")
+
+
+def choose(page: Page, root: Locator, label: str, option: str | re.Pattern[str]) -> None:
+    """Open the select/combobox with aria-label ``label`` and click the option ``option``."""
+    field(root, label).click()
+    item = menu_items(page).filter(has_text=option).first
     item.wait_for(timeout=15_000)
     item.click()
     page.keyboard.press("Escape")
+
+
+def menu_titles(page: Page, root: Locator, label: str) -> list[str]:
+    """Open the select with aria-label ``label``, read its items' titles, close it again."""
+    field(root, label).click()
+    items = menu_items(page)
+    items.first.wait_for(timeout=15_000)
+    titles = [" ".join(t.split()) for t in items.all_inner_texts()]
+    page.keyboard.press("Escape")
+    items.first.wait_for(state="detached", timeout=15_000)
+    return titles
+
+
+def type_baseline(page: Page, root: Locator, text: str, delay_ms: float = 120) -> Locator:
+    """Type ``text`` into the baseline box, key by key, as a user does; returns its input."""
+    box = root.locator("input[aria-label=baseline]")
+    field(root, "baseline").click()
+    box.press("Control+a")
+    box.press("Backspace")
+    box.press_sequentially(text, delay=delay_ms)
+    return box
+
+
+def count_computations(page: Page, root: Locator) -> None:
+    """Start counting, in the page, each time the Explorer starts computing (see
+    :func:`computations`)."""
+    root.evaluate(
+        """el => {
+            window.__igwComputations = 0;
+            new MutationObserver(() => {
+                const now = el.classList.contains('igw-explorer--computing');
+                if (now && !el.__igwWas) window.__igwComputations += 1;
+                el.__igwWas = now;
+            }).observe(el, { attributes: true, attributeFilter: ['class'] });
+        }"""
+    )
+
+
+def computations(page: Page) -> int:
+    """How many computations started since :func:`count_computations`."""
+    return int(page.evaluate("() => window.__igwComputations"))
 
 
 def type_text(root: Locator, text: str) -> None:

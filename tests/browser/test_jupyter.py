@@ -7,7 +7,16 @@ from typing import Any
 
 import pytest
 
-from .explorer_ui import assert_scores_equal, drag_steps, explorer, settled, settled_after
+from ig_widgets.engine.quadrature import ALL_METHODS
+
+from .explorer_ui import (
+    assert_scores_equal,
+    drag_steps,
+    explorer,
+    menu_titles,
+    settled,
+    settled_after,
+)
 from .jupyter_ui import open_notebook, run_all_cells
 from .nbfiles import write_notebook
 from .pages import RecordedPage, screenshot
@@ -43,6 +52,8 @@ def test_explorer_renders_and_recomputes(
     before = settled(root)
     assert_scores_equal(before, demo_explainer.explain(REVIEW, n_steps=before.n_steps))
     screenshot(page, f"{front_end}_explorer")
+    rules = menu_titles(page, root, "method")
+    assert len(rules) == len(ALL_METHODS), f"the method menu shows {rules}"
 
     n_steps = drag_steps(page, root, 0.1)
     assert n_steps != before.n_steps, "the mouse drag did not move the steps slider"
