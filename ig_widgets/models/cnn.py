@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -48,11 +49,11 @@ class CNNConfig:
     pad_id: int = 0
 
     @classmethod
-    def from_dict(cls, data: dict) -> CNNConfig:
+    def from_dict(cls, data: dict[str, Any]) -> CNNConfig:
         """Rebuild a config from :meth:`to_dict`'s output (JSON lists become tuples)."""
         return cls(**{**data, "widths": tuple(data["widths"])})
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Return the fields as a JSON-friendly dict."""
         return asdict(self)
 
@@ -116,7 +117,7 @@ class CNNClassifier(nn.Module):
         return self.head(self.dropout(torch.cat(pooled, dim=-1)))
 
 
-def load_files(directory: Path) -> tuple[CNNClassifier, WordTokenizer, dict]:
+def load_files(directory: Path) -> tuple[CNNClassifier, WordTokenizer, dict[str, Any]]:
     """Rebuild the model and tokenizer from ``config.json``, ``vocab.json`` and ``weights.pt``.
 
     Parameters

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 from typing import Any
 
 from ig_widgets.engine.adapters.base import ModelAdapter, Tokenized
@@ -31,7 +32,8 @@ def adapter_for(model: Any, **kwargs: Any) -> ModelAdapter:
     _load_families()
     for family in ModelAdapter.registry:
         if family.accepts(model, **kwargs):
-            return family(model, **kwargs)  # type: ignore[call-arg]
+            make: Callable[..., ModelAdapter] = family  # every family takes (model, **kwargs)
+            return make(model, **kwargs)
     names = ", ".join(f.family for f in ModelAdapter.registry)
     raise TypeError(
         f"No adapter accepts a {type(model).__module__}.{type(model).__name__}. Supported: "
