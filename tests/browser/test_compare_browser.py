@@ -12,6 +12,9 @@ from .servers import REPO, Server, free_port, server_env, start_server, voila_cm
 
 pytestmark = pytest.mark.browser
 
+#: the raw numbers every completeness badge carries, as data-* attributes
+NUMBERS = ("total", "diff", "delta")
+
 TEXT = "The movie wasn't very GOOD, but the acting is fun!!! Really."
 
 #: the bundled AWD-LSTM and CNN when their weights are in the package, else two toy models
@@ -120,4 +123,36 @@ def test_teaching_views_draw_their_charts(voila: Server, recorded: RecordedPage)
     wait_until(lambda: candidates.count() == 8, timeout=120, what="3 baseline kinds + 5 tokens")
     assert "<" not in "".join(candidates.all_inner_texts()[:3])  # labels are text, not markup
     screenshot(page, "teaching_voila")
+    recorded.assert_local()
+
+
+def test_compare_scale_toggle_recolours_the_rows(voila: Server, recorded: RecordedPage) -> None:
+    page = recorded.page
+    page.goto(f"{voila.url}/voila/render/compare.ipynb", timeout=120_000)
+    rows = page.locator(".igw-compare-row")
+    wait_until(lambda: len(badges(page)) == 2, timeout=120, what="both completeness badges")
+    status = page.locator(".igw-compare .igw-status")
+    wait_until(lambda: "16 steps" in status.inner_text(), timeout=120, what="the final result")
+    for badge in page.locator(".igw-compare-row .igw-delta").all():
+        total, diff, delta = (float(badge.get_attribute(f"data-{k}") or "nan") for k in NUMBERS)
+        assert abs(total - diff - delta) <= 1e-9
+        assert badge.inner_text()[:1] in "✓⚠"
+
+    def colours() -> list[list[str]]:
+        return [
+            rows.nth(i).locator(".igw-chip").evaluate_all("els => els.map(e => e.style.background)")
+            for i in range(2)
+        ]
+
+    shared = colours()
+    toggle = page.locator(".igw-compare [aria-label=scale]")
+    assert "v-btn--active" in (
+        toggle.locator("button", has_text="shared").get_attribute("class") or ""
+    )
+    toggle.locator("button", has_text="own").click()
+    own = wait_until(lambda: (c := colours()) != shared and c, what="the rows to be recoloured")
+    assert "own max" in status.inner_text()
+    assert any(a != b for a, b in zip(own, shared, strict=True))
+    toggle.locator("button", has_text="shared").click()
+    wait_until(lambda: colours() == shared, what="the shared scale's colours back")
     recorded.assert_local()
