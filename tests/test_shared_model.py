@@ -101,15 +101,21 @@ def training_flags(module: torch.nn.Module) -> list[bool]:
     return [m.training for m in module.modules()]
 
 
-def check(model: Any, module: torch.nn.Module, baselines: Sequence[Any], **kw: Any) -> None:
-    """Serial run, threaded run, equal numbers, and the model left as it was found."""
+def check(
+    model: Any, module: torch.nn.Module, baselines: Callable[[], list[Any]], **kw: Any
+) -> None:
+    """Serial run, threaded run, equal numbers, and the model left as it was found.
+
+    ``baselines()`` makes each run's own baseline objects, so an uncertain baseline is
+    optimised again in the threaded run (it caches per model), not read from the serial one.
+    """
     flags = training_flags(module)
 
     def make() -> igw.Explainer:
         return igw.Explainer(model, **kw)
 
-    expected = serial(make, baselines)
-    got = concurrent(make, baselines)
+    expected = serial(make, baselines())
+    got = concurrent(make, baselines())
     assert_same(expected, got)
     assert training_flags(module) == flags
 
@@ -124,7 +130,7 @@ def test_fastai_demo_learner_shared_by_threads() -> None:
     learn = demo_learner()
     awd = learn.model[0].module
     before = recurrent_state(awd)
-    check(learn, learn.model, [None, "xxpad", igw.ZeroBaseline()])
+    check(learn, learn.model, lambda: [None, "xxpad", igw.ZeroBaseline()])
     after = recurrent_state(awd)
     assert after[1] == before[1]
     assert all(torch.equal(a, b) for a, b in zip(after[0], before[0], strict=True))
@@ -134,8 +140,11 @@ def test_fastai_demo_learner_shared_by_threads() -> None:
 def test_plain_torch_model_shared_by_threads() -> None:
     bundle = toy_bundle("gru", n_classes=3, seed=3)
     bundle.module.train()  # fresh from training: dropout is on until the engine switches it off
-    uncertain = igw.UncertainBaseline(max_iter=40)
-    check(bundle, bundle.module, [None, igw.ZeroBaseline(), uncertain, "the"])
+    check(
+        bundle,
+        bundle.module,
+        lambda: [None, igw.ZeroBaseline(), igw.UncertainBaseline(max_iter=40), "the"],
+    )
 
 
 @pytest.mark.usefixtures("one_torch_thread")
@@ -147,7 +156,7 @@ def test_hugging_face_model_shared_by_threads() -> None:
         pytest.skip("transformers (optional extra) is not installed")
     model, tokenizer = tiny_bert(max_length=128)
     model.train()
-    check(model, model, [None, igw.ZeroBaseline(), "the"], tokenizer=tokenizer)
+    check(model, model, lambda: [None, igw.ZeroBaseline(), "the"], tokenizer=tokenizer)
 
 
 def test_one_lock_per_model() -> None:
