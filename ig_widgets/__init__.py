@@ -41,6 +41,8 @@ _EXPORTS: dict[str, str] = {
     "PathView": "ig_widgets.widgets.teaching",
     "ConvergenceView": "ig_widgets.widgets.teaching",
     "BaselineLab": "ig_widgets.widgets.teaching",
+    # a module listed under its own name is itself the public name: igw.metrics.comprehensiveness
+    "metrics": "ig_widgets.engine.metrics",
 }
 
 __all__ = [
@@ -66,6 +68,7 @@ __all__ = [
     "demo_models",
     "discover_neutral_tokens",
     "load_demo_model",
+    "metrics",
 ]
 
 
@@ -74,7 +77,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'ig_widgets' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    imported = importlib.import_module(module)
+    value = imported if module.endswith(f".{name}") else getattr(imported, name)
     globals()[name] = value
     return value
 
@@ -84,6 +88,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from ig_widgets.engine import metrics as metrics
     from ig_widgets.engine.adapters.base import Tokenized
     from ig_widgets.engine.baselines import (
         AverageBaseline,
