@@ -174,3 +174,9 @@ def test_why_not_note_for_two_classes_only() -> None:
 def test_legend_names_the_class() -> None:
     assert legend("positive") == "green words push towards positive · red words push away from it"
     assert "towards positive rather than negative" in legend("positive − negative", "token")
+    # the palette names its own hues; a class called "red wine" keeps its name
+    assert legend("red wine", "sentence", "colorblind") == (
+        "blue sentences push towards red wine · orange sentences push away from it"
+    )
+    with pytest.raises(ValueError, match="palette"):
+        legend("positive", palette="neon")

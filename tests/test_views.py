@@ -16,7 +16,6 @@ from ig_widgets.views.normalize import (
     color_for,
     contrast_ratio,
     normalize,
-    rename_hues,
     rgb_for,
     score_format,
     text_rgb_for,
@@ -374,13 +373,3 @@ def test_plot_says_what_the_colours_mean_and_marks_unknown_words() -> None:
     assert "vocabulary" not in plain.get_xlabel()
     sentences = exp.plot(level="sentence", target="positive").axes[0]
     assert bar_count(sentences) == 1
-
-
-def test_rename_hues() -> None:
-    text = "green words push towards red wine · red words push away (bored)"
-    assert rename_hues(text, "default") == text
-    assert rename_hues(text, "colorblind") == (
-        "blue words push towards orange wine · orange words push away (bored)"
-    )
-    with pytest.raises(ValueError, match="palette"):
-        rename_hues(text, "neon")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ig_widgets.views.normalize import color_for, rename_hues, score_format, text_color_for
+from ig_widgets.views.normalize import color_for, score_format, text_color_for
 from ig_widgets.views.normalize import normalize as normalize_scores
 from ig_widgets.views.selection import (
     LEVELS,
@@ -189,7 +189,7 @@ def _delta_badge(attribution: ClassAttribution) -> str:
 
 def _legend(label: str, level: str, palette: str, theme: str) -> str:
     """The colour legend: a swatch of the positive hue, then of the negative one."""
-    pieces = rename_hues(legend(label, level), palette).split(" · ")
+    pieces = legend(label, level, palette).split(" · ")
     swatches = [color_for(1.0, palette, theme), color_for(-1.0, palette, theme)]
     spans = "".join(
         f'<span><span class="igw-swatch" style="background:{colour}"></span>{_e(piece)}</span>'

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 import numpy as np
@@ -108,18 +107,6 @@ def normalize(scores: np.ndarray | list[float], mode: str = "maxabs") -> np.ndar
         The display values, shape ``(n,)``, float64, each in ``[-1, 1]``.
     """
     return scaled(scores, display_scale(scores, mode))
-
-
-def rename_hues(text: str, palette: str) -> str:
-    """``text`` (which names the default palette's hues, e.g. a legend) for ``palette``.
-
-    Whole words only: "red" becomes "orange" for ``"colorblind"``, "bored" stays.
-    """
-    if palette not in HUE_NAMES:
-        raise ValueError(f"Unknown palette {palette!r}; use one of {', '.join(HUE_NAMES)}")
-    for old, new in zip(HUE_NAMES["default"], HUE_NAMES[palette], strict=True):
-        text = re.sub(rf"\b{old}\b", new, text)
-    return text
 
 
 def _check(palette: str, theme: str) -> None:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ig_widgets.views.normalize import PALETTES, rename_hues
+from ig_widgets.views.normalize import PALETTES
 from ig_widgets.views.selection import LEVELS, Selection, completeness, legend, select
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def _draw(ax: Axes, view: Selection, title: str, top_k: int | None, palette: str
         xlabel += "\n(?) not in the model's vocabulary: read as its unknown token"
     ax.set_xlabel(xlabel)
     ax.set_title(title)
-    pieces = rename_hues(legend(view.attribution.label, view.level), palette).split(" · ")
+    pieces = legend(view.attribution.label, view.level, palette).split(" · ")
     handles = [
         Patch(color=colour, label=piece)
         for piece, colour in zip(pieces, (positive, negative), strict=False)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ig_widgets.views.normalize import score_format
+from ig_widgets.views.normalize import HUE_NAMES, score_format
 
 if TYPE_CHECKING:
     from ig_widgets.engine.explanation import ClassAttribution, Explanation
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 DELTA_TOLERANCE = 0.01
 #: what one chip or bar stands for
 LEVELS = ("word", "token", "sentence")
+#: the plural of each level, for legends and bar notes
+UNITS = {"word": "words", "token": "tokens", "sentence": "sentences"}
 #: a baseline whose top class probability is this far above uniform is flagged as not neutral
 FAR_FROM_NEUTRAL = 0.2
 
@@ -302,13 +304,20 @@ def badge(attr: ClassAttribution, output: str = "probs") -> dict[str, Any]:
     }
 
 
-def legend(label: str, level: str = "word") -> str:
-    """The colour legend of a chip row explaining ``label`` (a class or ``"a − b"``)."""
-    unit = {"word": "words", "token": "tokens", "sentence": "sentences"}.get(level, "words")
+def legend(label: str, level: str = "word", palette: str = "default") -> str:
+    """The colour legend of a chip row explaining ``label`` (a class or ``"a − b"``).
+
+    Its first clause is about positive scores (the palette's positive hue), the second about
+    negative ones, e.g. "green words push towards positive · red words push away from it".
+    """
+    if palette not in HUE_NAMES:
+        raise ValueError(f"Unknown palette {palette!r}; use one of {', '.join(HUE_NAMES)}")
+    negative, positive = HUE_NAMES[palette]
+    unit = UNITS.get(level, "words")
     if " − " in label:
         a, b = label.split(" − ", 1)
-        return f"green {unit} push towards {a} rather than {b} · red {unit} towards {b}"
-    return f"green {unit} push towards {label} · red {unit} push away from it"
+        return f"{positive} {unit} push towards {a} rather than {b} · {negative} {unit} towards {b}"
+    return f"{positive} {unit} push towards {label} · {negative} {unit} push away from it"
 
 
 def baseline_summary(exp: Explanation) -> tuple[str, bool]:
