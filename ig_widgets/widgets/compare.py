@@ -22,7 +22,7 @@ from ig_widgets.engine.baselines import (
 from ig_widgets.engine.explainer import Explainer
 from ig_widgets.engine.explanation import ClassAttribution, Explanation, Word
 from ig_widgets.views.normalize import normalize
-from ig_widgets.views.selection import badge, class_name, rule_items
+from ig_widgets.views.selection import badge, class_name, legend, rule_items
 from ig_widgets.widgets._templates import vue_template
 from ig_widgets.widgets.chips import SaliencyChips
 from ig_widgets.widgets.live import REFINING, LiveWidget
@@ -222,6 +222,7 @@ class Compare(LiveWidget, v.VuetifyTemplate):
         sync=True
     )
     diff_label = t.Unicode("", help="the difference row's title ('A − B')").tag(sync=True)
+    legend = t.Unicode("", help="what the rows' colours mean for the shown class").tag(sync=True)
     shown_target = t.Unicode("", help="the class the rows show").tag(sync=True)
     computed_for = t.Dict(help="the settings of the shown result (for UI tests)").tag(sync=True)
     row_chips = t.List(t.Instance(SaliencyChips), help="each model's saliency chips").tag(
@@ -396,7 +397,12 @@ class Compare(LiveWidget, v.VuetifyTemplate):
         self.diff_chips.set_data(texts, diff, label=label)
         self.diff_label = label
         self.shown_target = target
-        self.computed_for = {**asdict(self._params), "stage": exps[0].stage}
+        self.computed_for = {
+            **asdict(self._params),
+            "stage": exps[0].stage,
+            "final": exps[0].is_final,
+        }
+        self.legend = legend(target, "word", self.row_chips[0].palette)
         self.rows = [
             _row(name, exp, attr)
             for name, exp, attr in zip(self.models, exps, aligned.attributions, strict=True)
@@ -425,8 +431,7 @@ def _row(name: str, exp: Explanation, attr: ClassAttribution) -> dict[str, Any]:
         "model": name,
         "prediction": exp.predicted_class,
         "probs": [
-            {"name": c, "prob": round(float(p), 4)}
-            for c, p in zip(exp.classes, exp.probs, strict=True)
+            {"name": c, "prob": float(p)} for c, p in zip(exp.classes, exp.probs, strict=True)
         ],
         "badge": badge(attr, exp.output),
         "n_tokens": len(exp.tokens),

@@ -15,6 +15,7 @@ from ig_widgets.engine.explainer import Explainer
 from ig_widgets.engine.explanation import Explanation
 from ig_widgets.views.selection import (
     LEVELS,
+    UNITS,
     badge,
     baseline_summary,
     class_name,
@@ -309,6 +310,7 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
         view = select(exp, self.target, self.level, other)
         attr = view.attribution
         with self.chips.hold_sync(), self.bars.hold_sync():
+            self.bars.unit = UNITS[view.level]
             for widget in (self.chips, self.bars):
                 widget.set_data(
                     view.tokens,
@@ -326,13 +328,13 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
             "shown_steps": exp.n_steps,
         }
         self.probabilities = [
-            {"name": name, "prob": round(float(p), 4), "predicted": i == exp.predicted}
+            {"name": name, "prob": float(p), "predicted": i == exp.predicted}
             for i, (name, p) in enumerate(zip(exp.classes, exp.probs, strict=True))
         ]
         self.prediction = exp.predicted_class
         self.badge = badge(attr, exp.output)
         self.baseline_info = self._baseline_info(exp)
-        self.legend = legend(attr.label, self.level)
+        self.legend = legend(attr.label, self.level, self.chips.palette)
         notes = [why_not_note(exp, self.target, other) if other is not None else ""]
         if getattr(exp, "all_unknown", False):
             notes.insert(0, ALL_UNKNOWN)

@@ -50,6 +50,9 @@ class LiveWidget(t.HasTraits):
     stale = t.Bool(
         False, help="what is shown belongs to older settings (an error came after it)"
     ).tag(sync=True)
+    done = t.Bool(
+        False, help="what is shown is the newest request's final result (nothing runs)"
+    ).tag(sync=True)
 
     _worker: Worker
     _lock: threading.RLock
@@ -113,7 +116,8 @@ class LiveWidget(t.HasTraits):
             return  # several traits of one message: their observers all see the same values
         self._submitted = params
         self._worker.submit(params)
-        self.computing = True
+        with self.hold_sync():  # type: ignore[attr-defined]
+            self.computing, self.done = True, False
 
     def _rerender(self) -> None:
         """Show the last result again (a view-only trait changed); no computation."""
@@ -140,7 +144,7 @@ class LiveWidget(t.HasTraits):
             if not self._worker.is_current(request):
                 return
             with self.hold_sync():  # type: ignore[attr-defined]
-                self.computing = False
+                self.computing, self.done = False, True
                 self.progress = 100.0
         self._finished(request, result)
 

@@ -202,7 +202,7 @@ class BaselineLab(TeachingView):
             {
                 "label": c.label,
                 "kind": c.kind,
-                "probs": [round(float(p), 4) for p in c.probs],
+                "probs": [float(p) for p in c.probs],
                 "distance": round(c.distance, 6),
             }
             for c in result.candidates
