@@ -22,7 +22,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "bootstrap: installing $TORCH_SPEC and the package with its test extra (a few minutes)"
   constraints=.venv/torch-constraints.txt
   echo "$TORCH_SPEC" > "$constraints"
-  .venv/bin/python -m pip install -q -c "$constraints" "$TORCH_SPEC" -e ".[test]" 2>&1 \
+  # --no-compile: Python writes the bytecode of the modules it imports on first use; compiling
+  # every module at install time added 440 MB of .pyc files nobody imports.
+  .venv/bin/python -m pip install -q --no-compile -c "$constraints" "$TORCH_SPEC" -e ".[test]" 2>&1 \
     | grep -v "^WARNING: Location" || true
   # fastai pulls a torchvision that cannot load beside the CPU torch; fastai's text models never
   # import it, but transformers does: without it, transformers' model classes import cleanly.
