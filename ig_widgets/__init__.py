@@ -32,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     "AverageBaseline": "ig_widgets.engine.baselines",
     "UncertainBaseline": "ig_widgets.engine.baselines",
     "discover_neutral_tokens": "ig_widgets.engine.neutral",
+    "NeutralToken": "ig_widgets.engine.neutral",
     "Tokenized": "ig_widgets.engine.adapters.base",
     # widgets
     "SaliencyChips": "ig_widgets.widgets.chips",
@@ -57,6 +58,7 @@ __all__ = [
     "Explanation",
     "Explorer",
     "IGWidgetsWarning",
+    "NeutralToken",
     "PathView",
     "SaliencyChips",
     "TokenBaseline",
@@ -95,11 +97,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         TokenBaseline,
         UncertainBaseline,
         ZeroBaseline,
-        discover_neutral_tokens,
     )
     from ig_widgets.engine.core import Cancelled
     from ig_widgets.engine.explainer import Explainer
     from ig_widgets.engine.explanation import ClassAttribution, Explanation, Word
+    from ig_widgets.engine.neutral import NeutralToken, discover_neutral_tokens
     from ig_widgets.models.demo import demo_models, load_demo_model
     from ig_widgets.widgets.bars import AttributionBars
     from ig_widgets.widgets.chips import SaliencyChips

@@ -27,18 +27,23 @@ def make(
     probs: tuple[float, ...] = (0.3, 0.7),
     f_baseline: tuple[float, ...] = (0.5, 0.5),
     output: str = "probs",
+    oov: tuple[bool, ...] = (),
 ) -> Explanation:
     """[CLS] Good film . Bad end ! fine [SEP]: words 'Good', 'film.', 'Bad', 'end!', 'fine'."""
     tokens = ("[CLS]", "good", "film", ".", "bad", "end", "!", "fine", "[SEP]")
     spans = (None, (0, 4), (5, 9), (9, 10), (11, 14), (15, 18), (18, 19), (20, 24), None)
-    words = (
-        Word("[CLS]", 0, 0, (0,), special=True),
-        Word("Good", 0, 4, (1,)),
-        Word("film.", 5, 10, (2, 3)),
-        Word("Bad", 11, 14, (4,)),
-        Word("end!", 15, 19, (5, 6)),
-        Word("fine", 20, 24, (7,)),
-        Word("[SEP]", 24, 24, (8,), special=True),
+    unknown = oov or (False,) * len(tokens)
+    words = tuple(
+        Word(text, start, end, members, special=special, oov=all(unknown[i] for i in members))
+        for text, start, end, members, special in (
+            ("[CLS]", 0, 0, (0,), True),
+            ("Good", 0, 4, (1,), False),
+            ("film.", 5, 10, (2, 3), False),
+            ("Bad", 11, 14, (4,), False),
+            ("end!", 15, 19, (5, 6), False),
+            ("fine", 20, 24, (7,), False),
+            ("[SEP]", 24, 24, (8,), True),
+        )
     )
     n = len(tokens)
     first = np.array([0.0, 0.3, 0.1, 0.01, -0.2, -0.05, 0.0, 0.04, 0.0])
@@ -63,6 +68,7 @@ def make(
         method="gausslegendre",
         baseline="'[UNK]'",
         output=output,
+        oov=unknown,
     )
 
 
@@ -126,10 +132,9 @@ def test_default_target_is_the_prediction_and_contrast_subtracts() -> None:
 
 
 def test_oov_flags_follow_the_engine() -> None:
-    exp = make()
-    assert select(exp, level="word").oov == [False] * len(exp.words)
+    assert select(make(), level="word").oov == [False] * 7
     flags = (False, False, False, False, True, False, False, True, False)
-    object.__setattr__(exp, "oov", flags)  # what the engine fills in for unknown tokens
+    exp = make(oov=flags)
     assert select(exp, level="token").oov == list(flags)
     # a word is unknown when every one of its tokens is
     assert select(exp, level="word").oov == [False, False, False, True, False, True, False]

@@ -37,13 +37,17 @@ def make_explanation(
     spans = (None, None, (0, 5), (6, 10), (11, 16), (17, 34), (35, 39))
     for tok, span in zip(tokens[3:], spans[3:], strict=True):
         assert span is not None and TEXT[span[0] : span[1]] == tok
-    words = (
-        Word("xxbos", 0, 0, (0,), special=True),
-        Word("Great", 0, 5, (1, 2)),
-        Word("<img", 6, 10, (3,)),
-        Word("src=x", 11, 16, (4,)),
-        Word("onerror=alert(1)>", 17, 34, (5,)),
-        Word("film", 35, 39, (6,)),
+    unknown = oov or (False,) * len(tokens)
+    words = tuple(
+        Word(text, start, end, members, special=special, oov=all(unknown[i] for i in members))
+        for text, start, end, members, special in (
+            ("xxbos", 0, 0, (0,), True),
+            ("Great", 0, 5, (1, 2), False),
+            ("<img", 6, 10, (3,), False),
+            ("src=x", 11, 16, (4,), False),
+            ("onerror=alert(1)>", 17, 34, (5,), False),
+            ("film", 35, 39, (6,), False),
+        )
     )
     if scores is None:
         rng = np.random.default_rng(3)
@@ -70,9 +74,8 @@ def make_explanation(
         method="gausslegendre",
         baseline="xxunk",
         model_name="toy <b>model</b>",
+        oov=unknown,
     )
-    if oov is not None:  # per token; until the engine sets it, views read it with getattr
-        object.__setattr__(exp, "oov", oov)
     return exp
 
 

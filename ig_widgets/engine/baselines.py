@@ -12,10 +12,6 @@ import torch
 
 from ig_widgets.engine.adapters.base import ModelAdapter, Tokenized
 
-# re-exported until the widgets import them from ig_widgets.engine.neutral (then remove)
-from ig_widgets.engine.neutral import NeutralToken as NeutralToken
-from ig_widgets.engine.neutral import discover_neutral_tokens as discover_neutral_tokens
-
 
 @dataclass(frozen=True)
 class PathStart:

@@ -165,7 +165,7 @@ def select(
     cls = _target_index(exp, target)
     attr = exp.for_class(cls) if contrast in (None, "") else exp.contrast(cls, contrast)
     if level == "token":
-        oov = list(_token_oov(exp))
+        oov = [bool(flag) for flag in exp.oov]
         return Selection(
             attr,
             level,
@@ -176,7 +176,7 @@ def select(
             [[] for _ in exp.tokens],
         )
     words = [
-        Part(w.text, float(s), bool(w.special), _word_oov(exp, w.tokens))
+        Part(w.text, float(s), bool(w.special), bool(w.oov))
         for w, s in zip(exp.words, attr.word_scores, strict=True)
     ]
     if level == "word":
@@ -204,17 +204,6 @@ def select(
 def _target_index(exp: Explanation, target: Target) -> int:
     index = class_index(exp.classes, target)
     return exp.predicted if index is None else index
-
-
-def _token_oov(exp: Explanation) -> tuple[bool, ...]:
-    flags = getattr(exp, "oov", None)
-    return tuple(bool(f) for f in flags) if flags is not None else (False,) * len(exp.tokens)
-
-
-def _word_oov(exp: Explanation, tokens: Sequence[int]) -> bool:
-    flags = _token_oov(exp)
-    real = [i for i in tokens if not exp.special[i]]
-    return bool(real) and all(flags[i] for i in real)
 
 
 def _sentences(words: Sequence[Part]) -> list[list[Part]]:

@@ -336,7 +336,7 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
         self.baseline_info = self._baseline_info(exp)
         self.legend = legend(attr.label, self.level, self.chips.palette)
         notes = [why_not_note(exp, self.target, other) if other is not None else ""]
-        if getattr(exp, "all_unknown", False):
+        if exp.all_unknown:
             notes.insert(0, ALL_UNKNOWN)
         self.note = " ".join(n for n in notes if n)
         stage = f"stage {exp.stage}/{exp.n_stages} · " if exp.n_stages > 1 else ""
