@@ -148,6 +148,8 @@ def test_oov_flags_follow_the_engine() -> None:
         (0.485, 0.5, False, "⚠ add steps: 3.0 % missing"),
         (0.55, 0.5, False, "⚠ add steps: 10 % too much"),
         (-0.485, -0.5, False, "⚠ add steps: 3.0 % missing"),
+        (0.49498, 0.5, False, "⚠ add steps: 1.00 % missing"),
+        (0.49502, 0.5, True, "✓ adds up: delta 1.00 % of the change"),
     ],
 )
 def test_completeness_speaks_plainly(total: float, diff: float, ok: bool, text: str) -> None:

@@ -347,6 +347,10 @@ def why_not_note(exp: Explanation, target: Target, other: Target) -> str:
 
 
 def _percent(share: float) -> str:
+    """A share in percent (two decimals around the tolerance: "1.0 %" could be either side)."""
     if share < 0.1:
         return "< 0.1 %"
-    return f"{share:.1f} %" if share < 10 else f"{share:.0f} %"
+    if share >= 10:
+        return f"{share:.0f} %"
+    text = f"{share:.1f}"
+    return f"{share:.2f} %" if text == f"{100 * DELTA_TOLERANCE:.1f}" else f"{text} %"
