@@ -51,6 +51,19 @@ def make_explorer(n_classes: int = 3, **kwargs: Any) -> Explorer:
     return explorer
 
 
+def recorded_runs(explorer: Explorer) -> list[Params]:
+    """From now on, the parameters of every computation the explorer runs, in order."""
+    runs: list[Params] = []
+    original = explorer._job
+
+    def counted(request: Request) -> None:
+        runs.append(request.params)
+        original(request)
+
+    explorer._worker.job = counted
+    return runs
+
+
 def shown_view(explorer: Explorer) -> Any:
     exp = explorer.explanation
     assert exp is not None
@@ -280,14 +293,7 @@ def test_target_contrast_and_level_switches_make_no_model_call() -> None:
 
 def test_several_traits_in_one_message_compute_once() -> None:
     explorer = make_explorer()
-    runs: list[Params] = []
-    original = explorer._job
-
-    def counted(request: Request) -> None:
-        runs.append(request.params)
-        original(request)
-
-    explorer._worker.job = counted
+    runs = recorded_runs(explorer)
     explorer.set_state({"n_steps": 10, "method": "riemann_trapezoid", "text": "a fun film"})
     assert explorer.wait(WAIT)
     assert runs == [Params("a fun film", 10, "riemann_trapezoid", "[default]")]
@@ -468,14 +474,7 @@ def test_method_menu_lists_every_rule_and_choosing_one_recomputes() -> None:
 def test_baseline_box_searches_without_computing_and_commits_on_choice() -> None:
     explorer = make_explorer(n_classes=2)
     shown = explorer.explanation
-    runs: list[Params] = []
-    original = explorer._job
-
-    def counted(request: Request) -> None:
-        runs.append(request.params)
-        original(request)
-
-    explorer._worker.job = counted
+    runs = recorded_runs(explorer)
     for typed in ("m", "mo", "mov", "zzq"):  # keystrokes: a search each, nothing else
         explorer._handle_event(None, {"event": "search_baseline", "data": typed}, [])
     assert explorer.wait(WAIT)
