@@ -29,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     "Cancelled": "ig_widgets.engine.core",
     "TokenBaseline": "ig_widgets.engine.baselines",
     "ZeroBaseline": "ig_widgets.engine.baselines",
+    "TextBaseline": "ig_widgets.engine.baselines",
     "AverageBaseline": "ig_widgets.engine.baselines",
     "UncertainBaseline": "ig_widgets.engine.baselines",
     "discover_neutral_tokens": "ig_widgets.engine.neutral",
@@ -61,6 +62,7 @@ __all__ = [
     "NeutralToken",
     "PathView",
     "SaliencyChips",
+    "TextBaseline",
     "TokenBaseline",
     "Tokenized",
     "UncertainBaseline",
@@ -94,6 +96,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ig_widgets.engine.adapters.base import Tokenized
     from ig_widgets.engine.baselines import (
         AverageBaseline,
+        TextBaseline,
         TokenBaseline,
         UncertainBaseline,
         ZeroBaseline,

@@ -80,11 +80,21 @@ class TokenBaseline(Baseline):
         return f"token {self.token!r}"
 
 
+#: why a model's default baseline is zero embeddings, in the words the widgets show
+NO_DEFAULT_TOKEN = "the model has no unknown or mask token"
+
+
 @dataclass(frozen=True)
 class ZeroBaseline(Baseline):
-    """Zero embeddings; the kept special tokens keep theirs unless ``keep_special`` is False."""
+    """Zero embeddings; the kept special tokens keep theirs unless ``keep_special`` is False.
+
+    ``reason`` says why zeros were chosen when the engine chose them (a model without a
+    default token, see :func:`default_baseline`); it is part of the description, so the
+    widgets show it, and plays no part in equality.
+    """
 
     keep_special: bool = True
+    reason: str = field(default="", compare=False)
 
     def starts(
         self, adapter: ModelAdapter, tok: Tokenized, inputs: torch.Tensor
@@ -98,13 +108,20 @@ class ZeroBaseline(Baseline):
 
     @property
     def description(self) -> str:
-        """``zero embeddings``."""
-        return "zero embeddings" + ("" if self.keep_special else " (special tokens too)")
+        """``zero embeddings``, with the reason and ``special tokens too`` in brackets."""
+        notes = [n for n in ("" if self.keep_special else "special tokens too", self.reason) if n]
+        return "zero embeddings" + (f" ({'; '.join(notes)})" if notes else "")
 
 
 @dataclass(frozen=True)
 class TextBaseline(Baseline):
-    """A reference text: its tokens repeated to the input's length, kept tokens kept."""
+    """A reference text: its tokens repeated to the input's length, kept tokens kept.
+
+    ``TextBaseline("an ordinary film")`` on ``[CLS] a truly great movie ! [SEP]`` starts the
+    path at ``[CLS] an ordinary film an ordinary [SEP]``: the reference's ordinary tokens
+    (its own special tokens dropped) tiled over the positions a token baseline would replace.
+    Works for every model family, since the text goes through the model's own tokenizer.
+    """
 
     text: str
 
@@ -195,8 +212,7 @@ class UncertainBaseline(Baseline):
     def _optimise(
         self, adapter: ModelAdapter, tok: Tokenized, inputs: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, Any]]:
-        default = adapter.default_baseline_token
-        init = (TokenBaseline(default) if default else ZeroBaseline()).starts(adapter, tok, inputs)
+        init = default_baseline(adapter).starts(adapter, tok, inputs)
         kept = _kept(tok)
         fixed = inputs.detach().clone()
         free = init[0].embeds.detach().clone().requires_grad_(True)
@@ -230,11 +246,34 @@ class UncertainBaseline(Baseline):
         return "uncertain"
 
 
+def default_baseline(adapter: ModelAdapter) -> Baseline:
+    """The model's default baseline: its default token, or announced zero embeddings.
+
+    The token is the adapter's ``default_baseline_token`` (``xxunk`` for fastai; the mask
+    token for a Hugging Face model pretrained with masked LM, else its pad or unknown token).
+    A model with none gets :class:`ZeroBaseline` whose description says so: ``zero
+    embeddings (the model has no unknown or mask token)``.
+    """
+    token = adapter.default_baseline_token
+    return TokenBaseline(token) if token else ZeroBaseline(reason=NO_DEFAULT_TOKEN)
+
+
+def default_average(adapter: ModelAdapter) -> Baseline:
+    """The default token baseline averaged with zero embeddings (``[average]``).
+
+    A model without a default token gets the announced zero embeddings of
+    :func:`default_baseline` alone.
+    """
+    default = default_baseline(adapter)
+    return (
+        default if isinstance(default, ZeroBaseline) else AverageBaseline([default, ZeroBaseline()])
+    )
+
+
 def parse_baseline(baseline: Baseline | str | None, adapter: ModelAdapter) -> Baseline:
     """A baseline object from None (the model's default), a vocabulary token or a Baseline."""
     if baseline is None:
-        default = adapter.default_baseline_token
-        return TokenBaseline(default) if default else ZeroBaseline()
+        return default_baseline(adapter)
     if isinstance(baseline, Baseline):
         return baseline
     if isinstance(baseline, str):
@@ -287,8 +326,7 @@ def baseline_from_choice(
     if choice == AVERAGE:
         if average is not None:
             return average
-        token = adapter.default_baseline_token
-        return AverageBaseline([TokenBaseline(token), ZeroBaseline()]) if token else ZeroBaseline()
+        return default_average(adapter)
     if adapter.has_token(choice):  # exact: a token is never found by a part of it
         return choice
     kind = "baseline" if choice.startswith("[") and choice.endswith("]") else "baseline token"

@@ -18,6 +18,8 @@ from ig_widgets.engine.baselines import (
     ZeroBaseline,
     baseline_from_choice,
     choice_of,
+    default_average,
+    default_baseline,
 )
 from ig_widgets.engine.explainer import Explainer
 from ig_widgets.engine.neutral import NeutralToken, discover_neutral_tokens
@@ -92,10 +94,7 @@ class BaselineMenu:
 
     def default_average(self) -> Baseline:
         """The average of the model's default token baseline and zero embeddings."""
-        token = self.explainer.adapter.default_baseline_token
-        if not token:
-            return ZeroBaseline()
-        return AverageBaseline([TokenBaseline(token), ZeroBaseline()])
+        return default_average(self.explainer.adapter)
 
     def suggestion(self) -> NeutralToken | None:
         """The most neutral token at the length it was last ranked at (None before)."""
@@ -115,8 +114,9 @@ class BaselineMenu:
     def items(self, matches: Sequence[str], current: str) -> list[dict[str, str]]:
         """The menu: the kinds, the neutral tokens, search matches and the current choice."""
         default = self.explainer.adapter.default_baseline_token
+        fallback = default_baseline(self.explainer.adapter).description  # says why zeros
         titles = {
-            DEFAULT: f"model default ({default or 'zero embeddings'})",
+            DEFAULT: f"model default ({default})" if default else f"model default: {fallback}",
             ZERO: "zero embeddings",
             AVERAGE: (self.average or self.default_average()).description,
             UNCERTAIN: "uncertain (optimised to uniform probabilities)",
