@@ -84,7 +84,7 @@ def test_classes_vocab_limits_and_defaults(adapter: HFAdapter, bert) -> None:
     model, tokenizer = bert
     assert adapter.family == "huggingface"
     assert adapter.classes == ("neg", "neu", "pos")
-    assert adapter.output == "probs" and adapter.default_baseline_token == "[PAD]"
+    assert adapter.output == "probs" and adapter.default_baseline_token == "[MASK]"
     assert adapter.max_tokens == 64
     assert adapter.vocab[adapter.token_id("movie")] == "movie"
     assert adapter.name == "BertForSequenceClassification"
@@ -188,7 +188,7 @@ def bert_explainer(bert) -> igw.Explainer:
 def test_engine_agrees_with_captum(bert_explainer: igw.Explainer, bert, method: str) -> None:
     model, _ = bert
     exp = bert_explainer.explain(TEXT, n_steps=50, method=method)
-    assert exp.baseline == "token '[PAD]'"
+    assert exp.baseline == "token '[MASK]'"  # masked-LM tokenizer: [MASK] by default
     tok = bert_explainer.tokenize(TEXT)
     reference = captum_scores(
         lambda ids: torch.softmax(
@@ -196,7 +196,7 @@ def test_engine_agrees_with_captum(bert_explainer: igw.Explainer, bert, method: 
         ),
         model.get_input_embeddings(),
         torch.tensor(tok.ids),
-        baseline_ids(tok, bert_explainer.adapter.token_id("[PAD]")),
+        baseline_ids(tok, bert_explainer.adapter.token_id("[MASK]")),
         3,
         50,
         method,

@@ -32,8 +32,16 @@ class HFAdapter(ModelAdapter):
     """A Hugging Face ``AutoModelForSequenceClassification``-style model and its tokenizer.
 
     ``HFAdapter(model, tokenizer=fast_tokenizer)``; optional ``output="probs"`` (softmax,
-    default) or ``"logits"``, ``baseline_token=`` (default the tokenizer's pad token, else its
-    unknown token), ``classes=`` (default ``config.id2label`` in index order), ``name=``.
+    default) or ``"logits"``, ``baseline_token=``, ``classes=`` (default ``config.id2label``
+    in index order), ``name=``.
+
+    The default baseline token is the tokenizer's mask token when it has one (``[MASK]``,
+    ``<mask>``: a model pretrained with masked LM has learnt it as "some word, unknown";
+    published runs on DistilBERT/SST-2 put IG from ``[MASK]`` well ahead of ``[PAD]`` in
+    log-odds and comprehensiveness), else its pad token, else its unknown token; the special
+    tokens (``[CLS]``, ``[SEP]``) are kept either way. The others are one keyword away:
+    ``explainer.explain(text, baseline="[PAD]")`` (or ``"[UNK]"``) for one call,
+    ``Explainer(model, tokenizer=tok, baseline_token="[PAD]")`` for every call.
 
     The tokenizer must be a fast one (its offsets give each token's character span).
     Special tokens the tokenizer adds (``[CLS]``, ``[SEP]``, ``<s>``, ``</s>``) have no span,
@@ -81,7 +89,8 @@ class HFAdapter(ModelAdapter):
         self.classes = _classes(model.config, classes)
         self._name = name or getattr(model, "name_or_path", "") or type(model).__name__
         self._vocab = vocab_list(tokenizer.get_vocab())
-        token = baseline_token or tokenizer.pad_token or tokenizer.unk_token
+        mask = getattr(tokenizer, "mask_token", None)
+        token = baseline_token or mask or tokenizer.pad_token or tokenizer.unk_token
         if token is not None:
             self.token_id(token)  # ValueError when it is not in the vocabulary
         self.default_baseline_token = token
