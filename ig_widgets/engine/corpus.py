@@ -13,7 +13,7 @@ import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence, Sized
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -70,7 +70,7 @@ _PATH = pa.struct(
 )
 #: one row per text: where it came from, and its whole Explanation (null when it failed)
 _COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
-    ("position", pa.int64()),
+    ("order", pa.int64()),
     ("text", pa.string()),
     ("label", pa.int32()),
     ("error", pa.string()),
@@ -92,12 +92,14 @@ _COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("stage", pa.int32()),
     ("n_stages", pa.int32()),
     ("path", _PATH),
+    ("position", pa.int32()),
+    ("token_labels", pa.list_(pa.string())),
 )
 #: the Explanation fields a row holds; the file's metadata holds classes, output, model_name
-ROW_FIELDS = frozenset(name for name, _ in _COLUMNS) - {"position", "text", "label", "error"}
+ROW_FIELDS = frozenset(name for name, _ in _COLUMNS) - {"order", "text", "label", "error"}
 FILE_FIELDS = frozenset({"text", "classes", "output", "model_name"})
 #: the columns a summary (to_dataframe) reads
-_SUMMARY = ("id", "position", "text", "label", "error", "predicted", "probs", "f_input")
+_SUMMARY = ("id", "order", "text", "label", "error", "predicted", "probs", "f_input")
 _SUMMARY_LISTS = ("f_baseline", "delta")
 
 
@@ -141,6 +143,8 @@ def encode(exp: Explanation) -> dict[str, Any]:
         "baseline": exp.baseline,
         "stage": int(exp.stage),
         "n_stages": int(exp.n_stages),
+        "position": getattr(exp, "position", None),
+        "token_labels": list(getattr(exp, "token_labels", ())),
         "path": None
         if path is None
         else {
@@ -183,7 +187,15 @@ def decode(row: dict[str, Any], meta: dict[str, Any]) -> Explanation:
         path=None
         if path is None
         else PathTrace(**{k: np.array(v, dtype=np.float64) for k, v in path.items()}),
+        **_optional(row),
     )
+
+
+def _optional(row: dict[str, Any]) -> dict[str, Any]:
+    """The columns of Explanation fields that only some versions have (token models)."""
+    have = {f.name for f in fields(Explanation)}
+    extra = {"position": row.get("position"), "token_labels": tuple(row.get("token_labels") or ())}
+    return {k: v for k, v in extra.items() if k in have}
 
 
 def _meta_of(schema_: pa.Schema, where: object) -> dict[str, Any]:
@@ -211,7 +223,7 @@ def _file_meta(classes: Sequence[str], output: str, model_name: str, **extra: An
 def save_explanation(exp: Explanation, path: str | os.PathLike[str]) -> None:
     """Write one Explanation to a Parquet file (exact; see :meth:`Explanation.save`)."""
     meta = _file_meta(exp.classes, exp.output, exp.model_name, kind="explanation")
-    row = {"id": 0, "position": 0, "text": exp.text, "label": None, "error": None, **encode(exp)}
+    row = {"id": 0, "order": 0, "text": exp.text, "label": None, "error": None, **encode(exp)}
     table = pa.Table.from_pylist([row], schema=schema("int", meta))
     _atomic_write(Path(path), lambda target: pq.write_table(table, target))
 
@@ -341,7 +353,7 @@ class InputRow:
 
     Attributes
     ----------
-    position : int
+    order : int
         Its index in the input.
     id : int or str
         Its id (the key resume and the Ray backend write by).
@@ -353,7 +365,7 @@ class InputRow:
         Why it cannot be explained (no text, bad label), or None.
     """
 
-    position: int
+    order: int
     id: int | str
     text: str | None
     label: int | None
@@ -364,10 +376,10 @@ class InputRow:
         return {**self.head(), "error": error}
 
     def head(self) -> dict[str, Any]:
-        """The columns every row has (id, position, text, label, error)."""
+        """The columns every row has (id, order, text, label, error)."""
         return {
             "id": self.id,
-            "position": self.position,
+            "order": self.order,
             "text": self.text,
             "label": self.label,
             "error": self.error,
@@ -411,8 +423,22 @@ def label_index(value: Any, classes: Sequence[str]) -> int | None:
     return int(value)
 
 
+def class_index(target: int | str, classes: Sequence[str]) -> int:
+    """The index of a class given by name or index (``ValueError``/``TypeError`` otherwise)."""
+    names = list(classes)
+    if isinstance(target, str):
+        if target not in names:
+            raise ValueError(f"Unknown class {target!r}; the classes are {names}")
+        return names.index(target)
+    if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
+        raise TypeError(f"target must be a class name or index, got {type(target).__name__}")
+    if not -len(names) <= int(target) < len(names):
+        raise ValueError(f"class index {int(target)} is out of range for {names}")
+    return int(target) % len(names)
+
+
 def _check_row(
-    position: int, id_: int | str, text: Any, label: Any, classes: Sequence[str]
+    order: int, id_: int | str, text: Any, label: Any, classes: Sequence[str]
 ) -> InputRow:
     error = None
     if _missing(text):
@@ -425,7 +451,7 @@ def _check_row(
         index = label_index(label, classes)
     except ValueError as exc:
         index, error = None, error or str(exc)
-    return InputRow(position, id_, text, index, error)
+    return InputRow(order, id_, text, index, error)
 
 
 def _normalise_ids(ids: Iterable[Any] | None, n: int | None) -> list[int] | list[str] | None:
@@ -471,10 +497,10 @@ def input_rows(
 
     def rows() -> Iterator[InputRow]:
         label_iter = iter(_values(labels)) if labels is not None else None
-        for position, text in enumerate(_values(texts)):
+        for order, text in enumerate(_values(texts)):
             label = next(label_iter, None) if label_iter is not None else None
-            id_ = id_list[position] if id_list is not None else position
-            yield _check_row(position, id_, text, label, classes)
+            id_ = id_list[order] if id_list is not None else order
+            yield _check_row(order, id_, text, label, classes)
 
     return rows(), n if id_list is None else len(id_list), id_type
 
@@ -926,10 +952,9 @@ class CorpusExplanation:
         self._store = store
         self._importance: pd.DataFrame | None = None
         self._frame: pd.DataFrame | None = None
-        table = store.columns(["id", "position"])
-        positions = table.column("position").to_numpy()
+        table = store.columns(["id", "order"])
         #: file row of each text, in input order
-        self._order = np.argsort(positions, kind="stable")
+        self._order = np.argsort(table.column("order").to_numpy(), kind="stable")
         ids = table.column("id").to_pylist()
         self._ids = [ids[r] for r in self._order]
         self._index = {id_: i for i, id_ in enumerate(self._ids)}
@@ -1138,17 +1163,7 @@ class CorpusExplanation:
             holding it, the share where its attribution there is positive: it pushes
             towards ``target``).
         """
-        names = list(self.classes)
-        if isinstance(target, str):
-            if target not in names:
-                raise ValueError(f"Unknown class {target!r}; the classes are {names}")
-            c = names.index(target)
-        elif isinstance(target, bool) or not isinstance(target, (int, np.integer)):
-            raise TypeError(f"target must be a class name or index, got {type(target).__name__}")
-        elif not -len(names) <= int(target) < len(names):
-            raise ValueError(f"class index {int(target)} is out of range for {names}")
-        else:
-            c = int(target) % len(names)
+        c = class_index(target, self.classes)
         stats = self._word_stats()
         columns = ["count", "texts", f"sum{c}", f"abs{c}", f"towards{c}"]
         picked = stats.loc[stats["count"] >= min_count, columns]
