@@ -54,7 +54,10 @@ class FastaiAdapter(ModelAdapter):
     numericaliser are run, without building a DataLoader). The forward pass runs from the
     embeddings (the output of ``encoder_dp``) through the AWD-LSTM as **one chunk**, whatever
     the Learner's ``bptt`` and ``max_len`` are, with a zero hidden state on every call, so
-    gradients are exact for long inputs. The Learner is never modified: ``bptt``,
+    gradients are exact for long inputs. The pooling head sees only the outputs the Learner's
+    ``SentenceEncoder`` keeps (for a text longer than ``max_len``, its last chunks: see
+    :func:`first_kept_output`), so ``F`` is what ``learn.predict`` computes, while every token
+    still reaches it through the recurrence. The Learner is never modified: ``bptt``,
     ``max_len``, weights and ``requires_grad`` flags stay as they are, and :meth:`prepared`
     restores the training flags and the recurrent state it finds.
 
@@ -210,6 +213,8 @@ class FastaiAdapter(ModelAdapter):
         torch.Tensor
             Shape ``(batch, n_classes)``: softmax probabilities or logits (``output``).
             Call it inside :meth:`prepared` (eval mode) for deterministic results.
+            Beyond the Learner's ``max_len`` only the outputs ``learn.predict`` keeps are
+            pooled (:func:`first_kept_output`); the recurrence runs over all the tokens.
         """
         if embeds.dim() != 3 or embeds.shape[1] != ids.shape[-1]:
             raise ValueError(
@@ -217,10 +222,13 @@ class FastaiAdapter(ModelAdapter):
                 f"got {tuple(embeds.shape)}"
             )
         batch, n = embeds.shape[:2]
-        mask = (ids.reshape(-1, n) == self.learn.model[0].pad_idx).to(embeds.device)
+        encoder = self.learn.model[0]
+        mask = (ids.reshape(-1, n) == encoder.pad_idx).to(embeds.device)
+        kept = first_kept_output(n, encoder.bptt, encoder.max_len)
         with self.lock, self._fresh_hidden(batch):
             hidden = self.awd_lstm(embeds, from_embeds=True)
-            logits = self.learn.model[1]((hidden, mask.expand(batch, n)))[0]
+            pooled = hidden[:, kept:], mask.expand(batch, n)[:, kept:]
+            logits = self.learn.model[1](pooled)[0]
         return logits.softmax(-1) if self.output == "probs" else logits
 
     @contextlib.contextmanager
@@ -261,6 +269,36 @@ class FastaiAdapter(ModelAdapter):
             awd.hidden, awd.bs = state
             for module, name, weight in dropped:
                 setattr(module, name, weight)
+
+
+def first_kept_output(n_tokens: int, bptt: int, max_len: int | None) -> int:
+    """Index of the first output fastai's ``SentenceEncoder`` keeps for the pooling head.
+
+    The encoder runs a text in chunks of ``bptt`` tokens starting at ``0, bptt, 2·bptt, …``
+    and keeps a chunk's outputs only when it starts at most ``max_len`` tokens before the
+    end (``n_tokens − start ≤ max_len``). So ``learn.predict`` pools the outputs from the
+    first such chunk on: the last ``max_len − bptt + 1`` to ``max_len`` of them, chunk
+    aligned (1,428 of a 1,500-token text with ``bptt`` 72 and ``max_len`` 1,440).
+
+    Returns
+    -------
+    int
+        0 when ``max_len`` is None or the text is no longer than it.
+
+    Raises
+    ------
+    ValueError
+        When no chunk is kept (``max_len`` shorter than the last chunk): fastai itself fails.
+    """
+    if max_len is None or n_tokens <= max_len:
+        return 0
+    start = -(-(n_tokens - max_len) // bptt) * bptt  # the first chunk start that is kept
+    if start >= n_tokens:
+        raise ValueError(
+            f"The Learner keeps no output of a {n_tokens}-token text (bptt {bptt}, max_len "
+            f"{max_len}): raise learn.model[0].max_len to at least bptt."
+        )
+    return start
 
 
 # --- character spans ----------------------------------------------------------------------
