@@ -5,21 +5,30 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
+import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import numpy as np
 
+from ig_widgets import IGWidgetsWarning
 from ig_widgets.engine.quadrature import ALL_METHODS
 from ig_widgets.views.normalize import NORMALIZE_MODES, rgb_for, score_format, text_rgb_for
 from ig_widgets.views.normalize import normalize as normalize_scores
 from ig_widgets.views.selection import baseline_summary, completeness
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from ig_widgets.engine.corpus import CorpusExplanation
+    from ig_widgets.engine.explainer import Explainer
     from ig_widgets.engine.explanation import ClassAttribution, Explanation
 
-#: exit codes: bad input or usage, and a failure to write the report
-EXIT_USAGE, EXIT_IO = 2, 1
+#: exit codes: bad input or usage, a failure to write the report, an interrupted run
+EXIT_USAGE, EXIT_IO, EXIT_INTERRUPTED = 2, 1, 130
+#: a word must be used this often to be listed in the explain-dataset summary
+MIN_COUNT = 5
 
 # C0/C1 control characters (except tab and newline) are shown as U+FFFD so that text pasted
 # from elsewhere cannot drive the terminal with escape sequences
@@ -55,7 +64,7 @@ def _positive(value: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command-line parser (``explain`` and ``models`` sub-commands)."""
+    """The command-line parser (``explain``, ``explain-dataset`` and ``models`` sub-commands)."""
     parser = _Parser(
         prog="python -m ig_widgets",
         description="Integrated Gradients explanations of a text classifier, in the terminal.",
@@ -94,7 +103,48 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--html", type=Path, default=None, help="also write an HTML report")
     explain.add_argument("--no-color", action="store_true", help="plain text, no ANSI colours")
     commands.add_parser("models", help="list the bundled demo models")
+    _dataset_parser(commands)
     return parser
+
+
+def _dataset_parser(commands: argparse._SubParsersAction) -> None:
+    """The ``explain-dataset`` sub-command's arguments."""
+    dataset = commands.add_parser(
+        "explain-dataset",
+        help="explain every text of a CSV (or Parquet) file into a Parquet file",
+        description="Explain every text of a table with a bundled demo model, writing each "
+        "text's whole explanation to a Parquet file as it goes (an interrupted run resumes "
+        "where it stopped), then print a short summary: accuracy, the words that drive each "
+        "class and the texts whose attributions add up worst.",
+    )
+    dataset.add_argument("data", type=Path, help="a .csv, .tsv, .parquet or .jsonl file")
+    dataset.add_argument("--text-column", required=True, help="the column holding the texts")
+    dataset.add_argument("--label-column", default=None, help="the true labels (names or indices)")
+    dataset.add_argument("--id-column", default=None, help="unique ids (default: row numbers)")
+    dataset.add_argument("--model", default=None, help="bundled demo model (see 'models')")
+    dataset.add_argument("--out", type=Path, required=True, help="the Parquet file to write")
+    dataset.add_argument(
+        "--steps", type=_steps, default="auto", help="quadrature points, or 'auto' (default)"
+    )
+    dataset.add_argument("--method", default=None, choices=ALL_METHODS, metavar="METHOD")
+    dataset.add_argument(
+        "--baseline", default=None, help="a vocabulary token (default: the model's)"
+    )
+    dataset.add_argument(
+        "--max-tokens", type=_positive, default=None, help="record longer texts as errors"
+    )
+    dataset.add_argument("--limit", type=_positive, default=None, help="only the first N rows")
+    dataset.add_argument("--backend", default="local", choices=("local", "ray"))
+    dataset.add_argument("--address", default=None, help="a Ray cluster to join (--backend ray)")
+    dataset.add_argument(
+        "--actors", type=_positive, default=2, help="Ray actors (--backend ray, default 2)"
+    )
+    dataset.add_argument(
+        "--restart", action="store_true", help="replace --out instead of resuming it"
+    )
+    dataset.add_argument(
+        "--top", type=_positive, default=8, help="words per class in the summary (default 8)"
+    )
 
 
 # ------------------------------------------------------------------------------- colours
@@ -227,16 +277,21 @@ def _class(value: str, classes: tuple[str, ...]) -> int | str:
     return int(value) if value not in classes and value.lstrip("-").isdigit() else value
 
 
-def _explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    text = sys.stdin.read() if args.text == "-" else args.text
-    if not text.strip():
-        raise ValueError("the text is empty: give some text to explain")
+def _demo_explainer(name: str | None, err: TextIO) -> Explainer:
+    """An Explainer on a bundled demo model (saying so on a terminal: loading takes seconds)."""
     from ig_widgets.engine.explainer import Explainer
     from ig_widgets.models import demo
 
     if err.isatty():
-        print(f"loading {args.model or demo.demo_models()[0]} …", file=err, flush=True)
-    explainer = Explainer(demo.load_demo_model(args.model))
+        print(f"loading {name or demo.demo_models()[0]} …", file=err, flush=True)
+    return Explainer(demo.load_demo_model(name))
+
+
+def _explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    text = sys.stdin.read() if args.text == "-" else args.text
+    if not text.strip():
+        raise ValueError("the text is empty: give some text to explain")
+    explainer = _demo_explainer(args.model, err)
     wanted = None if args.target is None else _class(args.target, explainer.classes)
     exp = explainer.explain(  # checks the target before any work
         text, n_steps=args.steps, method=args.method, baseline=args.baseline, target=wanted
@@ -279,6 +334,95 @@ def _explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def read_table(path: Path) -> pd.DataFrame:
+    """A data file as a DataFrame, by its suffix (``.csv``, ``.tsv``, ``.parquet``, ``.jsonl``)."""
+    import pandas as pd
+
+    readers = {
+        ".csv": pd.read_csv,
+        ".tsv": lambda p: pd.read_csv(p, sep="\t"),
+        ".parquet": pd.read_parquet,
+        ".jsonl": lambda p: pd.read_json(p, lines=True),
+    }
+    reader = readers.get(path.suffix.lower())
+    if reader is None:
+        raise ValueError(f"cannot read {path}: use a {', '.join(readers)} file")
+    if not path.is_file():
+        raise ValueError(f"no such file: {path}")
+    return reader(path)
+
+
+def _column(frame: pd.DataFrame, name: str, what: str) -> pd.Series:
+    if name not in frame.columns:
+        columns = ", ".join(map(str, frame.columns))
+        raise ValueError(f"the {what} column {name!r} is not in the file; its columns: {columns}")
+    return frame[name]
+
+
+def summary(corpus: CorpusExplanation, top: int = 8, seconds: float | None = None) -> str:
+    """The closing report of ``explain-dataset``: counts, accuracy, words per class, deltas."""
+    frame = corpus.to_dataframe()
+    failed = int(frame["error"].notna().sum())
+    where = f" → {corpus.path}" if corpus.path is not None else ""
+    rate = f" in {seconds:.1f} s" if seconds else ""
+    lines = [f"{len(frame)} texts{rate}{where}; {failed} could not be explained"]
+    if not corpus.complete:
+        lines.append("stopped before the end: run the same command again to resume")
+    accuracy = corpus.accuracy()
+    if accuracy is not None:
+        labelled = int(frame["correct"].notna().sum())
+        lines.append(f"accuracy {accuracy:.3f} ({labelled} labelled texts)")
+    if failed < len(frame):
+        lines.append(f"words that push towards each class (mean attribution, >= {MIN_COUNT} uses):")
+        for name in corpus.classes:
+            means = corpus.word_importance(name, min_count=MIN_COUNT)["mean"].head(top)
+            number = score_format(means.to_numpy())
+            shown = ", ".join(f"{w} {number.format(m)}" for w, m in means.items())
+            lines.append(f"  {name}: {shown or '(no word used often enough)'}")
+        worst = frame.dropna(subset=["delta_share"]).nlargest(min(top, 5), "delta_share")
+        cells = ", ".join(
+            f"{i!r} {s:.1%}" for i, s in zip(worst["id"], worst["delta_share"], strict=True)
+        )
+        lines.append(f"worst completeness (|delta| / |F(input) - F(baseline)|): {cells}")
+    return "\n".join(lines) + "\n"
+
+
+def _explain_dataset(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    frame = read_table(args.data)
+    texts = _column(frame, args.text_column, "text")
+    labels = None if args.label_column is None else _column(frame, args.label_column, "label")
+    ids = None if args.id_column is None else _column(frame, args.id_column, "id")
+    if args.limit is not None:
+        texts = texts.iloc[: args.limit]
+        labels, ids = (c.iloc[: args.limit] if c is not None else None for c in (labels, ids))
+    from ig_widgets.engine.corpus import explain_many
+
+    explainer = _demo_explainer(args.model, err)
+    options: dict[str, Any] = {}
+    if args.backend == "ray":
+        options = {"address": args.address, "num_actors": args.actors}
+    started = time.perf_counter()
+    with warnings.catch_warnings():  # an interrupted run is reported below, not as a warning
+        warnings.filterwarnings("ignore", message="explain_many stopped", category=IGWidgetsWarning)
+        corpus = explain_many(
+            explainer,
+            texts,
+            labels,
+            ids,
+            n_steps=args.steps,
+            method=args.method,
+            baseline=args.baseline,
+            max_tokens=args.max_tokens,
+            out=args.out,
+            resume=not args.restart,
+            overwrite=args.restart,
+            backend=args.backend,
+            **options,
+        )
+    out.write(summary(corpus, args.top, time.perf_counter() - started))
+    return 0 if corpus.complete else EXIT_INTERRUPTED
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 2 bad input, 1 unwritable report).
 
@@ -294,17 +438,19 @@ def main(argv: list[str] | None = None) -> int:
             out.write("\n".join(demo_models()) + "\n")
             return 0
         if args.command is None:
-            raise _UsageError("choose a command: explain or models (see --help)")
+            raise _UsageError("choose a command: explain, explain-dataset or models (see --help)")
+        if args.command == "explain-dataset":
+            return _explain_dataset(args, out, err)
         return _explain(args, out, err)
     except SystemExit as done:  # --help
         return done.code if isinstance(done.code, int) else 0
-    except (_UsageError, ValueError, TypeError) as error:
+    except (_UsageError, ValueError, TypeError, FileExistsError) as error:
         message = " ".join(str(error).split()) or type(error).__name__
         print(f"error: {message}", file=err)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("error: interrupted", file=err)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -762,12 +762,10 @@ class ProgressBar:
         self.bar = tqdm(
             total=total,
             unit="text",
-            desc="explain_many",
+            desc=f"explain_many ({initial} done before)" if initial else "explain_many",
             disable=progress is not True,
             dynamic_ncols=True,
         )
-        if initial:
-            self.bar.set_postfix_str(f"{initial} done before", refresh=False)
 
     def update(self, n: int, failed: int = 0) -> None:
         """``n`` more texts finished, ``failed`` of them with an error."""
