@@ -60,7 +60,34 @@ def check_finite(values: torch.Tensor, what: str) -> None:
         )
 
 
-def forward(adapter: ModelAdapter, embeds: torch.Tensor, ids: torch.Tensor) -> np.ndarray:
+def at_position(out: torch.Tensor, position: int | None) -> torch.Tensor:
+    """``F`` of one output: ``(batch, n_classes)`` from an adapter's output.
+
+    Parameters
+    ----------
+    out : torch.Tensor
+        ``(batch, n_classes)``, or per token ``(batch, n_tokens, n_classes)``.
+    position : int or None
+        The token explained for a per-token output; None for a sequence classifier.
+    """
+    if out.dim() == 3:
+        if position is None:
+            raise ValueError(
+                "The model gives one output per token (token classification): say which "
+                "token to explain, target=(token_index, label)."
+            )
+        return out[:, position]
+    if position is not None:
+        raise ValueError(
+            "The model classifies the whole text (one output per text, not per token): "
+            "target is a class name or index, not (token_index, label)."
+        )
+    return out
+
+
+def forward(
+    adapter: ModelAdapter, embeds: torch.Tensor, ids: torch.Tensor, position: int | None = None
+) -> np.ndarray:
     """``F`` without gradients.
 
     Parameters
@@ -69,16 +96,21 @@ def forward(adapter: ModelAdapter, embeds: torch.Tensor, ids: torch.Tensor) -> n
         ``(batch, n_tokens, dim)``.
     ids : torch.Tensor
         ``(n_tokens,)``, the input's ids (for masks).
+    position : int or None
+        The explained token of a per-token model; None keeps every position.
 
     Returns
     -------
     np.ndarray
-        ``(batch, n_classes)``, float64.
+        ``(batch, n_classes)`` (``(batch, n_tokens, n_classes)`` for a per-token model and
+        ``position=None``), float64, on the CPU.
     """
     with adapter.lock, torch.no_grad():
         out = adapter.forward_embeds(embeds, ids)
+    if position is not None:
+        out = at_position(out, position)
     check_finite(out, "forward")
-    return out.double().numpy()
+    return out.double().cpu().numpy()
 
 
 class PathEvaluator:
@@ -100,6 +132,8 @@ class PathEvaluator:
         *,
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
         bytes_per_point: int | None = None,
+        position: int | None = None,
+        classes: Sequence[int] | None = None,
     ) -> None:
         """Prepare a path.
 
@@ -112,17 +146,26 @@ class PathEvaluator:
         bytes_per_point : int, optional
             A measurement from an earlier path of the same length; None measures it on the
             first point evaluated (a chunk of one point).
+        position : int or None
+            For a per-token model, the token whose output is explained.
+        classes : sequence of int, optional
+            The classes whose gradients are taken (default: all); the others' contributions
+            stay zero. For measurements of one class against all of them.
         """
         self.adapter = adapter
         self.inputs = inputs.detach()
-        self.baseline = baseline.detach()
+        self.baseline = baseline.detach().to(self.inputs.device)
         self.diff = self.inputs - self.baseline
         self.ids = ids
         self.memory_budget = max(int(memory_budget), 1)
         self.bytes_per_point = bytes_per_point
+        self.position = position
         n_classes = len(adapter.classes)
-        self.negate_second = adapter.output == "probs" and n_classes == 2
-        self.backward_classes = [1] if self.negate_second else list(range(n_classes))
+        self.negate_second = adapter.output == "probs" and n_classes == 2 and classes is None
+        if self.negate_second:
+            self.backward_classes = [1]
+        else:
+            self.backward_classes = list(range(n_classes)) if classes is None else list(classes)
 
     def chunk_size(self) -> int:
         """Points per chunk allowed by the memory budget (1 until measured)."""
@@ -148,7 +191,8 @@ class PathEvaluator:
                 raise Cancelled()
             size = self.chunk_size()
             chunk = alphas[start : start + size]
-            with self.adapter.lock:  # forward and backwards of a chunk see one model state
+            # forward and backwards of a chunk see one model state
+            with self.adapter.lock, self.adapter.grad_context():
                 results.extend(self._chunk(chunk))
             start += len(chunk)
             if progress is not None:
@@ -156,7 +200,8 @@ class PathEvaluator:
         return results
 
     def _chunk(self, alphas: Sequence[float]) -> list[PointGrads]:
-        a = torch.tensor(list(alphas), dtype=self.inputs.dtype).view(-1, 1, 1)
+        a = torch.tensor(list(alphas), dtype=self.inputs.dtype, device=self.inputs.device)
+        a = a.view(-1, 1, 1)
         points = self.baseline.unsqueeze(0) + a * self.diff.unsqueeze(0)
         points[a.view(-1) == 1] = self.inputs  # the input itself, not x' + (x − x') rounded
         points.requires_grad_(True)
@@ -167,6 +212,7 @@ class PathEvaluator:
             self.bytes_per_point = (saved + 3 * dense) // len(points)
         else:
             out = self.adapter.forward_embeds(points, self.ids)
+        out = at_position(out, self.position)
         check_finite(out, "along the path")
         n_classes = out.shape[1]
         contrib = torch.zeros(n_classes, len(alphas), self.diff.shape[0], dtype=torch.float64)
@@ -174,12 +220,12 @@ class PathEvaluator:
         for j, c in enumerate(self.backward_classes):
             last = j == len(self.backward_classes) - 1
             (grad,) = torch.autograd.grad(out[:, c].sum(), points, retain_graph=not last)
-            contrib[c] = (grad * self.diff.unsqueeze(0)).sum(-1).double()
-            norms[c] = grad.flatten(1).norm(dim=1).double()
+            contrib[c] = (grad * self.diff.unsqueeze(0)).sum(-1).double().cpu()
+            norms[c] = grad.flatten(1).norm(dim=1).double().cpu()
         if self.negate_second:
             contrib[0] = -contrib[1]
             norms[0] = norms[1]
-        f = out.detach().double()
+        f = out.detach().double().cpu()
         return [
             PointGrads(f[k].numpy(), contrib[:, k].numpy(), norms[:, k].numpy())
             for k in range(len(alphas))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Hashable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -18,9 +18,11 @@ from ig_widgets.engine.core import (
     PathEvaluator,
     PointGrads,
     ProgressHook,
+    check_finite,
     forward,
 )
 from ig_widgets.engine.explanation import Explanation, PathTrace
+from ig_widgets.engine.heads import probabilities
 from ig_widgets.engine.quadrature import Method, alpha_key
 from ig_widgets.engine.stages import Stage, Steps, plan_stages
 from ig_widgets.engine.words import fold_words
@@ -33,6 +35,14 @@ class _PathCache:
     f_start: np.ndarray | None = None  # F at α = 0 and α = 1, filled with the first points
     f_end: np.ndarray | None = None
     points: dict[float, PointGrads] = field(default_factory=dict)
+    checked: bool = False  # F at α = 1 compared with the model's own forward
+
+
+#: how far F at the input may be from the model's own forward, relative to its largest value
+SAME_FUNCTION_RTOL = 1e-5
+
+#: what ``target=`` may be: a class (name or index), or ``(token index, label)`` per token
+Target = int | str | tuple[int, int | str | None]
 
 
 class Explainer:
@@ -43,8 +53,11 @@ class Explainer:
     model : Any
         A fastai ``Learner`` (AWD-LSTM classifier), an
         :class:`ig_widgets.models.bundle.TorchTextClassifier`, a ``torch.nn.Module`` with
-        ``tokenizer=``, ``embedding=`` and ``classes=``, or a Hugging Face sequence classifier
-        with ``tokenizer=``; or a ready :class:`ModelAdapter`.
+        ``tokenizer=``, ``embedding=`` and ``classes=`` (see
+        :class:`~ig_widgets.engine.adapters.torch.TorchAdapter` for ``forward_kwargs=``,
+        ``output_select=`` and the other options), a Hugging Face sequence or token
+        classifier with ``tokenizer=``, a Hugging Face ``pipeline`` of text or token
+        classification; or a ready :class:`ModelAdapter`.
     memory_budget : int
         Bound, in bytes, on the extra memory of one chunk of interpolation points
         (default 512 MB); long inputs are split into more chunks, never cut.
@@ -52,12 +65,16 @@ class Explainer:
         How many paths (text × baseline) keep their per-point gradients.
     **adapter_kwargs
         Passed to the model family's adapter (``tokenizer``, ``embedding``, ``classes``,
-        ``output`` …).
+        ``output`` …). ``output`` is ``"probs"`` (softmax, the default), ``"logits"``,
+        ``"sigmoid"`` (multi-label: each label's probability is its own ``F``) or
+        ``"identity"`` (regression: ``F`` in the output's own units).
 
     Notes
     -----
     All classes are computed from one forward over each chunk of points (one backward per
-    class; a two-class softmax costs one). Per-point results are cached, so a target switch
+    class; a two-class softmax costs one). ``F`` at the input is checked against the model's
+    own forward on the text (where the family has one): a mismatch raises ``ValueError``
+    rather than explaining another function. Per-point results are cached, so a target switch
     is a lookup and a refinement evaluates only new points. Calls are serialised by a lock,
     so an explainer can be shared between a widget's worker thread and the notebook.
     """
@@ -74,6 +91,7 @@ class Explainer:
         self.memory_budget = int(memory_budget)
         self.cache_size = int(cache_size)
         self._paths: OrderedDict[Hashable, _PathCache] = OrderedDict()
+        self._seen: OrderedDict[Hashable, np.ndarray | None] = OrderedDict()
         self._point_bytes: dict[int, int] = {}
 
     def __repr__(self) -> str:
@@ -107,6 +125,7 @@ class Explainer:
         """Forget every cached path."""
         with self.adapter.lock:
             self._paths.clear()
+            self._seen.clear()
 
     # ---------------------------------------------------------------- public API
     def explain(
@@ -116,7 +135,7 @@ class Explainer:
         n_steps: Steps = 50,
         method: str | None = None,
         baseline: Baseline | str | None = None,
-        target: int | str | None = None,
+        target: Target | None = None,
         tol: float = 0.01,
         max_steps: int = 512,
         progress: ProgressHook | None = None,
@@ -139,8 +158,12 @@ class Explainer:
         baseline : Baseline, str or None
             A vocabulary token (repeated, special tokens kept), a baseline object, or None for
             the model's default (``xxunk`` for fastai).
-        target : int, str or None
-            Checked to exist; every class is computed anyway (``exp.for_class(target)``).
+        target : int, str, tuple or None
+            A class, checked to exist; every class is computed anyway
+            (``exp.for_class(target)``). For a token-classification model
+            ``(i, label)``: explain why token ``i`` (an index into ``exp.tokens``, special
+            tokens counted, negative from the end) got each label; ``label`` (or None) is
+            checked and every label computed; ``exp.position`` records ``i``.
         tol, max_steps : float, int
             For ``n_steps="auto"``.
         progress : callable, optional
@@ -177,7 +200,7 @@ class Explainer:
         n_steps: Steps = 50,
         method: str | None = None,
         baseline: Baseline | str | None = None,
-        target: int | str | None = None,
+        target: Target | None = None,
         stages: list[int] | None = None,
         first: int = 8,
         tol: float = 0.01,
@@ -204,14 +227,17 @@ class Explainer:
         plan = plan_stages(
             method, n_steps, stages=stages, first=first, tol=tol, max_steps=max_steps
         )
-        if target is not None:
-            _check_target(target, self.classes)
+        position, label = _split_target(target)
+        if label is not None:
+            _check_target(label, self.classes)
         tok = self.tokenize(text)
         ids = torch.tensor(tok.ids, dtype=torch.long)
         words = fold_words(tok)
         with self.adapter.prepared():
             with torch.no_grad():
                 inputs = self.adapter.embed(ids.unsqueeze(0))[0]
+            seen = self._model_output(tok, ids, inputs, position)
+            position = _check_position(position, seen, len(tok))
             base = parse_baseline(baseline, self.adapter)
             starts = base.starts(self.adapter, tok, inputs)
             described = base.description  # as the starts were made (an uncertain one says more)
@@ -224,23 +250,86 @@ class Explainer:
             with self.adapter.prepared():  # released between stages, never across a yield
                 caches = []
                 for start in starts:
-                    cache = self._path(tok, ids, inputs, start)
+                    cache = self._path(tok, start, position)
                     done += self._fill(
-                        cache, ids, inputs, start, alphas, done, total, progress, cancel
-                    )
+                        cache, ids, inputs, start, position, alphas, done, total, progress,
+                        cancel,
+                    )  # fmt: skip
+                    if not cache.checked:
+                        self._check_same_function(cache, seen, inputs, ids, position)
                     caches.append(cache)
                 exp = self._assemble(
                     tok, words, caches, alphas, weights, plan.method, described, stage,
                     plan.n_stages(stage),
                 )  # fmt: skip
+                if seen is not None and seen.ndim == 2:  # per token: each token's label
+                    labels = tuple(self.classes[int(c)] for c in seen.argmax(-1))
+                    exp = replace(exp, position=position, token_labels=labels)
             step = plan.after(exp)
             yield exp if step is not None else _as_final(exp)
 
     # ---------------------------------------------------------------- internals
-    def _path(
-        self, tok: Tokenized, ids: torch.Tensor, inputs: torch.Tensor, start: PathStart
-    ) -> _PathCache:
-        key = (self.adapter.weights_version, tok.ids, start.key)
+    def _model_output(
+        self, tok: Tokenized, ids: torch.Tensor, inputs: torch.Tensor, position: int | None
+    ) -> np.ndarray | None:
+        """The model's own ``F`` on the text, ``(n_classes,)`` or per token ``(n, n_classes)``.
+
+        From :meth:`ModelAdapter.reference_forward` (cached per text); where the family has
+        none, a token-classification request falls back on the engine's ``F`` at the input
+        (for the token labels), and a sequence classifier needs nothing.
+        """
+        key = (self.adapter.weights_version, tok.ids)
+        if key not in self._seen:
+            with self.adapter.lock, torch.no_grad():
+                out = self.adapter.reference_forward(ids)
+            seen: np.ndarray | None = None
+            if out is not None:
+                check_finite(out, "on the text")
+                seen = out.detach().double().cpu().numpy()[0]
+            elif position is not None:
+                seen = forward(self.adapter, inputs.unsqueeze(0), ids)[0]
+            self._seen[key] = seen
+            while len(self._seen) > self.cache_size:
+                self._seen.popitem(last=False)
+        self._seen.move_to_end(key)
+        return self._seen[key]
+
+    def _check_same_function(
+        self,
+        cache: _PathCache,
+        seen: np.ndarray | None,
+        inputs: torch.Tensor,
+        ids: torch.Tensor,
+        position: int | None,
+    ) -> None:
+        """``ValueError`` when ``F`` at the input is not the model's own output on the text.
+
+        The engine runs the model with the path's points in place of the embedding layer's
+        output; at α = 1 that must be the model's own forward (to
+        :data:`SAME_FUNCTION_RTOL` of its largest value). A first comparison uses ``F`` as
+        computed with the path's points; only when it fails is ``F`` recomputed alone (a
+        batch of one, as the reference) to tell rounding from a real difference.
+        """
+        assert cache.f_end is not None  # filled by _fill
+        if seen is not None:
+            expected = seen[position] if seen.ndim == 2 and position is not None else seen
+            scale = max(float(np.abs(expected).max()), 1e-12)
+            if np.abs(cache.f_end - expected).max() > SAME_FUNCTION_RTOL * scale:
+                alone = forward(self.adapter, inputs.unsqueeze(0), ids, position)[0]
+                if np.abs(alone - expected).max() > SAME_FUNCTION_RTOL * scale:
+                    raise ValueError(
+                        f"The engine's F at the input ({_short(alone)}) is not what "
+                        f"{self.adapter.name} computes on this text ({_short(expected)}): "
+                        "explaining it would explain another function. The engine puts the "
+                        "path's points in place of the embedding layer's output; check that "
+                        "embedding= is the layer the token ids go through, that it runs once "
+                        "per forward, and that every other input the model needs is passed "
+                        "(forward_kwargs=)."
+                    )
+        cache.checked = True
+
+    def _path(self, tok: Tokenized, start: PathStart, position: int | None) -> _PathCache:
+        key = (self.adapter.weights_version, tok.ids, start.key, position)
         cache = self._paths.get(key)
         if cache is None:
             cache = _PathCache()
@@ -256,6 +345,7 @@ class Explainer:
         ids: torch.Tensor,
         inputs: torch.Tensor,
         start: PathStart,
+        position: int | None,
         alphas: np.ndarray,
         done: int,
         total: int,
@@ -268,7 +358,8 @@ class Explainer:
         if cache.f_start is None and not ends_in_points:
             # F at the two ends, without gradients: one small batch (about 3 % of 50 points
             # at 250 tokens; two extra rows in a gradient chunk cost more, measured in pairs)
-            f = forward(self.adapter, torch.stack([start.embeds, inputs]), ids)
+            ends = torch.stack([start.embeds.to(inputs.device), inputs])
+            f = forward(self.adapter, ends, ids, position)
             cache.f_start, cache.f_end = f[0], f[1]
         if missing:
             n = len(ids)
@@ -279,6 +370,7 @@ class Explainer:
                 ids,
                 memory_budget=self.memory_budget,
                 bytes_per_point=self._point_bytes.get(n),
+                position=position,
             )
             hook = None
             if progress is not None:
@@ -332,8 +424,6 @@ class Explainer:
         if self.adapter.output == "probs" and len(self.classes) == 2:
             # exact by construction (BLAS may round the two rows of the weighted sum apart)
             scores = np.stack([-scores[1], scores[1]])
-        f_out = torch.from_numpy(f_end)
-        probs = f_out if self.adapter.output == "probs" else f_out.softmax(-1)
         path = PathTrace(
             alphas=alphas[order],
             weights=weights[order],
@@ -349,7 +439,7 @@ class Explainer:
             special=tok.special,
             words=words,
             classes=self.classes,
-            probs=probs.numpy(),
+            probs=probabilities(f_end, self.adapter.output),
             predicted=int(np.argmax(f_end)),
             scores=scores,
             f_input=f_end,
@@ -367,6 +457,44 @@ class Explainer:
         )
 
 
+def _split_target(target: Target | None) -> tuple[int | None, int | str | None]:
+    """``(position, class)`` of a target: a class alone, or ``(token index, label)``."""
+    if isinstance(target, tuple):
+        if len(target) != 2:
+            raise ValueError(f"A per-token target is (token_index, label), got {target!r}")
+        position, label = target
+        if isinstance(position, bool) or not isinstance(position, (int, np.integer)):
+            raise TypeError(f"The token index must be an int, got {type(position).__name__}")
+        return int(position), label
+    return None, target
+
+
+def _check_position(position: int | None, seen: np.ndarray | None, n_tokens: int) -> int | None:
+    """The explained token's index in ``[0, n_tokens)``, or None for a sequence classifier."""
+    per_token = seen is not None and seen.ndim == 2
+    if per_token and position is None:
+        raise ValueError(
+            "This model labels every token (token classification): say which token to "
+            "explain, target=(token_index, label), the index counting special tokens."
+        )
+    if position is None:
+        return None
+    if not per_token:
+        raise ValueError(
+            "The model classifies the whole text (one output per text, not per token): "
+            "target is a class name or index, not (token_index, label)."
+        )
+    if not -n_tokens <= position < n_tokens:
+        raise ValueError(f"Token index {position} is out of range for {n_tokens} tokens.")
+    return position % n_tokens
+
+
+def _short(values: np.ndarray) -> str:
+    """A few values of ``F`` for an error message."""
+    shown = ", ".join(f"{v:.6g}" for v in values[:4])
+    return f"[{shown}{', …' if len(values) > 4 else ''}]"
+
+
 def _check_target(target: int | str, classes: tuple[str, ...]) -> None:
     """``ValueError``/``TypeError`` when ``target`` names no class."""
     if isinstance(target, str):
@@ -379,6 +507,4 @@ def _check_target(target: int | str, classes: tuple[str, ...]) -> None:
 
 
 def _as_final(exp: Explanation) -> Explanation:
-    from dataclasses import replace
-
     return replace(exp, n_stages=exp.stage)

@@ -130,7 +130,9 @@ class Explanation:
     classes : tuple[str, ...]
         Class names, ``(n_classes,)``.
     probs : np.ndarray
-        Class probabilities for the input, ``(n_classes,)``.
+        Class probabilities for the input, ``(n_classes,)``: for ``output="logits"`` the
+        softmax of ``F``; for ``"sigmoid"`` each label's own probability (they need not sum
+        to 1); for ``"identity"`` the outputs in their own units, not probabilities.
     predicted : int
         Index of the predicted class.
     scores : np.ndarray
@@ -145,7 +147,8 @@ class Explanation:
     baseline : str
         What the baseline was, in words.
     output : str
-        ``"probs"`` (softmax) or ``"logits"``: what ``F`` is.
+        What ``F`` is: ``"probs"`` (softmax), ``"logits"``, ``"sigmoid"`` (one probability
+        per label, multi-label) or ``"identity"`` (regression: the model's own units).
     model_name : str
         The model's short name.
     stage, n_stages : int
@@ -156,6 +159,13 @@ class Explanation:
         False.
     path : PathTrace | None
         The values along the path (for teaching views).
+    position : int or None
+        For a token-classification model, the index of the explained token in ``tokens``
+        (``classes`` are its labels, ``scores`` explain its output); None for a sequence
+        classifier.
+    token_labels : tuple[str, ...]
+        For a token-classification model, each token's predicted label, ``(n_tokens,)``;
+        ``()`` for a sequence classifier.
     """
 
     text: str
@@ -180,6 +190,8 @@ class Explanation:
     n_stages: int = 1
     oov: tuple[bool, ...] = ()
     path: PathTrace | None = field(default=None, repr=False, compare=False)
+    position: int | None = None
+    token_labels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("probs", "scores", "f_input", "f_baseline", "delta"):
@@ -188,6 +200,10 @@ class Explanation:
         object.__setattr__(self, "oov", tuple(bool(f) for f in self.oov) or (False,) * n_tokens)
         if len(self.oov) != n_tokens:
             raise ValueError(f"oov must have one flag per token ({n_tokens}), got {len(self.oov)}")
+        if self.position is not None and not 0 <= self.position < n_tokens:
+            raise ValueError(f"position {self.position} is not a token index (0..{n_tokens - 1})")
+        if self.token_labels and len(self.token_labels) != n_tokens:
+            raise ValueError(f"token_labels must have one label per token ({n_tokens})")
         if self.scores.shape != (n_classes, n_tokens):
             raise ValueError(
                 f"scores must have shape (n_classes, n_tokens) = {(n_classes, n_tokens)}, "
@@ -333,8 +349,11 @@ class Explanation:
         """One line: prediction, probabilities and the completeness check."""
         probs = ", ".join(f"{c} {p:.3f}" for c, p in zip(self.classes, self.probs, strict=True))
         c = self.predicted
+        where = ""
+        if self.position is not None:
+            where = f"token {self.position} {self.tokens[self.position]!r}: "
         return (
-            f"{self.predicted_class} ({probs}); Σ attributions {self.scores[c].sum():+.4f}, "
+            f"{where}{self.predicted_class} ({probs}); Σ attributions {self.scores[c].sum():+.4f}, "
             f"F(input) − F(baseline) {self.f_input[c] - self.f_baseline[c]:+.4f}, "
             f"delta {self.delta[c]:+.2e} ({self.n_steps} steps, {self.method})"
         )

@@ -316,8 +316,11 @@ def baseline_summary(exp: Explanation) -> tuple[str, bool]:
     -------
     tuple[str, bool]
         E.g. ``"baseline 'xxunk' → negative 0.83"``, and True when the baseline's most
-        probable class is more than :data:`FAR_FROM_NEUTRAL` above uniform (probabilities
-        only; a logit or regression output is never flagged).
+        probable class is more than :data:`FAR_FROM_NEUTRAL` above uniform (softmax
+        probabilities or logits only). Sigmoid labels show the most probable few, each its
+        own probability (``"→ toxic 0.91, insult 0.40"``); a regression (``identity``) shows
+        its outputs in their own units (``"→ score 3.2"``). Neither is flagged: no value
+        of theirs is neutral by definition.
     """
     values = np.asarray(exp.f_baseline, dtype=np.float64)
     if exp.output == "probs":
@@ -326,7 +329,13 @@ def baseline_summary(exp: Explanation) -> tuple[str, bool]:
         shifted = np.exp(values - values.max())
         probs = shifted / shifted.sum()
     else:
-        shown = ", ".join(f"{c} {v:.3g}" for c, v in zip(exp.classes, values, strict=True))
+        order = (
+            np.argsort(-values, kind="stable")[:3]
+            if exp.output == "sigmoid"
+            else range(len(values))
+        )
+        fmt = "{:.2f}" if exp.output == "sigmoid" else "{:.3g}"
+        shown = ", ".join(f"{exp.classes[i]} {fmt.format(values[i])}" for i in order)
         return f"baseline {exp.baseline} → {shown}", False
     top = int(np.argmax(probs))
     far = bool(probs[top] - 1.0 / len(probs) > FAR_FROM_NEUTRAL)

@@ -8,13 +8,14 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import torch
 
+from ig_widgets.engine.heads import Output
 from ig_widgets.engine.locks import model_lock
 
-Output = Literal["probs", "logits"]
+__all__ = ["ModelAdapter", "Output", "Tokenized", "kept_ends", "span_surfaces", "unknown_flags"]
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,14 @@ class ModelAdapter(ABC):
     adapter_for` picks the first registered adapter whose :meth:`accepts` says yes, so adding
     a family touches one module.
 
-    ``forward_embeds`` returns ``F``: class probabilities (``output="probs"``, the softmax of
-    the logits, as in the seed article) or raw logits (``output="logits"``).
+    ``forward_embeds`` returns ``F`` (see :mod:`ig_widgets.engine.heads`): class
+    probabilities (``output="probs"``, the softmax of the logits, as in the seed article), raw
+    logits (``"logits"``), one sigmoid per label (``"sigmoid"``) or the outputs themselves
+    (``"identity"``, regression). A token-classification model gives ``F`` per token,
+    ``(batch, n_tokens, n_classes)``; the engine explains one position of it.
+
+    Ids and embeddings reach an adapter on any device: it runs the model on the model's own
+    device (:attr:`device`), and the engine brings results back to the CPU.
     """
 
     family: ClassVar[str] = ""
@@ -80,7 +87,7 @@ class ModelAdapter(ABC):
 
     #: class names, in the order of the model's outputs
     classes: tuple[str, ...]
-    #: what the engine attributes: softmax probabilities or logits
+    #: what the engine attributes (:data:`ig_widgets.engine.heads.Output`)
     output: Output
     #: the default baseline token of this family (e.g. ``xxunk``), or None for zeros
     default_baseline_token: str | None
@@ -136,8 +143,48 @@ class ModelAdapter(ABC):
         Returns
         -------
         torch.Tensor
-            ``F`` for every class, shape ``(batch, n_classes)``.
+            ``F`` for every class, shape ``(batch, n_classes)``; for a token-classification
+            model ``(batch, n_tokens, n_classes)``.
         """
+
+    def reference_forward(self, ids: torch.Tensor) -> torch.Tensor | None:
+        """``F`` from the model's own forward on the ids, with no path point put in.
+
+        What the engine checks its ``F`` at the input against (they must agree, or the
+        engine would explain another function than the model's).
+
+        Parameters
+        ----------
+        ids : torch.Tensor
+            The input's token ids, shape ``(n_tokens,)``.
+
+        Returns
+        -------
+        torch.Tensor or None
+            ``(1, n_classes)``, or ``(1, n_tokens, n_classes)`` per token; None when the
+            family has no forward of its own to compare with (the default).
+        """
+        return None
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's parameters are (the CPU for a model without parameters)."""
+        first = next(iter(self.network.parameters()), None)
+        return first.device if first is not None else torch.device("cpu")
+
+    def grad_context(self) -> contextlib.AbstractContextManager[Any]:
+        """The context of every forward whose gradients are taken (call it under the lock).
+
+        On CUDA, cuDNN's recurrent layers have no backward in eval mode ("cudnn RNN backward
+        can only be called in training mode"), and IG needs eval mode (no dropout): for a
+        model with an ``nn.RNNBase`` on a CUDA device cuDNN is switched off here, and only
+        here. Elsewhere nothing changes.
+        """
+        if self.device.type == "cuda" and any(
+            isinstance(m, torch.nn.RNNBase) for m in self.network.modules()
+        ):
+            return torch.backends.cudnn.flags(enabled=False)
+        return contextlib.nullcontext()
 
     @property
     @abstractmethod

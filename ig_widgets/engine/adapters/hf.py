@@ -23,6 +23,7 @@ from ig_widgets.engine.adapters.torch import (
     pick_logits,
     vocab_list,
 )
+from ig_widgets.engine.heads import check_output
 
 #: a tokenizer's ``model_max_length`` above this means "no limit set"
 _NO_LIMIT = 10**6
@@ -50,8 +51,9 @@ class HFAdapter(ModelAdapter):
     Attribution is on the word embeddings only (``model.get_input_embeddings()``): the model
     is run with ``inputs_embeds=`` and an all-ones attention mask, and adds its position and
     token-type embeddings inside, so those are part of the function, not attributed.
-    The softmax output assumes single-label classification; for a multi-label model use
-    ``output="logits"``.
+    ``output=`` is ``"probs"`` (softmax, single-label), ``"logits"``, ``"sigmoid"``
+    (multi-label) or ``"identity"`` (regression). An ``…ForTokenClassification`` model gives
+    ``F`` per token; explain one token with ``target=(i, label)``.
     """
 
     family = "huggingface"
@@ -80,9 +82,7 @@ class HFAdapter(ModelAdapter):
             )
         if model.get_input_embeddings() is None:
             raise ValueError("The model has no input embedding layer (get_input_embeddings()).")
-        output = output or "probs"
-        if output not in ("probs", "logits"):
-            raise ValueError(f"output must be 'probs' or 'logits', not {output!r}")
+        output = check_output(output or "probs")
         self.model = model
         self.tokenizer = tokenizer
         self.output: Output = output
@@ -154,7 +154,7 @@ class HFAdapter(ModelAdapter):
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         """Word embeddings ``(batch, n, dim)`` of ``ids`` ``(batch, n)``, no position terms."""
         with self.lock, torch.no_grad(), eval_mode(self.model):
-            return self.model.get_input_embeddings()(ids)
+            return self.model.get_input_embeddings()(ids.to(self.device))
 
     def forward_embeds(self, embeds: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """``F`` ``(batch, n_classes)`` from word embeddings ``(batch, n, dim)``.
@@ -167,6 +167,16 @@ class HFAdapter(ModelAdapter):
         mask = torch.ones((batch, n), dtype=torch.long, device=embeds.device)
         with self.lock, eval_mode(self.model):
             out = self.model(inputs_embeds=embeds, attention_mask=mask)
+        return logits_to_f(pick_logits(out), len(self.classes), self.output)
+
+    def reference_forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """``F`` of the model's own forward on ``input_ids`` ``(n,)``: ``(1, n_classes)``.
+
+        A token classifier gives ``(1, n, n_classes)``.
+        """
+        batch = ids.to(self.device).unsqueeze(0)
+        with self.lock, torch.no_grad(), eval_mode(self.model):
+            out = self.model(input_ids=batch, attention_mask=torch.ones_like(batch))
         return logits_to_f(pick_logits(out), len(self.classes), self.output)
 
     def _prepare(self) -> contextlib.AbstractContextManager[None]:
