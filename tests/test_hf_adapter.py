@@ -125,7 +125,7 @@ def test_errors(bert) -> None:
         HFAdapter(model)
     with pytest.raises(TypeError, match="fast"):
         HFAdapter(model, tokenizer=SimpleNamespace(is_fast=False))
-    with pytest.raises(ValueError, match="'probs' or 'logits'"):
+    with pytest.raises(ValueError, match="'probs', 'logits', 'sigmoid' or 'identity'"):
         HFAdapter(model, tokenizer=tokenizer, output="softmax")
     with pytest.raises(ValueError, match="Unknown baseline token"):
         HFAdapter(model, tokenizer=tokenizer, baseline_token="nope")

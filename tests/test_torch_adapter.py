@@ -206,7 +206,7 @@ def test_missing_and_wrong_arguments() -> None:
         TorchAdapter(module, **{**ok, "tokenizer": tok.ids})
     with pytest.raises(TypeError, match="only for a callable"):
         TorchAdapter(module, **ok, vocab=tok.vocab)
-    with pytest.raises(ValueError, match="'probs' or 'logits'"):
+    with pytest.raises(ValueError, match="'probs', 'logits', 'sigmoid' or 'identity'"):
         TorchAdapter(module, **ok, output="proba")
     with pytest.raises(ValueError, match="Unknown baseline token 'zzz'"):
         TorchAdapter(module, **ok, baseline_token="zzz")

@@ -1,9 +1,11 @@
-"""The generic PyTorch adapter: any ``nn.Module`` text classifier that has an embedding layer."""
+"""The generic PyTorch adapter: any ``nn.Module`` text model that has an embedding layer."""
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import sys
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -17,11 +19,16 @@ from ig_widgets.engine.adapters.base import (
     span_surfaces,
     unknown_flags,
 )
-from ig_widgets.engine.spans import Span, align_spans, looks_special
+from ig_widgets.engine.heads import apply_head, check_logits, check_output
+from ig_widgets.engine.sites import BagSite, site_for
+from ig_widgets.engine.spans import Span, looks_special
+from ig_widgets.engine.tokenizers import CallableTokenizer, Encoded, check_ids
 from ig_widgets.models.bundle import TextTokenizer, TorchTextClassifier
 
 #: vocabulary entries tried, in order, as the default baseline token
 BASELINE_CANDIDATES = ("<unk>", "[UNK]", "<UNK>", "xxunk", "<pad>", "[PAD]", "<PAD>", "xxpad")
+#: how many tokenised texts keep their extra per-token inputs (attention masks ...)
+_EXTRAS_KEPT = 256
 
 
 @contextlib.contextmanager
@@ -39,13 +46,18 @@ def eval_mode(module: nn.Module) -> Iterator[None]:
 def pick_logits(out: Any, output_key: int | str | None = None) -> torch.Tensor:
     """The logits tensor inside whatever a model's forward returned.
 
-    A tensor is taken as is; a tuple or list gives element ``output_key`` (default 0); a
-    mapping (dict, Hugging Face ``ModelOutput``) or an object with attributes gives key
-    ``output_key`` (default ``"logits"``).
+    A tensor is taken as is; a ``NamedTuple`` gives its field ``output_key`` (default
+    ``logits`` when it has one, else element 0); a tuple or list gives element
+    ``output_key`` (default 0); a mapping (dict, Hugging Face ``ModelOutput``) or an object
+    with attributes (a dataclass) gives key ``output_key`` (default ``"logits"``).
     """
+    named = isinstance(out, tuple) and hasattr(out, "_fields")
+    by_name = named and (
+        isinstance(output_key, str) or (output_key is None and "logits" in out._fields)
+    )
     if isinstance(out, torch.Tensor):
         picked: Any = out
-    elif isinstance(out, (tuple, list)):
+    elif isinstance(out, (tuple, list)) and not by_name:
         if isinstance(output_key, str):
             raise TypeError(
                 f"The model returned a {type(out).__name__}; output_key must be an int index "
@@ -55,13 +67,13 @@ def pick_logits(out: Any, output_key: int | str | None = None) -> torch.Tensor:
         if not -len(out) <= index < len(out):
             raise ValueError(f"output_key={index} is out of range: the model returned {len(out)}")
         picked = out[index]
-    elif isinstance(out, Mapping) or hasattr(out, "logits"):
+    elif isinstance(out, Mapping) or hasattr(out, "logits") or by_name:
         if isinstance(output_key, int):
             raise TypeError(f"The model returned a {type(out).__name__}; output_key must be a key.")
         key = output_key or "logits"
         found = out.get(key) if isinstance(out, Mapping) else getattr(out, key, None)
         if found is None:
-            keys = list(out) if isinstance(out, Mapping) else []
+            keys = list(out) if isinstance(out, Mapping) else list(getattr(out, "_fields", []))
             raise ValueError(
                 f"The model's output has no {key!r}; pass output_key= naming the logits. "
                 f"Keys: {keys}"
@@ -70,26 +82,30 @@ def pick_logits(out: Any, output_key: int | str | None = None) -> torch.Tensor:
     else:
         raise TypeError(
             f"Cannot find logits in a {type(out).__name__}: the forward must return a tensor, "
-            "a tuple/list (see output_key=) or a dict with 'logits'."
+            "a tuple/list (see output_key=), a NamedTuple, a dict or an object with .logits."
         )
     if not isinstance(picked, torch.Tensor):
         raise TypeError(f"The picked model output is a {type(picked).__name__}, not a tensor.")
     return picked
 
 
-def logits_to_f(logits: torch.Tensor, n_classes: int, output: Output) -> torch.Tensor:
-    """Check a ``(batch, n_classes)`` logits tensor and turn it into ``F`` (probs or logits)."""
-    if logits.dim() != 2 or logits.shape[1] != n_classes:
-        raise ValueError(
-            f"The model's output has shape {tuple(logits.shape)}; expected (batch, {n_classes}) "
-            f"for {n_classes} classes. Check classes= (one name per output) and output_key=."
-        )
-    if not torch.isfinite(logits).all():
-        raise ValueError(
-            "The model's output contains NaN or infinity; Integrated Gradients needs finite "
-            "outputs. Check the model's weights and inputs."
-        )
-    return torch.softmax(logits, dim=-1) if output == "probs" else logits
+def logits_to_f(
+    logits: torch.Tensor, n_classes: int, output: Output, n_tokens: int | None = None
+) -> torch.Tensor:
+    """Check the model's outputs and turn them into ``F`` (see :mod:`ig_widgets.engine.heads`).
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        ``(batch, n_classes)``, per token ``(batch, n_tokens, n_classes)``, or ``(batch,)``
+        for a single output.
+    n_tokens : int, optional
+        The input's length, which a per-token output must match.
+    """
+    if logits.dim() == 1 and n_classes == 1:
+        logits = logits.unsqueeze(-1)
+    check_logits(logits, n_classes, n_tokens)
+    return apply_head(logits, output)
 
 
 def edge_run(special: Sequence[bool]) -> tuple[bool, ...]:
@@ -120,31 +136,10 @@ def vocab_list(vocab: Sequence[str] | Mapping[str, int]) -> list[str]:
     return [str(t) for t in vocab]
 
 
-class _AlignedTokenizer:
-    """A plain ``text -> ids`` callable made into a :class:`TextTokenizer` by aligning spans."""
-
-    def __init__(self, fn: Callable[[str], Sequence[int]], vocab: list[str]) -> None:
-        self.fn = fn
-        self.vocab = vocab
-
-    def encode(self, text: str) -> tuple[list[int], list[Span]]:
-        ids = [int(i) for i in self.fn(text)]
-        _check_ids(ids, len(self.vocab))
-        return ids, align_spans(text, [self.vocab[i] for i in ids])
-
-
-def _check_ids(ids: Sequence[int], size: int) -> None:
-    if len(ids) == 0:
-        raise ValueError("The tokenizer produced no tokens for this text.")
-    bad = [i for i in ids if not 0 <= i < size]
-    if bad:
-        raise ValueError(
-            f"The tokenizer produced ids outside the vocabulary (size {size}): {bad[:5]}"
-        )
-
-
 def _embedding_names(model: nn.Module) -> list[str]:
-    return [name for name, m in model.named_modules() if isinstance(m, nn.Embedding)]
+    return [
+        name for name, m in model.named_modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag))
+    ]
 
 
 def _require(model: nn.Module, tokenizer: Any, embedding: Any, classes: Any) -> None:
@@ -181,18 +176,23 @@ def _resolve_embedding(model: nn.Module, embedding: Any) -> nn.Module:
 
 
 def _resolve_tokenizer(tokenizer: Any, vocab: Any) -> TextTokenizer:
-    if isinstance(tokenizer, TextTokenizer) and not isinstance(tokenizer, _AlignedTokenizer):
+    if isinstance(tokenizer, CallableTokenizer):
+        return tokenizer
+    if callable(tokenizer) and hasattr(tokenizer, "get_vocab"):  # a Hugging Face tokenizer
+        return CallableTokenizer(tokenizer, vocab_list(vocab or tokenizer.get_vocab()))
+    if isinstance(tokenizer, TextTokenizer):
         if vocab is not None:
             raise TypeError("vocab= is only for a callable tokenizer; this one has .vocab")
         return tokenizer
     if callable(tokenizer):
         if vocab is None:
             raise TypeError("A callable tokenizer needs vocab= (token strings, index = id).")
-        return _AlignedTokenizer(tokenizer, vocab_list(vocab))
+        return CallableTokenizer(tokenizer, vocab_list(vocab))
     raise TypeError(f"tokenizer= must be a TextTokenizer or a callable, not {type(tokenizer)}")
 
 
 def _check_classes(classes: Any, output: Output) -> tuple[str, ...]:
+    """Distinct class names; one class only for heads other than the softmax."""
     if isinstance(classes, str):
         raise TypeError("classes= must be a sequence of class names, not one string.")
     names = tuple(str(c) for c in classes)
@@ -218,35 +218,53 @@ def is_hf_model(model: Any) -> bool:
         return False
 
 
+class _Captured(Exception):
+    """Stops a forward once the embedding module's output has been read."""
+
+
 class TorchAdapter(ModelAdapter):
-    """Any PyTorch text classifier with an embedding layer.
+    """Any PyTorch text model with an embedding layer.
 
     Give either a :class:`~ig_widgets.models.bundle.TorchTextClassifier`, or an
     ``nn.Module`` with keyword arguments:
 
     - ``tokenizer=``: a :class:`~ig_widgets.models.bundle.TextTokenizer` (``vocab`` and
-      ``encode(text) -> (ids, spans)``), or a plain callable ``text -> list[int]`` together
-      with ``vocab=`` (a list, index = id, or a ``{token: id}`` dict); spans are then found by
-      aligning the token strings with the text, ``None`` where a token is not found;
+      ``encode(text) -> (ids, spans)``); or a callable ``text -> ids`` together with
+      ``vocab=`` (a list, index = id, or a ``{token: id}`` dict); or a Hugging Face-style
+      tokenizer returning a dict or ``BatchEncoding`` (``input_ids``, and optionally
+      ``attention_mask``, ``token_type_ids``, ``offset_mapping``): its vocabulary comes from
+      ``get_vocab()``, spans from the offsets (else the token strings are aligned with the
+      text), and its other per-token outputs are passed to the model as keyword arguments
+      (those the model's forward takes);
     - ``embedding=``: the embedding module inside the model, or its dotted name (``"emb"``,
-      ``"encoder.embed"``); its output is what IG integrates over;
+      ``"encoder.embed"``); its output is what IG integrates over. An ``nn.EmbeddingBag``
+      works too: the path runs through its rows, one per token;
     - ``classes=``: the class names, in output order.
 
-    A tokenizer with an ``unk_id`` attribute gets its unknown words marked out of
-    vocabulary (``Tokenized.oov``); without one nothing is marked.
+    Optional:
 
-    Optional: ``output="probs"`` (softmax, default) or ``"logits"``; ``baseline_token=``;
-    ``name=``; ``output_key=``, which says how the logits are picked from the forward's
-    return value: a tensor is taken as is; from a tuple or list element ``output_key``
-    (default 0); from a dict, a Hugging Face ``ModelOutput`` or an object with attributes
-    the key ``output_key`` (default ``"logits"``). The logits must have shape
-    ``(batch, n_classes)``.
+    - ``output=``: ``"probs"`` (softmax, default), ``"logits"``, ``"sigmoid"`` (multi-label)
+      or ``"identity"`` (regression);
+    - ``output_key=``: how the logits are picked from the forward's return value (see
+      :func:`pick_logits`); ``output_select=``: a callable applied to them after that, e.g.
+      ``lambda out: out[:, -1]`` for the last position of a per-position output;
+    - ``forward_kwargs=``: other inputs of the model's forward (masks, token types, a second
+      feature tensor), a dict of keyword arguments; tensors have a batch dimension of 1 and
+      are broadcast to the batch of path points;
+    - ``forward_fn=``: ``forward_fn(model, ids, **kwargs)`` runs the model on ids
+      ``(batch, n_tokens)`` when calling ``model(ids, **kwargs)`` does not fit;
+    - ``baseline_token=``, ``name=``.
 
-    The model is run unchanged on the token ids, with a forward hook that replaces the
-    embedding module's output by the IG path points, so every architecture whose ids enter
-    the network only through that module works. The module must be called exactly once per
-    forward. Tokens with no span at the start and the end (``<bos>``, ``<eos>``) are special
-    and kept by token baselines.
+    The outputs must be ``(batch, n_classes)``, or ``(batch, n_tokens, n_classes)`` for a
+    token-classification model (one output per token; explain one with
+    ``target=(i, label)``).
+
+    The model runs unchanged on the token ids. The embedding module's output is read by a
+    forward hook during an ordinary forward (:meth:`embed`, also for a baseline's ids), so
+    it is what the model really sees even when the module takes more than the ids; in a
+    forward over path points a hook replaces that output by the points. The module must run
+    exactly once per forward. Tokens with no span at the start and the end (``<bos>``,
+    ``<eos>``) are special and kept by token baselines.
     """
 
     family = "torch"
@@ -261,6 +279,9 @@ class TorchAdapter(ModelAdapter):
         vocab: Sequence[str] | Mapping[str, int] | None = None,
         output: Output | None = None,
         output_key: int | str | None = None,
+        output_select: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        forward_kwargs: Mapping[str, Any] | None = None,
+        forward_fn: Callable[..., Any] | None = None,
         baseline_token: str | None = None,
         name: str | None = None,
     ) -> None:
@@ -282,21 +303,40 @@ class TorchAdapter(ModelAdapter):
             name = name or bundle.name
         if not isinstance(model, nn.Module):
             raise TypeError(f"TorchAdapter needs a torch.nn.Module, not {type(model).__name__}")
+        if isinstance(embedding, (list, tuple)):
+            raise ValueError(
+                "Several token inputs through several embedding layers are not explained "
+                "together. Pass one embedding= (the layer to explain) and give the other "
+                "inputs' ids in forward_kwargs= (fixed, broadcast to every path point); "
+                "explain each layer with its own Explainer."
+            )
         _require(model, tokenizer, embedding, classes)
-        output = output or "probs"
-        if output not in ("probs", "logits"):
-            raise ValueError(f"output must be 'probs' or 'logits', not {output!r}")
+        output = check_output(output or "probs")
         if output_key is not None and not isinstance(output_key, (int, str)):
             raise TypeError("output_key= must be an int (tuple index) or a str (dict key)")
+        for what, fn in (("output_select", output_select), ("forward_fn", forward_fn)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"{what}= must be a callable, not {type(fn).__name__}")
         self.module = model
         self.embedding = _resolve_embedding(model, embedding)
+        self.site = site_for(self.embedding)
         self.tokenizer = _resolve_tokenizer(tokenizer, vocab)
         self.output: Output = output
         self.classes = _check_classes(classes, output)
         self.output_key = output_key
+        self.output_select = output_select
+        self.forward_kwargs = _check_forward_kwargs(forward_kwargs)
+        self.forward_fn = forward_fn
+        call = forward_fn if forward_fn is not None else model.forward
+        self._takes = _keyword_names(call)
+        self._bag_offsets = (
+            isinstance(self.site, BagSite) and forward_fn is None and _second_is_offsets(call)
+        )
+        self._extras: OrderedDict[tuple[int, ...], dict[str, list[int]]] = OrderedDict()
+        self._fills: dict[str, int | None] = {}
         self._name = name or type(model).__name__
         self._vocab = vocab_list(self.tokenizer.vocab)
-        self._aligned = isinstance(self.tokenizer, _AlignedTokenizer)
+        self._aligned = isinstance(self.tokenizer, CallableTokenizer)
         unk = getattr(self.tokenizer, "unk_id", None)  # optional in the TextTokenizer protocol
         valid = isinstance(unk, int) and not isinstance(unk, bool) and 0 <= unk < len(self._vocab)
         self.unk_id = unk if valid else None
@@ -334,64 +374,166 @@ class TorchAdapter(ModelAdapter):
         """The wrapped module."""
         return self.module
 
+    # --- tokens ---------------------------------------------------------------------------
+
     def tokenize(self, text: str) -> Tokenized:
         """Token ids, strings and spans of ``text``; spanless edge tokens are special, kept."""
-        result = self.tokenizer.encode(text)
-        if not (isinstance(result, tuple) and len(result) == 2):
-            raise TypeError("tokenizer.encode(text) must return (ids, spans)")
-        raw_ids, raw_spans = result
-        ids = [int(i) for i in raw_ids]
-        _check_ids(ids, len(self._vocab))
-        if len(raw_spans) != len(ids):
-            raise ValueError(f"The tokenizer gave {len(raw_spans)} spans for {len(ids)} ids.")
-        spans = tuple(_check_span(s, len(text)) for s in raw_spans)
+        enc = self._encode(text)
+        ids = enc.ids
+        check_ids(ids, len(self._vocab))
+        if len(enc.spans) != len(ids):
+            raise ValueError(f"The tokenizer gave {len(enc.spans)} spans for {len(ids)} ids.")
+        spans = tuple(_check_span(s, len(text)) for s in enc.spans)
         tokens = tuple(self._vocab[i] for i in ids)
-        if self._aligned:  # an unknown word has no span here but is not special
+        if enc.special is not None:
+            special = tuple(enc.special)
+        elif self._aligned and enc.aligned:  # an unknown word has no span here but is not special
             special = tuple(
                 s is None and looks_special(t) and "unk" not in t.lower()
                 for s, t in zip(spans, tokens, strict=True)
             )
         else:
             special = tuple(s is None for s in spans)
+        self._remember(ids, enc.extras)
         unk_token = None if self.unk_id is None else self._vocab[self.unk_id]
         oov = unknown_flags(ids, span_surfaces(text, spans), special, self.unk_id, unk_token)
         return Tokenized(text, tuple(ids), tokens, spans, special, edge_run(special), oov)
 
+    def _encode(self, text: str) -> Encoded:
+        if isinstance(self.tokenizer, CallableTokenizer):
+            return self.tokenizer.encode_full(text)
+        result = self.tokenizer.encode(text)
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise TypeError("tokenizer.encode(text) must return (ids, spans)")
+        raw_ids, raw_spans = result
+        return Encoded([int(i) for i in raw_ids], list(raw_spans))
+
+    def _remember(self, ids: list[int], extras: dict[str, list[int]]) -> None:
+        """Keep a text's extra per-token inputs; note which are constant along any text."""
+        if not extras:
+            return
+        self._extras[tuple(ids)] = extras
+        self._extras.move_to_end(tuple(ids))
+        while len(self._extras) > _EXTRAS_KEPT:
+            self._extras.popitem(last=False)
+        for key, values in extras.items():
+            constant = values[0] if len(set(values)) == 1 else None
+            if self._fills.get(key, constant) != constant:
+                constant = None
+            self._fills[key] = constant
+
+    def _extras_for(self, row: tuple[int, ...]) -> dict[str, list[int]]:
+        """The extra inputs of a row of ids: as tokenised, or rebuilt from constant values."""
+        known = self._extras.get(row)
+        if known is not None:
+            return known
+        varying = [k for k, v in self._fills.items() if v is None]
+        if varying:
+            raise ValueError(
+                f"The tokenizer's {', '.join(varying)} vary along the text, so the engine "
+                "cannot rebuild them for ids it did not tokenise (a baseline's or a perturbed "
+                "text's); pass them with forward_kwargs= or forward_fn= instead."
+            )
+        return {k: [int(v or 0)] * len(row) for k, v in self._fills.items()}
+
+    # --- model ----------------------------------------------------------------------------
+
+    def _inputs(self, ids: torch.Tensor, same_rows: bool) -> dict[str, Any]:
+        """Keyword arguments of a forward on ``ids`` ``(batch, n)``: extras, then forward_kwargs."""
+        batch = ids.shape[0]
+        kwargs: dict[str, Any] = {}
+        if self._fills:
+            rows = [tuple(ids[0].tolist())] if same_rows else [tuple(r) for r in ids.tolist()]
+            per_row = [self._extras_for(r) for r in rows]
+            for key in self._fills:
+                if self._takes is not None and key not in self._takes:
+                    continue  # a tokenizer output this forward has no parameter for
+                value = torch.tensor([e[key] for e in per_row], device=ids.device)
+                kwargs[key] = value.expand(batch, -1) if same_rows else value
+        kwargs.update(_broadcast(self.forward_kwargs, batch, ids.device))
+        return kwargs
+
+    def _call_model(self, ids: torch.Tensor, same_rows: bool) -> Any:
+        """Run the model on ids ``(batch, n)`` (already on its device)."""
+        kwargs = self._inputs(ids, same_rows)
+        try:
+            if self.forward_fn is not None:
+                return self.forward_fn(self.module, ids, **kwargs)
+            if self._bag_offsets:
+                batch, n = ids.shape
+                offsets = torch.arange(batch, device=ids.device) * n
+                return self.module(ids.reshape(-1), offsets, **kwargs)
+            return self.module(ids, **kwargs)
+        except TypeError as err:
+            if "missing" not in str(err) or "argument" not in str(err):
+                raise
+            raise TypeError(
+                f"The model's forward needs more than the token ids ({err}). Pass the other "
+                "inputs as forward_kwargs={name: tensor} (a batch dimension of 1: they are "
+                "broadcast to every path point), or forward_fn=lambda model, ids, **kw: "
+                "model(...). Several token inputs through several embedding layers are not "
+                "explained together: explain one embedding= and give the others' ids in "
+                "forward_kwargs."
+            ) from err
+
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
-        """The embedding module's output for ``ids`` ``(batch, n)``: ``(batch, n, dim)``."""
+        """The embedding module's output, read during a forward of ``ids`` ``(batch, n)``.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(batch, n, dim)`` on the model's device; for an ``nn.EmbeddingBag`` its rows.
+        """
+        ids = ids.to(self.device)
+        seen: list[torch.Tensor] = []
+
+        def grab(module: nn.Module, args: Any, kwargs: Any, out: Any) -> None:
+            seen.append(self.site.capture(args, kwargs, out))
+            raise _Captured  # the rest of the forward is not needed
+
         with self.lock, torch.no_grad(), eval_mode(self.module):
-            out = self.embedding(ids)
-        if not isinstance(out, torch.Tensor) or out.dim() != 3:
-            raise TypeError("The embedding module must return a (batch, n_tokens, dim) tensor.")
-        return out
+            handle = self.embedding.register_forward_hook(grab, with_kwargs=True)
+            try:
+                self._call_model(ids, same_rows=False)
+            except _Captured:
+                pass
+            finally:
+                handle.remove()
+        if not seen:
+            raise ValueError(
+                "The embedding module did not run in the model's forward: is embedding= the "
+                "layer the model uses for its input ids?"
+            )
+        if seen[0].shape[:2] != ids.shape:
+            raise ValueError(
+                f"The embedding module's output {tuple(seen[0].shape)} has not one row per "
+                f"token of the ids {tuple(ids.shape)}."
+            )
+        return seen[0]
 
     def forward_embeds(self, embeds: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """``F`` for path points ``embeds`` ``(batch, n, dim)`` → ``(batch, n_classes)``.
 
-        The model runs on ``ids`` ``(n,)`` repeated ``batch`` times; a hook swaps the
-        embedding module's output for ``embeds``.
+        The model runs on ``ids`` ``(n,)`` repeated ``batch`` times (with the text's extra
+        inputs and ``forward_kwargs`` broadcast); a hook swaps the embedding module's output
+        for ``embeds``. A per-token model gives ``(batch, n, n_classes)``.
         """
         batch, n = embeds.shape[0], embeds.shape[1]
         if ids.dim() != 1 or ids.shape[0] != n:
             raise ValueError(f"ids must have shape ({n},), got {tuple(ids.shape)}")
-        batch_ids = ids.to(embeds.device).unsqueeze(0).expand(batch, n).contiguous()
+        batch_ids = ids.to(self.device).unsqueeze(0).expand(batch, n).contiguous()
+        points = embeds.to(self.device)
         calls = []
 
-        def swap(module: nn.Module, inputs: Any, out: Any) -> torch.Tensor:
+        def swap(module: nn.Module, args: Any, kwargs: Any, out: Any) -> torch.Tensor:
             calls.append(1)
-            if not isinstance(out, torch.Tensor) or out.shape != embeds.shape:
-                shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-                raise ValueError(
-                    f"The embedding module's output {shape} does not match the path points "
-                    f"{tuple(embeds.shape)}."
-                )
-            return embeds.clone()  # the model may change its embeddings in place
+            return self.site.replace(args, kwargs, out, points)
 
         with self.lock:  # the hook sits on the shared module: no other forward may see it
-            handle = self.embedding.register_forward_hook(swap)
+            handle = self.embedding.register_forward_hook(swap, with_kwargs=True)
             try:
                 with eval_mode(self.module):
-                    out = self.module(batch_ids)
+                    out = self._call_model(batch_ids, same_rows=True)
             finally:
                 handle.remove()
         if len(calls) != 1:
@@ -399,11 +541,73 @@ class TorchAdapter(ModelAdapter):
                 f"The embedding module ran {len(calls)} times in one forward; it must run exactly "
                 "once (is embedding= the layer the model uses for its input ids?)."
             )
-        return logits_to_f(pick_logits(out, self.output_key), len(self.classes), self.output)
+        return self._to_f(out, n)
+
+    def reference_forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """``F`` of the model's own forward on ``ids`` ``(n,)``, no hook: ``(1, n_classes)``."""
+        with self.lock, torch.no_grad(), eval_mode(self.module):
+            out = self._call_model(ids.to(self.device).unsqueeze(0), same_rows=True)
+        return self._to_f(out, ids.shape[0])
+
+    def _to_f(self, out: Any, n_tokens: int) -> torch.Tensor:
+        logits = pick_logits(out, self.output_key)
+        if self.output_select is not None:
+            logits = self.output_select(logits)
+            if not isinstance(logits, torch.Tensor):
+                raise TypeError(f"output_select returned a {type(logits).__name__}, not a tensor.")
+        return logits_to_f(logits, len(self.classes), self.output, n_tokens)
 
     def _prepare(self) -> contextlib.AbstractContextManager[None]:
         """Eval mode while in use; every submodule's training flag restored afterwards."""
         return eval_mode(self.module)
+
+
+def _check_forward_kwargs(kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``forward_kwargs=`` checked: tensors need a batch dimension of 1."""
+    if kwargs is None:
+        return {}
+    if not isinstance(kwargs, Mapping):
+        raise TypeError(f"forward_kwargs= must be a dict, not {type(kwargs).__name__}")
+    for key, value in kwargs.items():
+        if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] != 1:
+            raise ValueError(
+                f"forward_kwargs[{key!r}] has shape {tuple(value.shape)}: a tensor needs a "
+                "batch dimension of 1 (it is broadcast to every path point)."
+            )
+    return dict(kwargs)
+
+
+def _broadcast(kwargs: Mapping[str, Any], batch: int, device: torch.device) -> dict[str, Any]:
+    """Tensors of ``kwargs`` on ``device``, their batch dimension 1 repeated ``batch`` times."""
+    out = {}
+    for key, value in kwargs.items():
+        if isinstance(value, torch.Tensor) and value.dim() > 0:
+            value = value.to(device).expand(batch, *value.shape[1:]).contiguous()
+        out[key] = value
+    return out
+
+
+def _keyword_names(fn: Callable[..., Any]) -> frozenset[str] | None:
+    """The keyword parameters of ``fn``; None when it takes ``**kwargs`` (or has no signature)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return frozenset(p.name for p in params if p.kind in kinds)
+
+
+def _second_is_offsets(fn: Callable[..., Any]) -> bool:
+    """Whether the second positional parameter of a forward is its bags' ``offsets``."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    positional = [p.name for p in params if p.kind in kinds]
+    return len(positional) >= 2 and "offset" in positional[1].lower()
 
 
 def _check_span(span: Any, length: int) -> Span:
