@@ -102,7 +102,7 @@ class ZeroBaseline(Baseline):
         """One start: zeros, with the kept positions copied from the input."""
         embeds = torch.zeros_like(inputs)
         if self.keep_special:
-            kept = _kept(tok)
+            kept = _kept(tok).to(inputs.device)
             embeds[kept] = inputs[kept]
         return [PathStart(("zero", self.keep_special), embeds, self.description)]
 
@@ -203,7 +203,7 @@ class UncertainBaseline(Baseline):
         model = (adapter.model_key, adapter.weights_version)
         key = ("uncertain", model, kept_ids, self.max_iter, self.lr, self.tol)
         # the model's lock first, always: refine holds it when it asks for the starts
-        with adapter.prepared(), self._lock:
+        with adapter.prepared(), adapter.grad_context(), self._lock:
             if key not in self._cache:
                 self._cache[key] = self._optimise(adapter, tok, inputs)
             embeds, self.last = self._cache[key]  # ``last`` follows the latest input
@@ -213,7 +213,7 @@ class UncertainBaseline(Baseline):
         self, adapter: ModelAdapter, tok: Tokenized, inputs: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         init = default_baseline(adapter).starts(adapter, tok, inputs)
-        kept = _kept(tok)
+        kept = _kept(tok).to(inputs.device)
         fixed = inputs.detach().clone()
         free = init[0].embeds.detach().clone().requires_grad_(True)
         opt = torch.optim.Adam([free], lr=self.lr)
@@ -234,7 +234,7 @@ class UncertainBaseline(Baseline):
             opt.zero_grad()
             loss.backward()
             opt.step()
-        last = {"probs": probs.numpy().copy(), "history": history, "iterations": len(history)}
+        last = {"probs": probs.cpu().numpy(), "history": history, "iterations": len(history)}
         return torch.where(kept.unsqueeze(-1), fixed, free.detach()), last
 
     @property

@@ -115,7 +115,7 @@ def discover_neutral_tokens(
         with adapter.prepared(), torch.no_grad():
             out = adapter.forward_embeds(adapter.embed(rows), rows[0])
         probs = out if adapter.output == "probs" else out.softmax(-1)
-        scores.append(probs.double().numpy())
+        scores.append(probs.double().cpu().numpy())
         if progress is not None:
             progress(start + len(block), len(ids))
     probs_all = np.concatenate(scores) if scores else np.zeros((0, len(adapter.classes)))
