@@ -1,0 +1,47 @@
+"""The BERT-base benchmark's functions on a tiny config, so that the script cannot rot."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks import bert_base as B
+
+torch.set_num_threads(1)
+
+PLAN = {"floor": {16: (2, 1)}, "captum_steps": 4, "first_steps": 16, "memory": (16, 8, 1)}
+
+
+@pytest.fixture(scope="module")
+def bench() -> B.Bench:
+    return B.Bench.build(tiny=True)
+
+
+def test_texts_have_the_asked_length(bench: B.Bench) -> None:
+    for n in (16, 128):
+        tok = bench.explainer.tokenize(B.make_text(n))
+        assert len(tok) == n and tok.tokens[0] == "[CLS]" and "[UNK]" not in tok.tokens
+    assert bench.explainer.adapter.default_baseline_token == "[MASK]"
+
+
+def test_engine_and_captum_compute_the_same_attributions(bench: B.Bench) -> None:
+    text = B.make_text(16)
+    exp = bench.engine(text, 8)
+    for c in range(bench.n_classes):
+        captum = bench.captum(text, 8, c).sum(-1)[0].detach().double().numpy()
+        np.testing.assert_allclose(exp.scores[c], captum, atol=1e-5, rtol=0)
+    first = bench.first_stage(text, 16)
+    assert first.stage == 1 and first.n_steps < 16
+
+
+def test_every_measure_runs_and_the_table_prints(bench: B.Bench) -> None:
+    figures = B.run(bench, PLAN, memory=True, tiny=True)
+    ratios = ("engine_over_floor_16", "engine_over_captum", "first_over_captum")
+    assert all(math.isfinite(figures[k]) and figures[k] > 0 for k in ratios)
+    assert figures["extra_bytes"] > 0 and figures["budget_bytes"] == 512 * 2**20
+    lines = B.table(figures, (16,), quick=True)
+    assert lines[0].startswith("| measure |") and len(lines) >= 6
+    assert any("engine / floor, 16 tokens" in line for line in lines)
