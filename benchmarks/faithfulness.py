@@ -36,9 +36,10 @@ imdb validation reviews: paired margins with their 95 % intervals.
 on the 250-token review of ``benchmarks/run.py``, the median over 15 back-to-back pairs in
 alternating order. Target ≤ 0.1.
 
-Cost on the 2-core project machine, 1 thread: the full study runs for several hours (IG on
-200 long reviews × 11 configurations × 2 models, and an uncertain baseline optimised for
-each review length); ``--quick`` (``--limit 60 --imdb-limit 12``) about 15 minutes.
+Cost on the 2-core project machine, 1 thread: ``--quick`` (``--limit 60 --imdb-limit 12``)
+took 7 minutes on a busy machine (2026-11-29); the full study (11 configurations × 2 models ×
+1,266 texts, IG on 200 long reviews being most of it) is estimated at 1.5–2 hours from the
+per-text times that run printed. ``--limit 400 --imdb-limit 60`` is about half an hour.
 """
 
 from __future__ import annotations
