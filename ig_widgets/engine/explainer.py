@@ -121,6 +121,19 @@ class Explainer:
             )
         return tok
 
+    def token_labels(self, text: str) -> tuple[str, ...]:
+        """Each token's predicted label for a token-classification model; ``()`` otherwise.
+
+        One forward of the model on the text (cached with the check of ``F`` at the input).
+        """
+        tok = self.tokenize(text)
+        ids = torch.tensor(tok.ids, dtype=torch.long)
+        with self.adapter.prepared():
+            seen = self._model_output(tok, ids, None, None)
+        if seen is None or seen.ndim != 2:
+            return ()
+        return tuple(self.classes[int(c)] for c in seen.argmax(-1))
+
     def clear_cache(self) -> None:
         """Forget every cached path."""
         with self.adapter.lock:
@@ -270,7 +283,11 @@ class Explainer:
 
     # ---------------------------------------------------------------- internals
     def _model_output(
-        self, tok: Tokenized, ids: torch.Tensor, inputs: torch.Tensor, position: int | None
+        self,
+        tok: Tokenized,
+        ids: torch.Tensor,
+        inputs: torch.Tensor | None,
+        position: int | None,
     ) -> np.ndarray | None:
         """The model's own ``F`` on the text, ``(n_classes,)`` or per token ``(n, n_classes)``.
 
@@ -286,8 +303,10 @@ class Explainer:
             if out is not None:
                 check_finite(out, "on the text")
                 seen = out.detach().double().cpu().numpy()[0]
-            elif position is not None:
+            elif position is not None and inputs is not None:
                 seen = forward(self.adapter, inputs.unsqueeze(0), ids)[0]
+            else:
+                return None  # nothing to compare with, and not asked per token
             self._seen[key] = seen
             while len(self._seen) > self.cache_size:
                 self._seen.popitem(last=False)

@@ -54,12 +54,17 @@ class Params:
     baseline : str
         A baseline choice: a vocabulary token, or one of ``[default]``, ``[zero]``,
         ``[average]``, ``[uncertain]`` (the engine's encoding).
+    position : int
+        For a token-classification model, the token explained (an index into the model's
+        tokens); -1 for a sequence classifier, or the first ordinary token until one is
+        chosen.
     """
 
     text: str
     n_steps: int | str
     method: str
     baseline: str
+    position: int = -1
 
 
 class Explorer(LiveWidget, v.VuetifyTemplate):
@@ -106,7 +111,12 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
     what is shown. The baseline's own prediction is shown beside the completeness badge, and a
     baseline far from neutral is flagged with a one-click switch to the most neutral token at
     the text's length (once the background scan found it).
-    DOM: root ``.igw-explorer`` (``data-method``, ``data-final``, ``data-n-steps``); badge
+    For a token-classification model (``target=(i, label)`` in the engine) one token is
+    explained at a time, first the first ordinary token: ``token_labels`` lists each token's
+    predicted label, and a click on a chip or a token label (:meth:`vue_explain_token`)
+    explains that token; ``target`` then chooses among its labels.
+    DOM: root ``.igw-explorer`` (``data-method``, ``data-final``, ``data-n-steps``); token
+    labels ``.igw-token-label`` (``data-index``, ``data-label``); badge
     ``.igw-delta``; ``.igw-baseline``; ``.igw-legend``; ``.igw-note``; aria-labels ``text``,
     ``steps``, ``method``, ``target``, ``baseline``; the chips and bars widgets inside.
     """
@@ -167,6 +177,16 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
     bars = t.Instance(AttributionBars, help="the bar chart of the shown result").tag(
         sync=True, **widget_serialization
     )
+    position = t.Int(
+        -1,
+        help="token classification: the token explained (an index into the model's tokens); "
+        "-1 for a sequence classifier, or the first ordinary token until a chip is clicked",
+    ).tag(sync=True)
+    token_labels = t.List(
+        t.Dict(),
+        help="token classification: each token's predicted label as {index, token, label}; "
+        "[] for a sequence classifier",
+    ).tag(sync=True)
 
     def __init__(
         self,
@@ -209,6 +229,7 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
             bars=AttributionBars(order="sorted", top_k=20),
         )
         self.baseline_items = self.menu.items([], self.baseline)
+        self.chips.observe(self._on_chip, "selected")
         self._schedule()
 
     # ------------------------------------------------------------------ public API
@@ -247,6 +268,20 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
                 self.error, self.stale = "", False
         self.baseline = choice
 
+    def vue_explain_token(self, index: Any) -> None:
+        """Token classification: explain why token ``index`` (of the model's) got its label.
+
+        Ignored for a sequence classifier and for an index that is not a token of the shown
+        result.
+        """
+        exp = self._result
+        if exp is None or not exp.token_labels:
+            return
+        if isinstance(index, bool) or not isinstance(index, int):
+            return
+        if 0 <= index < len(exp.tokens):
+            self.position = index
+
     def vue_use_suggested_baseline(self, _data: Any = None) -> None:
         """Switch to the most neutral token found at this text's length."""
         found = self.menu.suggestion()
@@ -254,9 +289,20 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
             self.vue_choose_baseline(found.token)
 
     # ------------------------------------------------------------------ observers
-    @t.observe("text", "n_steps", "auto_steps", "method", "baseline")
-    def _on_compute_param(self, _change: dict[str, Any]) -> None:
+    @t.observe("text", "n_steps", "auto_steps", "method", "baseline", "position")
+    def _on_compute_param(self, change: dict[str, Any]) -> None:
+        if change["name"] == "text" and self.position >= 0:
+            self.position = -1  # a token of the old text means nothing in the new one
         self._schedule()
+
+    def _on_chip(self, change: dict[str, Any]) -> None:
+        """Token classification: a click on a chip explains its (first ordinary) token."""
+        exp = self._result
+        if exp is None or not exp.token_labels or change["new"] < 0:
+            return
+        token = chip_token(exp, self.level, change["new"])
+        if token is not None:
+            self.vue_explain_token(token)
 
     @t.observe("target", "contrast", "contrast_class", "level")
     def _on_view_param(self, _change: dict[str, Any]) -> None:
@@ -272,6 +318,7 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
             n_steps="auto" if self.auto_steps else self.n_steps,
             method=self.method,
             baseline=self.baseline,
+            position=self.position,
         )
 
     def _stages(self, params: Params, request: Request) -> Iterator[Explanation]:
@@ -283,11 +330,19 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
                 f"The text has {n_tokens} tokens; the Explorer explains at most "
                 f"{self.max_tokens} (Explorer(..., max_tokens=...)). Shorten the text."
             )
+        target = None
+        if self.explainer.token_labels(params.text):  # token classification: one token
+            position = params.position
+            if not 0 <= position < n_tokens:
+                tok = self.explainer.tokenize(params.text)
+                position = next((i for i, s in enumerate(tok.special) if not s), 0)
+            target = (position, None)
         yield from self.explainer.refine(
             params.text,
             n_steps=params.n_steps,  # type: ignore[arg-type]
             method=params.method,
             baseline=baseline,
+            target=target,
             progress=lambda done, total: self._progress(request, done, total),
             cancel=request.cancel,
         )
@@ -326,7 +381,12 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
             "stage": exp.stage,
             "final": exp.is_final,
             "shown_steps": exp.n_steps,
+            "position": -1 if exp.position is None else exp.position,
         }
+        self.token_labels = [
+            {"index": i, "token": token, "label": label}
+            for i, (token, label) in enumerate(zip(exp.tokens, exp.token_labels, strict=False))
+        ]
         self.probabilities = [
             {"name": name, "prob": float(p), "predicted": i == exp.predicted}
             for i, (name, p) in enumerate(zip(exp.classes, exp.probs, strict=True))
@@ -354,3 +414,20 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
             probs = "/".join(f"{p:.2f}" for p in found.probs)
             suggest_text = f"use {suggest!r} ({probs} at this length)"
         return {"text": text, "far": far, "suggest": suggest, "suggest_text": suggest_text}
+
+
+def chip_token(exp: Explanation, level: str, chip: int) -> int | None:
+    """The token a chip stands for: itself, its word's first ordinary token, or None.
+
+    Parameters
+    ----------
+    level : str
+        ``"token"`` (a chip is a token), ``"word"`` (a chip is a word of ``exp.words``) or
+        ``"sentence"`` (no single token: None).
+    """
+    if level == "token":
+        return chip if 0 <= chip < len(exp.tokens) else None
+    if level == "word" and 0 <= chip < len(exp.words):
+        tokens = exp.words[chip].tokens
+        return next((i for i in tokens if not exp.special[i]), tokens[0] if tokens else None)
+    return None
