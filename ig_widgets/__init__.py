@@ -24,6 +24,8 @@ _EXPORTS: dict[str, str] = {
     # engine
     "Explainer": "ig_widgets.engine.explainer",
     "Explanation": "ig_widgets.engine.explanation",
+    "CorpusExplanation": "ig_widgets.engine.corpus",
+    "probe": "ig_widgets.engine.probes",
     "ClassAttribution": "ig_widgets.engine.explanation",
     "Word": "ig_widgets.engine.explanation",
     "Cancelled": "ig_widgets.engine.core",
@@ -39,6 +41,7 @@ _EXPORTS: dict[str, str] = {
     "SaliencyChips": "ig_widgets.widgets.chips",
     "AttributionBars": "ig_widgets.widgets.bars",
     "Explorer": "ig_widgets.widgets.explorer",
+    "DatasetView": "ig_widgets.widgets.dataset_view",
     "Compare": "ig_widgets.widgets.compare",
     "PathView": "ig_widgets.widgets.teaching",
     "ConvergenceView": "ig_widgets.widgets.teaching",
@@ -55,6 +58,8 @@ __all__ = [
     "ClassAttribution",
     "Compare",
     "ConvergenceView",
+    "CorpusExplanation",
+    "DatasetView",
     "Explainer",
     "Explanation",
     "Explorer",
@@ -73,6 +78,7 @@ __all__ = [
     "discover_neutral_tokens",
     "load_demo_model",
     "metrics",
+    "probe",
 ]
 
 
@@ -102,12 +108,15 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ZeroBaseline,
     )
     from ig_widgets.engine.core import Cancelled
+    from ig_widgets.engine.corpus import CorpusExplanation
     from ig_widgets.engine.explainer import Explainer
     from ig_widgets.engine.explanation import ClassAttribution, Explanation, Word
     from ig_widgets.engine.neutral import NeutralToken, discover_neutral_tokens
+    from ig_widgets.engine.probes import probe
     from ig_widgets.models.demo import demo_models, load_demo_model
     from ig_widgets.widgets.bars import AttributionBars
     from ig_widgets.widgets.chips import SaliencyChips
     from ig_widgets.widgets.compare import Compare
+    from ig_widgets.widgets.dataset_view import DatasetView
     from ig_widgets.widgets.explorer import Explorer
     from ig_widgets.widgets.teaching import BaselineLab, ConvergenceView, PathView
