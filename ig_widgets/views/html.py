@@ -83,7 +83,7 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _heading(exp: Explanation, target: Target) -> tuple[int | str | None, Target, str]:
+def _heading(exp: Explanation, target: Target) -> tuple[str, str | None, str]:
     """The class, the contrast class and a heading that says what the scores explain."""
     if isinstance(target, tuple):
         if len(target) != 2:
@@ -97,7 +97,7 @@ def _heading(exp: Explanation, target: Target) -> tuple[int | str | None, Target
 
 
 def _items(
-    exp: Explanation, target: int | str | None, level: str, other: Target
+    exp: Explanation, target: int | str | None, level: str, other: str | None
 ) -> tuple[ClassAttribution, list[_Item]]:
     view = select(exp, target, level, other)
     items = [

@@ -33,7 +33,7 @@ def _draw(ax: Axes, view: Selection, title: str, top_k: int | None, palette: str
     order = np.argsort(-np.abs(values), kind="stable")
     if top_k is not None:
         order = order[:top_k]
-    negative, positive = (tuple(c / 255 for c in rgb) for rgb in PALETTES[palette])
+    negative, positive = ((r / 255, g / 255, b / 255) for r, g, b in PALETTES[palette])
     shown = values[order]
     y = np.arange(len(order))
     ax.barh(y, shown, color=[positive if v >= 0 else negative for v in shown])

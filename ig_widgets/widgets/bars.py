@@ -47,7 +47,9 @@ class AttributionBars(ScoreWidget):
     unit = t.Unicode("words", help="what one bar stands for, plural (for 'top 20 of N words')").tag(
         sync=True
     )
-    rows = t.List(read_only=True, help="the bars drawn: label, score, width").tag(sync=True)
+    rows = t.List(t.Int(), read_only=True, help="the indices of the bars drawn, in order").tag(
+        sync=True
+    )
 
     @t.validate("order")
     def _check_order(self, proposal: dict[str, Any]) -> str:

@@ -31,18 +31,22 @@ class ScoreWidget(v.VuetifyTemplate):
     ``normalize``, ``vmax`` and ``palette``.
     """
 
-    tokens = t.List(help="the chips' text: words or tokens").tag(sync=True)
-    scores = t.List(help="raw attributions, one per chip").tag(sync=True)
-    special = t.List(help="which chips are special tokens (drawn muted)").tag(sync=True)
+    tokens = t.List(t.Unicode(), help="the chips' text: words or tokens").tag(sync=True)
+    scores = t.List(t.Float(), help="raw attributions, one per chip").tag(sync=True)
+    special = t.List(t.Bool(), help="which chips are special tokens (drawn muted)").tag(sync=True)
     oov = t.List(
-        help="which chips the model does not know (read as its unknown token); [] for none"
+        t.Bool(),
+        help="which chips the model does not know (read as its unknown token); [] for none",
     ).tag(sync=True)
     parts = t.List(
-        help="per chip, the word items {text, score, special, oov} it expands into; [] for none"
+        t.List(t.Dict()),
+        help="per chip, the word items {text, score, special, oov} it expands into; [] for none",
     ).tag(sync=True)
-    values = t.List(read_only=True, help="scores normalised for display, in [-1, 1]").tag(sync=True)
+    values = t.List(
+        t.Float(), read_only=True, help="scores normalised for display, in [-1, 1]"
+    ).tag(sync=True)
     part_values = t.List(
-        read_only=True, help="the parts' scores on the chips' scale, in [-1, 1]"
+        t.List(t.Float()), read_only=True, help="the parts' scores on the chips' scale, in [-1, 1]"
     ).tag(sync=True)
     normalize = t.Unicode("maxabs", help="how scores become colours (see views.normalize)").tag(
         sync=True
@@ -51,7 +55,9 @@ class ScoreWidget(v.VuetifyTemplate):
         0.0, help="the |score| drawn at full colour, shared with other rows; 0 follows normalize"
     ).tag(sync=True)
     palette = t.Unicode("default", help="the colour palette's name").tag(sync=True)
-    hues = t.List(read_only=True, help="the palette's negative and positive colours").tag(sync=True)
+    hues = t.List(
+        t.List(t.Int()), read_only=True, help="the palette's negative and positive colours"
+    ).tag(sync=True)
     selected = t.Int(-1, help="the chip clicked last; -1 for none").tag(sync=True)
     label = t.Unicode("", help="an accessible name for the chip row").tag(sync=True)
 
