@@ -527,3 +527,24 @@ def test_a_far_baseline_offers_the_most_neutral_token() -> None:
     else:
         assert info["suggest"] == ""
     explorer.close()
+
+
+def test_faithfulness_of_the_final_result_is_measured_in_the_background() -> None:
+    from ig_widgets.engine.metrics import comprehensiveness, sufficiency
+
+    explorer = make_explorer(n_classes=2, faithfulness=True)
+    exp = explorer.explanation
+    assert exp is not None and exp.is_final
+    shown = explorer.faithfulness
+    target = exp.predicted
+    assert shown["label"] == exp.classes[target]
+    expected_comp = comprehensiveness(exp, explorer.explainer, k=0.2, target=target).value
+    expected_suff = sufficiency(exp, explorer.explainer, k=0.2, target=target).value
+    assert shown["comprehensiveness"] == pytest.approx(expected_comp, abs=1e-9)
+    assert shown["sufficiency"] == pytest.approx(expected_suff, abs=1e-9)
+    assert "comprehensiveness" in shown["text"] and "sufficiency" in shown["text"]
+    # a new text: the old numbers go with the old result, and new ones come after the final
+    explorer.set_state({"text": "a dull and stale film"})
+    assert explorer.wait(WAIT)
+    assert explorer.faithfulness["comprehensiveness"] != pytest.approx(expected_comp)
+    explorer.close()

@@ -355,6 +355,45 @@ def why_not_note(exp: Explanation, target: Target, other: Target) -> str:
     return ""
 
 
+def faithfulness_view(
+    comprehensiveness: float, sufficiency: float, label: str, fraction: float = 0.2
+) -> dict[str, Any]:
+    """How faithful an explanation is, for a badge: the numbers, a sentence and a tooltip.
+
+    Parameters
+    ----------
+    comprehensiveness, sufficiency : float
+        ERASER's metrics at ``fraction`` (``nan`` when the text is too short for one token).
+    label : str
+        The class they were measured for.
+    fraction : float
+        The share of ordinary tokens removed (kept, for sufficiency).
+    """
+    share = f"{100 * fraction:.0f} %"
+    if not (np.isfinite(comprehensiveness) and np.isfinite(sufficiency)):
+        return {
+            "comprehensiveness": None,
+            "sufficiency": None,
+            "label": label,
+            "text": f"faithfulness: — (the text is too short: {share} is no token)",
+            "tip": "",
+        }
+    return {
+        "comprehensiveness": float(comprehensiveness),
+        "sufficiency": float(sufficiency),
+        "label": label,
+        "text": (
+            f"faithfulness for {label}: comprehensiveness {comprehensiveness:.2f} ↑ · "
+            f"sufficiency {sufficiency:.2f} ↓"
+        ),
+        "tip": (
+            f"comprehensiveness: how much P({label}) drops when the top {share} of the words "
+            f"are removed (higher: the explanation found what the model needs); sufficiency: "
+            f"how much it drops when only they are kept (lower is better)"
+        ),
+    }
+
+
 def _percent(share: float) -> str:
     """A share in percent (two decimals around the tolerance: "1.0 %" could be either side)."""
     if share < 0.1:
