@@ -90,6 +90,12 @@ def test_each_text_equals_explain(options: dict[str, Any]) -> None:
         assert_same(corpus[i], fresh.explain(text, **options), atol=1e-6)
 
 
+def test_explainer_method(toy: igw.Explainer) -> None:
+    corpus = toy.explain_many(TEXTS[:3], ids=["a", "b", "c"], n_steps=8, progress=False)
+    assert isinstance(corpus, igw.CorpusExplanation) and corpus.ids == ["a", "b", "c"]
+    assert_same(corpus.by_id("b"), toy.explain(TEXTS[1], n_steps=8))
+
+
 def test_baseline_and_labels(toy: igw.Explainer) -> None:
     corpus = explain_many(
         toy, TEXTS, ["positive", "negative", 1, 0, "negative", None], n_steps=8,
@@ -207,6 +213,8 @@ def test_parquet_round_trip_exact(demo: igw.Explainer, tmp_path: Path) -> None:
     one = tmp_path / "one.parquet"
     save_explanation(corpus[3], one)
     assert_same(load_explanation(one), corpus[3])
+    corpus[1].save(tmp_path / "method.parquet")  # the public methods
+    assert_same(igw.Explanation.load(tmp_path / "method.parquet"), corpus[1])
     with pytest.raises(ValueError, match=r"read it with CorpusExplanation\.load"):
         load_explanation(out)
     with pytest.raises(ValueError, match=r"read it with Explanation\.load"):

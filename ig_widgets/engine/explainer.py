@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,6 +26,11 @@ from ig_widgets.engine.heads import probabilities
 from ig_widgets.engine.quadrature import Method, alpha_key
 from ig_widgets.engine.stages import Stage, Steps, plan_stages
 from ig_widgets.engine.words import fold_words
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from ig_widgets.engine.corpus import CorpusExplanation
 
 
 @dataclass
@@ -474,6 +479,51 @@ class Explainer:
             oov=tok.oov,
             path=path,
         )
+
+    def explain_many(
+        self,
+        texts: Iterable[Any],
+        labels: Iterable[Any] | None = None,
+        ids: Iterable[Any] | None = None,
+        **options: Any,
+    ) -> CorpusExplanation:
+        """Integrated Gradients for every text of a corpus, streamed to disk as it goes.
+
+        Each text gets exactly what :meth:`explain` returns with the same settings (texts are
+        explained one by one: batching several texts cost more per text on the demo model).
+
+        Parameters
+        ----------
+        texts : iterable of str
+            The texts (a list, a pandas Series, a generator …). A text that is empty, missing
+            (None/NaN), not a string or too long is recorded with its error; the run goes on.
+        labels : iterable, optional
+            True labels, class names or indices (None/NaN: unknown), for accuracy and errors.
+        ids : iterable of int or str, optional
+            Unique ids (default: the positions); results are keyed by id.
+        **options
+            ``n_steps`` (default 50, or ``"auto"``), ``method``, ``baseline``, ``tol``,
+            ``max_steps`` as in :meth:`explain`; ``max_tokens`` (longer texts are recorded
+            as errors); ``out`` (a Parquet file written row group by row group, so memory
+            stays flat; None keeps the results in memory); ``resume`` (default True: skip
+            the ids ``out`` holds; other settings are refused) and ``overwrite``;
+            ``progress`` (True: a tqdm bar, the notebook flavour in Jupyter; a callable
+            ``progress(done, total)``; False); ``cancel`` (a ``threading.Event`` or callable);
+            ``backend="ray"`` with ``model_factory``, ``address``, ``num_actors``,
+            ``actor_cpus``, ``threads_per_actor``, ``batch_size`` (see
+            :func:`ig_widgets.engine.corpus_ray.run_ray`).
+
+        Returns
+        -------
+        CorpusExplanation
+            One :class:`Explanation` per text (``corpus[i]``), with ``to_dataframe()``,
+            ``word_importance()``, ``errors()`` and ``save()``. After a cancel or Ctrl-C the
+            texts finished so far are returned (``complete`` is False, with a warning) and
+            ``out`` is a valid file that a second call resumes.
+        """
+        from ig_widgets.engine.corpus import explain_many
+
+        return explain_many(self, texts, labels, ids, **options)
 
 
 def _split_target(target: Target | None) -> tuple[int | None, int | str | None]:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    import os
+
     import pandas as pd
     from matplotlib.figure import Figure
 
@@ -357,3 +359,20 @@ class Explanation:
             f"F(input) − F(baseline) {self.f_input[c] - self.f_baseline[c]:+.4f}, "
             f"delta {self.delta[c]:+.2e} ({self.n_steps} steps, {self.method})"
         )
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write this explanation to one Parquet file, exactly (every field, the path too).
+
+        :meth:`load` reads it back equal to the last bit; the file is the one-row form of
+        ``explain_many``'s results (see :mod:`ig_widgets.engine.corpus`).
+        """
+        from ig_widgets.engine.corpus import save_explanation
+
+        save_explanation(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Explanation:
+        """Read an explanation written by :meth:`save`."""
+        from ig_widgets.engine.corpus import load_explanation
+
+        return load_explanation(path)
