@@ -37,8 +37,10 @@ class TorchTextClassifier:
     """A ``torch.nn.Module`` classifier with its tokenizer, embedding layer and class names.
 
     ``module(ids)`` with ids of shape ``(batch, n_tokens)`` returns logits
-    ``(batch, n_classes)``; ``embedding`` is the ``nn.Embedding`` (or any module) whose
-    output the engine integrates over.
+    ``(batch, n_classes)`` (or ``(batch, n_tokens, n_classes)``, one output per token);
+    ``embedding`` is the ``nn.Embedding`` (or any module) whose output the engine integrates
+    over; ``output`` is the head the engine applies: ``"probs"`` (softmax), ``"logits"``,
+    ``"sigmoid"`` (multi-label) or ``"identity"`` (regression).
     """
 
     module: nn.Module
@@ -46,5 +48,5 @@ class TorchTextClassifier:
     embedding: nn.Module
     classes: tuple[str, ...]
     name: str = "model"
-    output: Literal["probs", "logits"] = "probs"
+    output: Literal["probs", "logits", "sigmoid", "identity"] = "probs"
     baseline_token: str | None = None
