@@ -211,6 +211,30 @@ def test_baseline_lab_lists_neutral_tokens_and_the_uncertain_curve(
     lab.close()
 
 
+def test_baseline_lab_ranks_baselines_by_faithfulness(explainer: igw.Explainer) -> None:
+    from ig_widgets.engine.metrics import comprehensiveness, sufficiency
+
+    sample = ["a dull film with a stale plot", "the plot is fun and the cast is great"]
+    lab = BaselineLab(explainer, top_k=2, sample=sample, n_steps=8, debounce=0.01)
+    assert lab.wait(WAIT) and lab.error == ""
+    kinds = sorted(row["kind"] for row in lab.ranking)
+    assert kinds == ["average", "default", "token", "uncertain", "zero"]
+    # best first: comprehensiveness down, ties broken by sufficiency
+    keys = [(-row["comprehensiveness"], row["sufficiency"]) for row in lab.ranking]
+    assert keys == sorted(keys)
+    default = next(row for row in lab.ranking if row["kind"] == "default")
+    exp = explainer.explain(lab.text, n_steps=8)
+    assert default["comprehensiveness"] == pytest.approx(
+        comprehensiveness(exp, explainer).value, abs=1e-9
+    )
+    assert default["sufficiency"] == pytest.approx(sufficiency(exp, explainer).value, abs=1e-9)
+    assert lab.sample_size == 2
+    mean, half = default["sample"]["comprehensiveness"]
+    values = [comprehensiveness(explainer.explain(t, n_steps=8), explainer).value for t in sample]
+    assert mean == pytest.approx(float(np.mean(values)), abs=1e-9) and half > 0
+    lab.close()
+
+
 def test_baseline_lab_errors(explainer: igw.Explainer) -> None:
     with pytest.raises(ValueError, match="top_k"):
         BaselineLab(explainer, top_k=0)

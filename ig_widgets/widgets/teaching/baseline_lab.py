@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,8 +10,15 @@ import numpy as np
 import traitlets as t
 from ipywidgets import widget_serialization
 
-from ig_widgets.engine.baselines import Baseline, UncertainBaseline, ZeroBaseline
+from ig_widgets.engine.baselines import (
+    AVERAGE,
+    Baseline,
+    UncertainBaseline,
+    ZeroBaseline,
+    baseline_from_choice,
+)
 from ig_widgets.engine.explanation import Explanation
+from ig_widgets.engine.metrics import comprehensiveness, faithfulness_summary, sufficiency
 from ig_widgets.engine.neutral import NeutralToken, discover_neutral_tokens
 from ig_widgets.widgets._templates import vue_template
 from ig_widgets.widgets.teaching.base import TeachingView
@@ -44,6 +52,35 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class Faithfulness:
+    """How faithful the attributions are with one baseline (ERASER's metrics at 20 %).
+
+    Attributes
+    ----------
+    label, kind : str
+        The baseline, as in :class:`Candidate`.
+    comprehensiveness, sufficiency : float
+        On the lab's text (``nan`` when it is too short).
+    sample : dict[str, tuple[float, float]]
+        Over the lab's sample of texts, per metric: the mean and the half width of its 95 %
+        interval (empty without a sample).
+    """
+
+    label: str
+    kind: str
+    comprehensiveness: float
+    sufficiency: float
+    sample: dict[str, tuple[float, float]]
+
+    @property
+    def order(self) -> tuple[float, float]:
+        """The ranking key: higher comprehensiveness first, then lower sufficiency; nan last."""
+        comp = self.comprehensiveness if np.isfinite(self.comprehensiveness) else -np.inf
+        suff = self.sufficiency if np.isfinite(self.sufficiency) else np.inf
+        return (-comp, suff)
+
+
+@dataclass(frozen=True)
 class LabResult:
     """Everything a baseline lab shows.
 
@@ -57,12 +94,15 @@ class LabResult:
         The uncertain baseline's optimisation curve: ``max |p − 1/C|`` per iteration.
     reached : np.ndarray
         The probabilities the uncertain baseline reached, ``(n_classes,)``.
+    ranking : tuple[Faithfulness, ...]
+        The baseline kinds ranked by the faithfulness of their attributions, best first.
     """
 
     candidates: tuple[Candidate, ...]
     neutral: tuple[NeutralToken, ...]
     history: tuple[float, ...]
     reached: np.ndarray
+    ranking: tuple[Faithfulness, ...] = ()
 
 
 def baseline_probs(exp: Explanation) -> np.ndarray:
@@ -72,6 +112,11 @@ def baseline_probs(exp: Explanation) -> np.ndarray:
         return f
     e = np.exp(f - f.max())
     return e / e.sum()
+
+
+def _number(value: float) -> float | None:
+    """A float for the front end: None for nan (JSON has no nan)."""
+    return float(value) if np.isfinite(value) else None
 
 
 def _candidate(label: str, kind: str, probs: np.ndarray) -> Candidate:
@@ -95,14 +140,26 @@ class BaselineLab(TeachingView):
         The settings (``max_iter``, ``lr``, ``tol``) of the uncertain baseline; each
         computation optimises a fresh one, kept in :attr:`last_uncertain` (its ``last``
         holds the curve and the probabilities reached).
+    sample : sequence of str
+        Texts on which every baseline kind's faithfulness is also measured (mean and 95 %
+        interval over them); empty: the lab's text only.
+    n_steps : int
+        Quadrature points of the explanations whose faithfulness ranks the baselines.
 
     Notes
     -----
     Neutral tokens are found by :func:`ig_widgets.discover_neutral_tokens` over the whole
     vocabulary (in blocks, so a newer request cancels quickly): each token ``t`` is scored on
     the model's leading special tokens followed by ``t`` repeated, as in the seed article.
+    A neutral baseline is not necessarily a faithful one: the kinds (default token, zero,
+    uncertain, averaged, the most neutral token) are also ranked by the faithfulness of the
+    attributions they give (:func:`ig_widgets.metrics.comprehensiveness` and
+    :func:`~ig_widgets.metrics.sufficiency` at 20 %, words deleted), on the text and on
+    ``sample``.
     DOM: root ``.igw-baseline-lab``; rows ``.igw-candidate`` with ``data-kind``,
-    ``data-label`` and ``data-distance``; the curve is an ``.igw-chart``.
+    ``data-label`` and ``data-distance``; the ranking ``.igw-faithfulness-rank`` with rows
+    ``.igw-rank-row`` (``data-kind``, ``data-comprehensiveness``, ``data-sufficiency``); the
+    curve is an ``.igw-chart``.
     """
 
     template = t.Unicode(
@@ -121,6 +178,10 @@ class BaselineLab(TeachingView):
         sync=True
     )
     iterations = t.Int(0, help="gradient steps the uncertain baseline took").tag(sync=True)
+    ranking = t.List(
+        t.Dict(), help="the baseline kinds ranked by the faithfulness of their attributions"
+    ).tag(sync=True)
+    sample_size = t.Int(0, help="how many sample texts the ranking's means cover").tag(sync=True)
     chart = t.Instance(
         ChartWidget, help="the uncertain baseline's distance from uniform, per step"
     ).tag(sync=True, **widget_serialization)
@@ -132,14 +193,25 @@ class BaselineLab(TeachingView):
         *,
         text: str = DEFAULT_TEXT,
         uncertain: UncertainBaseline | None = None,
+        sample: Sequence[str] = (),
+        n_steps: int = 32,
         debounce: float = 0.2,
     ) -> None:
         if top_k < 1:
             raise ValueError(f"top_k must be at least 1, got {top_k}")
+        if isinstance(sample, str) or not all(isinstance(s, str) for s in sample):
+            raise TypeError("sample must be a sequence of texts")
         self.uncertain = uncertain if uncertain is not None else UncertainBaseline()
         self.last_uncertain: UncertainBaseline | None = None
+        self.sample = tuple(sample)
+        self.n_steps = int(n_steps)
         super().__init__(
-            explainer_or_model, debounce=debounce, text=text, top_k=top_k, chart=ChartWidget()
+            explainer_or_model,
+            debounce=debounce,
+            text=text,
+            top_k=top_k,
+            chart=ChartWidget(),
+            sample_size=len(self.sample),
         )
         self._schedule()
 
@@ -164,7 +236,7 @@ class BaselineLab(TeachingView):
         text, top_k = params
         settings = self.uncertain  # a fresh optimisation each time: its curve is this text's
         uncertain = UncertainBaseline(max_iter=settings.max_iter, lr=settings.lr, tol=settings.tol)
-        kinds: list[tuple[str, Baseline | None]] = [
+        kinds: list[tuple[str, Baseline | str | None]] = [
             ("default", None),
             ("zero", ZeroBaseline()),
             ("uncertain", uncertain),
@@ -181,12 +253,39 @@ class BaselineLab(TeachingView):
         last = dict(uncertain.last)
         neutral = self._discover(top_k, request)
         candidates += [_candidate(n.token, "token", n.probs) for n in neutral]
+        kinds += [("average", baseline_from_choice(AVERAGE, self.explainer.adapter))]
+        if neutral:
+            kinds.append(("token", neutral[0].token))
+        labels = [c.label for c in candidates[:3]] + ["average of default and zero"]
+        labels += [f"most neutral token {neutral[0].token!r}"] if neutral else []
+        ranking = [
+            self._faithfulness(text, label, kind, baseline, request)
+            for label, (kind, baseline) in zip(labels, kinds, strict=True)
+        ]
         return LabResult(
             tuple(candidates),
             tuple(neutral),
             tuple(float(x) for x in last.get("history", ())),
             np.asarray(last.get("probs", candidates[2].probs), dtype=np.float64),
+            tuple(sorted(ranking, key=lambda f: f.order)),
         )
+
+    def _faithfulness(
+        self, text: str, label: str, kind: str, baseline: Baseline | str | None, request: Request
+    ) -> Faithfulness:
+        """ERASER's metrics at 20 % of the attributions one baseline gives, text and sample."""
+        options: dict[str, Any] = {"n_steps": self.n_steps, "cancel": request.cancel}
+        exp = self.explainer.explain(text, baseline=baseline, **options)
+        comp = comprehensiveness(exp, self.explainer).value
+        suff = sufficiency(exp, self.explainer).value
+        sample: dict[str, tuple[float, float]] = {}
+        if self.sample:
+            exps = [self.explainer.explain(s, baseline=baseline, **options) for s in self.sample]
+            summary = faithfulness_summary(exps, self.explainer, cancel=request.cancel)
+            for name in ("comprehensiveness", "sufficiency"):
+                metric = summary[name]
+                sample[name] = (float(metric.mean), float(metric.half_width))
+        return Faithfulness(label, kind, float(comp), float(suff), sample)
 
     def _discover(self, top_k: int, request: Request) -> list[NeutralToken]:
         """The ``top_k`` most neutral tokens of the vocabulary (cancelled between batches)."""
@@ -206,6 +305,18 @@ class BaselineLab(TeachingView):
                 "distance": round(c.distance, 6),
             }
             for c in result.candidates
+        ]
+        self.ranking = [
+            {
+                "label": f.label,
+                "kind": f.kind,
+                "comprehensiveness": _number(f.comprehensiveness),
+                "sufficiency": _number(f.sufficiency),
+                "sample": {
+                    name: [_number(mean), _number(half)] for name, (mean, half) in f.sample.items()
+                },
+            }
+            for f in result.ranking
         ]
         self.reached = [float(p) for p in result.reached]
         self.iterations = len(result.history)
