@@ -382,3 +382,15 @@ def test_adapter_for_a_model_with_a_dict_tokenizer_stays_generic() -> None:
         HFStyle(len(tokenizer)).eval(), tokenizer=tokenizer, embedding="emb", classes=("n", "p")
     ).adapter
     assert isinstance(adapter, TorchAdapter)
+
+
+def test_neutral_tokens_and_uncertain_baseline_of_a_token_classifier() -> None:
+    """Both average a per-token model's outputs over the tokens."""
+    model, tokenizer = tiny_bert_tagger()
+    explainer = igw.Explainer(model, tokenizer=tokenizer)
+    found = igw.discover_neutral_tokens(explainer, top_k=2)
+    assert len(found) == 2 and found[0].probs.shape == (3,)
+    uncertain = igw.UncertainBaseline(max_iter=80)
+    exp = explainer.explain("the film is fun", n_steps=8, target=(2, None), baseline=uncertain)
+    assert np.abs(uncertain.last["probs"] - 1 / 3).max() < 0.01
+    assert exp.baseline.startswith("uncertain (probabilities")

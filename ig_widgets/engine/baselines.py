@@ -224,6 +224,8 @@ class UncertainBaseline(Baseline):
         for _ in range(self.max_iter + 1):
             embeds = torch.where(kept.unsqueeze(-1), fixed, free)
             out = adapter.forward_embeds(embeds.unsqueeze(0), ids)[0]
+            if out.dim() == 2:  # one output per token: uncertain on average over the tokens
+                out = out.mean(0)
             logp = out.clamp_min(1e-12).log() if adapter.output == "probs" else out.log_softmax(-1)
             probs = logp.exp().detach()
             gap = float((probs - 1.0 / n_classes).abs().max())

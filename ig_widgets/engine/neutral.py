@@ -114,6 +114,8 @@ def discover_neutral_tokens(
         )
         with adapter.prepared(), torch.no_grad():
             out = adapter.forward_embeds(adapter.embed(rows), rows[0])
+            if out.dim() == 3:  # one output per token: neutral on average over the tokens
+                out = out.mean(1)
         probs = out if adapter.output == "probs" else out.softmax(-1)
         scores.append(probs.double().cpu().numpy())
         if progress is not None:
