@@ -225,3 +225,21 @@ def test_one_explainer_per_model_and_unique_row_names() -> None:
     assert compare.models == ["toy-gru", "toy-gru #2"]
     assert [row["model"] for row in compare.rows] == compare.models
     compare.close()
+
+
+def test_rows_show_each_models_faithfulness_for_the_shown_class() -> None:
+    from ig_widgets.engine.metrics import comprehensiveness, sufficiency
+
+    compare = make_compare(text="the plot is dull but the cast is fun and warm")
+    exps = compare.explanations
+    assert exps is not None
+    for target in compare.classes:
+        compare.set_state({"target": target})
+        for row, exp, explainer in zip(compare.rows, exps, compare.explainers, strict=True):
+            shown = row["faithfulness"]
+            assert shown["label"] == target
+            comp = comprehensiveness(exp, explainer, target=target).value
+            suff = sufficiency(exp, explainer, target=target).value
+            assert shown["comprehensiveness"] == pytest.approx(comp, abs=1e-9)
+            assert shown["sufficiency"] == pytest.approx(suff, abs=1e-9)
+    compare.close()

@@ -21,8 +21,9 @@ from ig_widgets.engine.baselines import (
 )
 from ig_widgets.engine.explainer import Explainer
 from ig_widgets.engine.explanation import ClassAttribution, Explanation, Word
+from ig_widgets.engine.metrics import comprehensiveness, sufficiency
 from ig_widgets.views.normalize import normalize
-from ig_widgets.views.selection import badge, class_name, legend, rule_items
+from ig_widgets.views.selection import badge, class_name, faithfulness_view, legend, rule_items
 from ig_widgets.widgets._templates import vue_template
 from ig_widgets.widgets.chips import SaliencyChips
 from ig_widgets.widgets.live import REFINING, LiveWidget
@@ -37,6 +38,8 @@ BASELINE_TITLES = {
     ZERO: "zero embeddings",
     UNCERTAIN: "uncertain (optimised per model)",
 }
+#: the share of the words removed (or kept) by the rows' faithfulness metrics
+FAITHFULNESS_AT = 0.2
 #: how rows are coloured: one scale in raw units across models, or each model to its own max
 SCALES = ("shared", "own")
 
@@ -257,6 +260,8 @@ class Compare(LiveWidget, v.VuetifyTemplate):
         if len(row_names) != len(self.explainers):
             raise ValueError(f"names must give one name per model ({len(self.explainers)})")
         self._uncertain = [UncertainBaseline() for _ in self.explainers]
+        self._measured_for: list[Explanation] | None = None  # the results measured, by class
+        self._measured: dict[str, dict[int, dict[str, Any]]] = {}
         self._start_live(debounce=debounce, name="igw-compare")
         super().__init__(
             text=text,
@@ -372,6 +377,25 @@ class Compare(LiveWidget, v.VuetifyTemplate):
             for gen in stages:  # release each explainer's lock on this thread
                 gen.close()
 
+    def _finished(self, request: Request, result: list[Explanation]) -> None:
+        """Each model's faithfulness on its final result, for every class (≈ 2 % of IG each)."""
+        if result is None:
+            return
+        measured: dict[str, dict[int, dict[str, Any]]] = {}
+        for target in result[0].classes:
+            views = {}
+            for i, (explainer, exp) in enumerate(zip(self.explainers, result, strict=True)):
+                if request.cancel.is_set():
+                    return
+                comp = comprehensiveness(exp, explainer, k=FAITHFULNESS_AT, target=target)
+                suff = sufficiency(exp, explainer, k=FAITHFULNESS_AT, target=target)
+                views[i] = faithfulness_view(comp.value, suff.value, target, FAITHFULNESS_AT)
+            measured[target] = views
+        with self._lock:
+            if self._worker.is_current(request) and self._result is result:
+                self._measured_for, self._measured = result, measured
+                self._rerender()
+
     def _baseline_for(self, i: int, kind: str) -> Baseline | str | None:
         return baseline_from_choice(kind, self.explainers[i].adapter, uncertain=self._uncertain[i])
 
@@ -403,9 +427,12 @@ class Compare(LiveWidget, v.VuetifyTemplate):
             "final": exps[0].is_final,
         }
         self.legend = legend(target, "word", self.row_chips[0].palette)
+        measured = self._measured.get(target, {}) if self._measured_for is exps else {}
         self.rows = [
-            _row(name, exp, attr)
-            for name, exp, attr in zip(self.models, exps, aligned.attributions, strict=True)
+            _row(name, exp, attr, measured.get(i, {}))
+            for i, (name, exp, attr) in enumerate(
+                zip(self.models, exps, aligned.attributions, strict=True)
+            )
         ]
         first = exps[0]
         refining = "" if first.is_final else REFINING
@@ -425,9 +452,12 @@ def _kind(value: str, error: type[Exception] = ValueError) -> str:
     return kind
 
 
-def _row(name: str, exp: Explanation, attr: ClassAttribution) -> dict[str, Any]:
-    """What a model's row header shows: prediction, probabilities, badge, token count."""
+def _row(
+    name: str, exp: Explanation, attr: ClassAttribution, faithfulness: dict[str, Any]
+) -> dict[str, Any]:
+    """What a model's row header shows: prediction, probabilities, badge, faithfulness."""
     return {
+        "faithfulness": faithfulness,
         "model": name,
         "prediction": exp.predicted_class,
         "probs": [
