@@ -172,7 +172,8 @@ def assert_attribution_below(
     if bad.empty:
         return table
     lines = [
-        f"{', '.join(keys)} carry more than {max_share:.0%} of the attribution in "
+        f"{', '.join(keys)} {'carries' if len(keys) == 1 else 'carry'} more than "
+        f"{max_share:.0%} of the attribution in "
         f"{len(bad)} of {len(table)} texts holding them"
     ]
     for _, row in bad.head(SHOWN).iterrows():

@@ -209,7 +209,7 @@ def probe(
     for i, (key, text, swapped, made) in enumerate(cases):
         row: dict[str, Any] = dict.fromkeys(columns)
         row.update(id=key, text=text, swapped=swapped)
-        row["swaps"] = ", ".join(f"{s.word}→{s.replacement}" for s in made)
+        row["swaps"] = _swap_summary(made)
         failed = [e for e in (errors[i], errors[i + len(cases)]) if isinstance(e, str)]
         if failed:
             row["error"] = "; ".join(failed)
@@ -234,6 +234,15 @@ def probe(
         )
         rows.append(row)
     return pd.DataFrame(rows, columns=columns)
+
+
+def _swap_summary(made: Sequence[Swap]) -> str:
+    """``"He→She, his→her ×3"``: each distinct swap once, in order, with its count."""
+    counts: dict[str, int] = {}
+    for s in made:
+        key = f"{s.word}→{s.replacement}"
+        counts[key] = counts.get(key, 0) + 1
+    return ", ".join(k if n == 1 else f"{k} ×{n}" for k, n in counts.items())
 
 
 def overlapping(exp: Explanation, spans: Iterable[tuple[int, int]]) -> list[int]:
