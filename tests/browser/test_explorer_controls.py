@@ -150,6 +150,25 @@ def test_baseline_prediction_badge_and_legend_are_shown(
     rec.assert_local()
 
 
+def test_faithfulness_of_the_final_result_is_shown(
+    demo: tuple[RecordedPage, Locator], demo_explainer: Any
+) -> None:
+    from ig_widgets.engine.metrics import comprehensiveness, sufficiency
+
+    rec, root = demo
+    shown = settled(root)
+    badge = root.locator(".igw-faithfulness")
+    badge.wait_for(timeout=60_000)  # measured in the background after the final stage
+    assert "comprehensiveness" in (badge.text_content() or "")
+    text = root.locator("textarea[aria-label=text]").input_value()
+    exp = demo_explainer.explain(text, n_steps=shown.n_steps, method=shown.method)
+    comp = float(badge.get_attribute("data-comprehensiveness") or "nan")
+    suff = float(badge.get_attribute("data-sufficiency") or "nan")
+    assert comp == pytest.approx(comprehensiveness(exp, demo_explainer).value, abs=1e-6)
+    assert suff == pytest.approx(sufficiency(exp, demo_explainer).value, abs=1e-6)
+    rec.assert_local()
+
+
 def test_far_baseline_offers_a_one_click_switch(demo: tuple[RecordedPage, Locator]) -> None:
     rec, root = demo
     before = settled(root)
