@@ -45,3 +45,17 @@ def test_every_measure_runs_and_the_table_prints(bench: B.Bench) -> None:
     lines = B.table(figures, (16,), quick=True)
     assert lines[0].startswith("| measure |") and len(lines) >= 6
     assert any("engine / floor, 16 tokens" in line for line in lines)
+
+
+def test_the_engine_does_not_count_the_weights_as_memory_per_point(bench: B.Bench) -> None:
+    """Linear layers save ``weight.t()``: a view of a weight, not memory a point adds."""
+    from ig_widgets.engine.core import _measured_forward
+
+    adapter = bench.explainer.adapter
+    ids = torch.tensor(adapter.tokenize(B.make_text(3)).ids)  # [CLS] word [SEP]
+    linear = [m.weight for m in bench.model.modules() if isinstance(m, torch.nn.Linear)]
+    linear_bytes = sum(w.numel() * w.element_size() for w in linear)  # 70 KB
+    with adapter.prepared():
+        points = adapter.embed(ids[None]).detach().requires_grad_(True)
+        _, saved = _measured_forward(adapter, points, ids)
+    assert 0 < saved < linear_bytes / 2  # 3 tokens' activations: a few KB
