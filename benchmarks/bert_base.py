@@ -227,21 +227,26 @@ def peak_extra_memory(
 
     RSS is sampled every ``interval`` seconds from a thread. tracemalloc would see nothing:
     it traces Python's allocators, and torch's CPU tensors come from its own (``posix_memalign``).
-    Every chunk of a path has the same size once the engine has measured a point of this
-    length (the warm-up does that), so the first ``chunks`` chunks already reach the peak of
-    the whole run; the rest is cancelled. Run it in a fresh process: memory freed earlier may
-    stay resident and hide what a run adds.
+    The engine starts cold, as on a new text length: it measures one point (a chunk of one),
+    then sizes every later chunk by its memory budget, so with ``chunks`` ≥ 2 the first chunks
+    already reach the peak of the whole run, and the rest is cancelled. Run it in a fresh
+    process: memory freed earlier stays resident and would hide what a run adds.
     """
+    import ctypes
+    import gc
+
     from ig_widgets import Cancelled
 
     text = make_text(n_tokens)
-    bench.engine(text, 2)  # warm-up: measures the bytes one point of this length holds
+    bench.explainer.tokenize(text)
     seen = [0]
 
     def cancel() -> bool:
         seen[0] += 1
         return seen[0] > chunks
 
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand freed heap pages back before the baseline
     base = rss_bytes()
     peak, stop = [base], threading.Event()
 
