@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import functools
 import hashlib
 import json
 import os
@@ -253,6 +256,27 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """Glibc's ``malloc_trim``, or None on other C libraries."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def release_memory() -> None:
+    """Return the heap's free memory to the OS (glibc only; elsewhere nothing happens).
+
+    Texts of ever new lengths leave freed blocks of every size behind, and glibc keeps them:
+    over 1,200 sentences a loop of ``explain`` grew by 120 MB that one ``malloc_trim`` gave
+    back. Trimming after each row group (about 0.2 ms per text) keeps a long run flat.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def weights_fingerprint(module: Any) -> str:
@@ -712,7 +736,7 @@ class ResultWriter:
         return sum(self.add(row) for row in table.to_pylist())
 
     def flush(self) -> None:
-        """Write the buffered rows as one row group."""
+        """Write the buffered rows as one row group, and hand freed memory back to the OS."""
         self._last_flush = time.monotonic()
         if not self._buffer:
             return
@@ -722,6 +746,7 @@ class ResultWriter:
             self._writer.write_table(table)
         else:
             self._tables.append(table)
+        release_memory()
 
     def close(self, complete: bool = True) -> _Store:
         """Write what is buffered, finish the file and move it into place; the results.

@@ -18,6 +18,7 @@ from ig_widgets.engine.corpus import (
     ResultWriter,
     RunSettings,
     explain_row,
+    release_memory,
     weights_fingerprint,
 )
 
@@ -82,6 +83,7 @@ class ExplainBatch:
             explain_row(self.explainer, InputRow(**item), self.settings, baseline=self.baseline)
             for item in batch.to_pylist()
         ]
+        release_memory()
         return pa.Table.from_pylist(rows, schema=self.schema)
 
 
