@@ -266,14 +266,28 @@ def peak_extra_memory(
     seconds = time.perf_counter() - t0
     stop.set()
     watcher.join()
-    per_point = getattr(bench.explainer, "_point_bytes", {}).get(n_tokens)  # engine's measure
+    per_point = point_bytes(bench, text)
     return {
         "extra_bytes": float(peak[0] - base),
         "budget_bytes": float(bench.explainer.memory_budget),
-        "point_bytes": float(per_point) if per_point else float("nan"),
+        "point_bytes": float(per_point),
         "chunks_run": float(min(seen[0], chunks)),
         "seconds": seconds,
     }
+
+
+def point_bytes(bench: Bench, text: str) -> int:
+    """The bytes the engine measures for one point of ``text`` (what sizes its chunks)."""
+    from ig_widgets.engine.core import PathEvaluator
+
+    adapter = bench.explainer.adapter
+    ids = torch.tensor(adapter.tokenize(text).ids)
+    with adapter.prepared():
+        inputs = adapter.embed(ids[None])[0].detach()
+        evaluator = PathEvaluator(adapter, inputs, torch.zeros_like(inputs), ids)
+        evaluator.evaluate([0.5])
+    assert evaluator.bytes_per_point is not None
+    return evaluator.bytes_per_point
 
 
 def memory_in_child(

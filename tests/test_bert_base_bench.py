@@ -42,6 +42,7 @@ def test_every_measure_runs_and_the_table_prints(bench: B.Bench) -> None:
     ratios = ("engine_over_floor_16", "engine_over_captum", "first_over_captum")
     assert all(math.isfinite(figures[k]) and figures[k] > 0 for k in ratios)
     assert figures["extra_bytes"] > 0 and figures["budget_bytes"] == 512 * 2**20
+    assert 0 < figures["point_bytes"] < figures["budget_bytes"]
     lines = B.table(figures, (16,), quick=True)
     assert lines[0].startswith("| measure |") and len(lines) >= 6
     assert any("engine / floor, 16 tokens" in line for line in lines)
