@@ -91,7 +91,7 @@ def row_ids(root: Locator) -> list[str]:
     return root.locator(".igw-dataset-row").evaluate_all("rows => rows.map(r => r.dataset.id)")
 
 
-def wait_for(read: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 30.0) -> Any:
+def wait_for(read: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 90.0) -> Any:
     """Poll ``read()`` until ``ok`` holds; fails with the last value."""
     deadline = time.monotonic() + timeout
     value = read()
@@ -105,12 +105,15 @@ def wait_for(read: Callable[[], Any], ok: Callable[[Any], bool], timeout: float 
 
 def sort_by_id(root: Locator) -> None:
     """Sort by id, ascending, from whatever order the table is in; the first page."""
-    first = [str(i) for i in range(PAGE_SIZE)]
-    for _ in range(2):
-        if row_ids(root) == first:
-            return
+    if root.get_attribute("data-sort-by") != "id":
+        root.locator("th[data-sort=id]").click()  # a new key sorts ids ascending
+        wait_for(lambda: root.get_attribute("data-sort-by"), lambda key: key == "id")
+    if root.get_attribute("data-descending") == "true":
         root.locator("th[data-sort=id]").click()
-        time.sleep(1.0)
+        wait_for(lambda: root.get_attribute("data-descending"), lambda d: d == "false")
+    first = [str(i) for i in range(PAGE_SIZE)]
+    if root.get_attribute("data-page") != "0":
+        root.get_by_label("previous page").click()
     wait_for(lambda: row_ids(root), lambda ids: ids == first)
 
 
