@@ -38,6 +38,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.run import DATA, Setup  # noqa: E402
+from ig_widgets.engine.corpus_ray import BATCH_SIZE  # noqa: E402
 
 
 def imdb_valid() -> list[str]:
@@ -120,7 +121,7 @@ def p10(texts: list[str]) -> dict[str, float]:
     )  # fmt: skip
     end = time.perf_counter()
     ray_total = len(texts) / (end - t0)
-    first_batch = 8  # texts per Ray batch (corpus_ray.BATCH_SIZE)
+    first_batch = BATCH_SIZE  # the texts of the first Ray batch, counted at its stamp
     steady = (len(texts) - first_batch) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0
     return {
         "p10_texts": len(texts),
