@@ -358,3 +358,18 @@ def test_word_importance(toy: igw.Explainer) -> None:
     assert negative.loc["film", "mean"] == pytest.approx(-table.loc["film", "mean"])
     with pytest.raises(ValueError, match="Unknown class 'neutral'"):
         corpus.word_importance("neutral")
+
+
+def test_faithfulness_over_the_corpus(toy: igw.Explainer) -> None:
+    texts = [*TEXTS, ""]  # the empty text fails and is left out
+    corpus = explain_many(toy, texts, n_steps=8, progress=False)
+    seen: list[tuple[int, int]] = []
+    summary = corpus.faithfulness(toy, progress=lambda done, total: seen.append((done, total)))
+    exps = [corpus[i] for i in range(len(TEXTS))]
+    expected = igw.metrics.faithfulness_summary(exps, toy)
+    for name in ("comprehensiveness", "sufficiency"):
+        np.testing.assert_array_equal(summary[name].values, expected[name].values)
+        assert summary[name].mean == expected[name].mean
+        assert summary[name].n == expected[name].n
+    assert seen[-1] == (len(TEXTS), len(TEXTS))
+    assert list(summary.per_text().columns) == ["comprehensiveness", "sufficiency"]

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ig_widgets.engine.explainer import Explainer
+    from ig_widgets.engine.metrics import FaithfulnessSummary
 
 #: the version of the file layout below (in the file's metadata)
 FORMAT = 1
@@ -1161,6 +1162,55 @@ class CorpusExplanation:
         """The share of labelled, explained texts predicted correctly (None without labels)."""
         correct = self.to_dataframe()["correct"].dropna()
         return float(correct.mean()) if len(correct) else None
+
+    def faithfulness(
+        self,
+        explainer: Explainer,
+        *,
+        metrics: Sequence[str] = ("comprehensiveness", "sufficiency"),
+        k: Any = None,
+        mode: str | None = None,
+        target: int | str | None = None,
+        confidence: float = 0.95,
+        progress: Callable[[int, int], None] | None = None,
+        cancel: CancelHook | None = None,
+    ) -> FaithfulnessSummary:
+        """How faithful the corpus's explanations are: per-text values and means with intervals.
+
+        Runs :func:`ig_widgets.metrics.faithfulness_summary` over every text that did not
+        fail, a row group at a time (memory stays flat; only the values are kept). The
+        corpus does not hold the model: pass the ``explainer`` that made it.
+
+        Parameters
+        ----------
+        explainer : Explainer
+            The explainer of the model the corpus was explained with.
+        metrics, k, mode, target, confidence, progress, cancel
+            As :func:`ig_widgets.metrics.faithfulness_summary` takes them (defaults:
+            comprehensiveness and sufficiency at 20 %, words deleted, each text's predicted
+            class, 95 % Student-t intervals).
+
+        Returns
+        -------
+        FaithfulnessSummary
+            ``summary["comprehensiveness"].mean`` …; ``.per_text()`` in the order of the
+            texts that did not fail.
+        """
+        from ig_widgets.engine.metrics import faithfulness_summary
+
+        done = len(self) - len(self.failures())
+        return faithfulness_summary(
+            (exp for _, exp in self.explanations()),
+            explainer,
+            metrics=metrics,
+            k=k,
+            mode=mode,  # type: ignore[arg-type]  # checked by the metrics
+            target=target,
+            confidence=confidence,
+            progress=progress,
+            cancel=cancel,
+            total=done,
+        )
 
     def word_importance(self, target: int | str, min_count: int = 5) -> pd.DataFrame:
         """What each word does for class ``target``, over the corpus.

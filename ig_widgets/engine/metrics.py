@@ -45,7 +45,7 @@ from __future__ import annotations
 import ast
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -597,7 +597,7 @@ def mean_interval(
 
 
 def faithfulness_summary(
-    explanations: Sequence[Explanation],
+    explanations: Iterable[Explanation],
     explainer: Explainer,
     *,
     metrics: Sequence[str | Metric] = ("comprehensiveness", "sufficiency"),
@@ -607,13 +607,15 @@ def faithfulness_summary(
     confidence: float = 0.95,
     progress: ProgressHook | None = None,
     cancel: CancelHook | None = None,
+    total: int | None = None,
 ) -> FaithfulnessSummary:
     """Several metrics over a list of explanations: per-text values, means and 95 % intervals.
 
     Parameters
     ----------
-    explanations : sequence of Explanation
-        Explanations of ``explainer``'s model (one text each).
+    explanations : iterable of Explanation
+        Explanations of ``explainer``'s model (one text each); an iterator is read once, one
+        explanation at a time (only the values are kept).
     explainer : Explainer
         Runs the perturbed texts.
     metrics : sequence of str or callable
@@ -630,6 +632,9 @@ def faithfulness_summary(
         ``progress(done, total)`` after each explanation.
     cancel : callable or threading.Event, optional
         Checked before each explanation; when set, :class:`ig_widgets.Cancelled` is raised.
+    total : int, optional
+        How many explanations an iterator yields (for ``progress``); a sized collection's
+        length by default.
 
     Returns
     -------
@@ -642,17 +647,22 @@ def faithfulness_summary(
         options["k"] = k
     if mode is not None:
         options["mode"] = mode
-    values = np.full((len(named), len(explanations)), math.nan)
+    if total is None and isinstance(explanations, Sized):
+        total = len(explanations)
+    columns: list[list[float]] = []
     directions: dict[int, bool] = {}
     for j, exp in enumerate(explanations):
         if is_cancelled(cancel):
             raise Cancelled()
+        column = []
         for i, (_, fn) in enumerate(named):
             result = fn(exp, explainer, **options)
-            values[i, j] = result.value
+            column.append(result.value)
             directions[i] = result.higher_is_better
+        columns.append(column)
         if progress is not None:
-            progress(j + 1, len(explanations))
+            progress(j + 1, max(total or 0, j + 1))
+    values = np.array(columns, dtype=np.float64).reshape(len(columns), len(named)).T
     summaries = []
     for i, (name, _) in enumerate(named):
         mean, low, high, n = mean_interval(values[i], confidence)

@@ -1,4 +1,4 @@
-"""Jupyter widgets (ipyvuetify 3): chips, bars, the live Explorer, Compare, teaching views."""
+"""Jupyter widgets (ipyvuetify 3): chips, bars, Explorer, Compare, teaching views, DatasetView."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ _WIDGETS = {
     "PathView": "ig_widgets.widgets.teaching",
     "ConvergenceView": "ig_widgets.widgets.teaching",
     "BaselineLab": "ig_widgets.widgets.teaching",
+    "DatasetView": "ig_widgets.widgets.dataset_view",
 }
 
 __all__ = sorted(_WIDGETS)
