@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ig_widgets.engine.corpus import class_index, explain_many
+from ig_widgets.engine.corpus import explain_many
+from ig_widgets.engine.explanation import class_index
 from ig_widgets.engine.probes import probe, word_share, words_matching
 
 if TYPE_CHECKING:
@@ -146,7 +147,7 @@ def assert_attribution_below(
     keys = [w.lower() for w in words]
     if not keys:
         raise ValueError("words must name at least one word")
-    fixed = None if target is None else class_index(target, explainer.classes)
+    fixed = None if target is None else class_index(explainer.classes, target)
     corpus = explain_many(explainer, texts, **{"progress": False, **options})
     errors = corpus.to_dataframe()["error"].tolist()
     rows: list[dict[str, Any]] = []

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from ig_widgets.engine.baselines import Baseline, parse_baseline
 from ig_widgets.engine.core import CancelHook, Cancelled, is_cancelled
-from ig_widgets.engine.explanation import Explanation, PathTrace, Word
+from ig_widgets.engine.explanation import Explanation, PathTrace, Word, class_index
 from ig_widgets.engine.quadrature import MAX_STEPS, Method, check_steps, parse_method
 
 if TYPE_CHECKING:
@@ -446,20 +446,6 @@ def label_index(value: Any, classes: Sequence[str]) -> int | None:
     if not 0 <= int(value) < len(names):
         raise ValueError(f"label index {int(value)} is out of range for the classes {names}")
     return int(value)
-
-
-def class_index(target: int | str, classes: Sequence[str]) -> int:
-    """The index of a class given by name or index (``ValueError``/``TypeError`` otherwise)."""
-    names = list(classes)
-    if isinstance(target, str):
-        if target not in names:
-            raise ValueError(f"Unknown class {target!r}; the classes are {names}")
-        return names.index(target)
-    if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
-        raise TypeError(f"target must be a class name or index, got {type(target).__name__}")
-    if not -len(names) <= int(target) < len(names):
-        raise ValueError(f"class index {int(target)} is out of range for {names}")
-    return int(target) % len(names)
 
 
 def _check_row(
@@ -1236,7 +1222,7 @@ class CorpusExplanation:
             holding it, the share where its attribution there is positive: it pushes
             towards ``target``).
         """
-        c = class_index(target, self.classes)
+        c = class_index(self.classes, target)
         stats = self._word_stats()
         columns = ["count", "texts", f"sum{c}", f"abs{c}", f"towards{c}"]
         picked = stats.loc[stats["count"] >= min_count, columns]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,29 @@ def _frozen(array: Any, dtype: Any = np.float64) -> np.ndarray:
     out = np.array(array, dtype=dtype, copy=True)
     out.setflags(write=False)
     return out
+
+
+def class_index(classes: Sequence[str], target: int | str) -> int:
+    """The index of a class given by name or (possibly negative) index among ``classes``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or an index out of range.
+    TypeError
+        For anything but a name or an int.
+    """
+    if isinstance(target, bool) or not isinstance(target, (int, np.integer, str)):
+        raise TypeError(f"A class is a name or an index, got {type(target).__name__}")
+    names = list(classes)
+    if isinstance(target, str):
+        if target in names:
+            return names.index(target)
+        raise ValueError(f"Unknown class {target!r}; the classes are {names}")
+    index = int(target)
+    if not -len(names) <= index < len(names):
+        raise ValueError(f"Class index {index} is out of range for {len(names)} classes {names}")
+    return index % len(names)
 
 
 @dataclass(frozen=True)
@@ -235,19 +259,7 @@ class Explanation:
 
     def class_index(self, target: int | str) -> int:
         """Index of a class given by name or index; ``ValueError`` when it does not exist."""
-        if isinstance(target, bool) or not isinstance(target, (int, np.integer, str)):
-            raise TypeError(f"A class is a name or an index, got {type(target).__name__}")
-        if isinstance(target, str):
-            if target in self.classes:
-                return self.classes.index(target)
-            raise ValueError(f"Unknown class {target!r}; the classes are {list(self.classes)}")
-        index = int(target)
-        if not -len(self.classes) <= index < len(self.classes):
-            raise ValueError(
-                f"Class index {index} is out of range for {len(self.classes)} classes "
-                f"{list(self.classes)}"
-            )
-        return index % len(self.classes)
+        return class_index(self.classes, target)
 
     def word_matrix(self) -> np.ndarray:
         """The token→word summing matrix, shape ``(n_tokens, n_words)``."""

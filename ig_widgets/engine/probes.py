@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ig_widgets.engine.corpus import class_index, explain_many, word_key
-from ig_widgets.engine.explanation import Explanation
+from ig_widgets.engine.corpus import explain_many, word_key
+from ig_widgets.engine.explanation import Explanation, class_index
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -180,7 +180,7 @@ def probe(
 
     table = swap_table(swaps, both_ways)
     names = list(explainer.classes)
-    fixed = None if target is None else class_index(target, names)
+    fixed = None if target is None else class_index(names, target)
     keys = list(range(len(texts))) if ids is None else list(ids)
     if len(keys) != len(texts):
         raise ValueError(f"ids has {len(keys)} entries for {len(texts)} texts")

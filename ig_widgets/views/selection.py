@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ig_widgets.engine.explanation import class_index as engine_class_index
 from ig_widgets.views.normalize import HUE_NAMES, score_format
 
 if TYPE_CHECKING:
@@ -99,16 +100,7 @@ def class_index(classes: Sequence[str], target: Target) -> int | None:
     """
     if target is None or (isinstance(target, str) and target == ""):
         return None
-    names = list(classes)
-    if isinstance(target, str):
-        if target not in names:
-            raise ValueError(f"Unknown class {target!r}; the classes are {names}")
-        return names.index(target)
-    if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
-        raise TypeError(f"A class is a name or an index, got {type(target).__name__}")
-    if not -len(names) <= int(target) < len(names):
-        raise ValueError(f"Class index {int(target)} is out of range for the classes {names}")
-    return int(target) % len(names)
+    return engine_class_index(classes, target)
 
 
 def class_name(classes: Sequence[str], target: Target) -> str:
