@@ -67,30 +67,36 @@ def _prompts(page: Page) -> list[str]:
 def run_all_cells(
     page: Page, *, timeout: float = 180.0, retry_after: float = 15.0, settle: float = 3.0
 ) -> None:
-    """Run every cell, retrying while no prompt changes, until all cells have finished.
+    """Run every cell, re-issuing the run while it has not started or has stalled.
 
     A run issued right after the page loads is sometimes dropped (the kernel is still
-    connecting): it is re-issued until the prompts show the cells queued or numbered. As a
-    dropped run may still arrive late, the prompts must then stay unchanged for ``settle`` s.
+    connecting), and one that arrives late beside a re-issued one can leave the later cells
+    unqueued: JupyterLab then shows the first cells numbered, the rest ``[ ]``, and an idle
+    kernel. Either way the run is issued again once nothing has changed for ``retry_after``
+    seconds (the notebooks are safe to run again from the top). The cells have finished when
+    every prompt is numbered and the prompts stay unchanged for ``settle`` s.
     """
     deadline = time.monotonic() + timeout
     issued = 0.0
-    done: list[str] | None = None
-    done_since = 0.0
+    last: list[str] | None = None
+    changed = time.monotonic()
     while time.monotonic() < deadline:
         accept_kernel_dialog(page)
         prompts = _prompts(page)
-        started = any("*" in p or any(ch.isdigit() for ch in p) for p in prompts)
-        if not started and time.monotonic() - issued > retry_after:
+        now = time.monotonic()
+        if prompts != last:
+            last, changed = prompts, now
+        numbered = [any(ch.isdigit() for ch in p) and "*" not in p for p in prompts]
+        if prompts and all(numbered):
+            if now - changed >= settle:
+                return
+        elif not issued or (
+            not any("*" in p for p in prompts)
+            and now - max(issued, changed) > retry_after
+            and page.evaluate(KERNEL_STATUS) == "idle"
+        ):
             # fire and forget: the command's promise only settles when the cells have run
             page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-            issued = time.monotonic()
-        finished = bool(prompts) and all(
-            any(ch.isdigit() for ch in p) and "*" not in p for p in prompts
-        )
-        if not finished or prompts != done:
-            done, done_since = (prompts if finished else None), time.monotonic()
-        elif time.monotonic() - done_since >= settle:
-            return
+            issued = now
         time.sleep(0.5)
     raise AssertionError(f"cells did not finish in {timeout:.0f} s; prompts: {_prompts(page)}")

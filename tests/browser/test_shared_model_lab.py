@@ -37,18 +37,21 @@ TITLE_TOTAL = re.compile(rf"Σ attributions ({NUMBER})")
 
 #: everything the six widgets show, read in one pass: data attributes and text, as strings
 SNAPSHOT = """() => {
+    // the open notebook only: JupyterLab keeps other notebooks' tabs (and widgets) in the page
+    const shell = window.jupyterapp && window.jupyterapp.shell;
+    const scope = shell && shell.currentWidget ? shell.currentWidget.node : document;
     const all = (root, sel) => [...root.querySelectorAll(sel)];
     const text = (el) => (el ? el.textContent.replace(/\\s+/g, ' ').trim() : null);
     const read = (el) => (el ? { ...el.dataset, text: text(el), title: el.title } : null);
-    const widgets = (sel, more) => all(document, sel).map((root) => ({
+    const widgets = (sel, more) => all(scope, sel).map((root) => ({
         ...root.dataset, error: text(root.querySelector('.igw-error')), ...more(root),
     }));
     const probs = (root) => all(root, '.igw-prob').map(read);
     const badge = (root) => read(root.querySelector('.igw-delta'));
-    const refining = all(document, '.igw-status, .igw-teaching-note')
+    const refining = all(scope, '.igw-status, .igw-teaching-note')
         .filter((el) => el.textContent.includes('refining'));
     return {
-        busy: all(document, '[class*="--computing"]').length + refining.length,
+        busy: all(scope, '[class*="--computing"]').length + refining.length,
         explorers: widgets('.igw-explorer', (root) => ({ probs: probs(root), badge: badge(root) })),
         compares: widgets('.igw-compare', (root) => ({
             status: text(root.querySelector('.igw-status')),
