@@ -149,7 +149,9 @@ def test_sorting_changes_rows(
     ascending = [str(i) for i in range(PAGE_SIZE)]
     wait_for(lambda: row_ids(root), lambda ids: ids == ascending)
     assert root.get_attribute("data-sort-by") == "id"
+    wait_for(lambda: root.get_attribute("data-descending"), lambda d: d == "false")
     root.locator("th[data-sort=id]").click()
+    wait_for(lambda: root.get_attribute("data-descending"), lambda d: d == "true")
     wait_for(lambda: row_ids(root), lambda ids: ids[0] == str(len(TEXTS) - 1))
     root.locator("th[data-sort=confidence]").click()
     wait_for(lambda: row_ids(root), lambda ids: ids == expected_ids(corpus))
@@ -218,11 +220,11 @@ def test_markup_in_a_text_stays_text(view: tuple[RecordedPage, Locator]) -> None
     page = rec.page
     sort_by_id(root)  # id 10 (the markup) is on the second page
     root.get_by_label("next page").click()
+    wait_for(lambda: row_ids(root), lambda ids: "10" in ids)  # 90 s: a busy machine is slow
     row = root.locator(".igw-dataset-row[data-id='10']")
-    row.wait_for(timeout=30_000)
     assert "onerror" in row.inner_text()
     row.click()
-    root.locator(".igw-dataset-detail[data-id='10'] .igw-chip").first.wait_for(timeout=30_000)
+    root.locator(".igw-dataset-detail[data-id='10'] .igw-chip").first.wait_for(timeout=90_000)
     assert page.locator("img[src=x]").count() == 0
     assert page.title() != "pwned"
     rec.assert_local()
