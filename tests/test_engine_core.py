@@ -13,6 +13,7 @@ from toy_models import NaNOutput, WordTokenizer, make_module, toy_bundle
 
 import ig_widgets as igw
 from ig_widgets.engine.adapters.base import Tokenized
+from ig_widgets.engine.core import estimate_point_bytes
 from ig_widgets.engine.quadrature import METHODS, nested_stages, rule
 from ig_widgets.engine.words import fold_words
 from ig_widgets.models.bundle import TorchTextClassifier
@@ -233,6 +234,68 @@ def test_long_input_of_2000_tokens() -> None:
     assert len(exp.tokens) > 2000
     assert np.all(np.isfinite(exp.scores))
     assert explainer._point_bytes[len(exp.tokens)] > 0
+
+
+def test_estimate_point_bytes_prefers_a_near_longer_length() -> None:
+    measured = {100: 1000, 120: 1300, 200: 9000}
+    assert estimate_point_bytes(measured, 120) == 1300  # measured: itself
+    assert estimate_point_bytes(measured, 110) == 1300  # the nearest longer length
+    assert estimate_point_bytes(measured, 130) == -(-1300 * 130 * 130 // (120 * 120))
+    assert estimate_point_bytes(measured, 60) is None  # nothing within reach: measure
+    assert estimate_point_bytes(measured, 250) == -(-9000 * 250 * 250 // (200 * 200))
+    assert estimate_point_bytes({}, 50) is None
+
+
+def _real_point_bytes(explainer: igw.Explainer, text: str) -> tuple[int, int]:
+    """(length, bytes) that the engine measures for one point of ``text``."""
+    from ig_widgets.engine.core import PathEvaluator
+
+    adapter = explainer.adapter
+    ids = torch.tensor(explainer.tokenize(text).ids)
+    with adapter.prepared():
+        inputs = adapter.embed(ids[None])[0].detach()
+        evaluator = PathEvaluator(adapter, inputs, torch.zeros_like(inputs), ids)
+        evaluator.evaluate([0.5])
+    assert evaluator.measured and evaluator.bytes_per_point is not None
+    return len(ids), evaluator.bytes_per_point
+
+
+@pytest.mark.parametrize("family", ["gru", "bert"])
+def test_estimates_bound_what_a_point_really_saves(family: str) -> None:
+    """Every estimate from a length within reach is at least the real measurement."""
+    if family == "gru":
+        explainer = igw.Explainer(toy_bundle("gru", seed=12))
+        words = TEXT.split()
+    else:  # attention: the bytes grow with the square of the length
+        from toy_models import tiny_bert
+
+        model, tokenizer = tiny_bert(max_length=512)
+        explainer = igw.Explainer(model, tokenizer=tokenizer)
+        words = ["good", "movie", "bad", "plot"]
+    real = dict(
+        _real_point_bytes(explainer, " ".join(itertools.islice(itertools.cycle(words), k)))
+        for k in range(40, 400, 9)
+    )
+    checked = 0
+    for m, n in itertools.permutations(real, 2):
+        estimate = estimate_point_bytes({m: real[m]}, n)
+        if estimate is not None:
+            assert estimate >= real[n], (family, m, n, estimate, real[n])
+            checked += 1
+    assert checked > 20
+
+
+def test_a_near_length_is_not_measured_again() -> None:
+    """A new length near a measured one runs its points in one chunk, not a 1-point probe."""
+    explainer = igw.Explainer(toy_bundle("gru", seed=13))
+    explainer.explain(TEXT, n_steps=8)
+    shorter = TEXT.replace(" very", "")
+    chunks: list[int] = []
+    exp = explainer.explain(shorter, n_steps=8, progress=lambda done, total: chunks.append(done))
+    assert chunks == [8]
+    assert len(exp.tokens) not in explainer._point_bytes  # estimated, not measured
+    fresh = igw.Explainer(toy_bundle("gru", seed=13)).explain(shorter, n_steps=8)
+    np.testing.assert_allclose(exp.scores, fresh.scores, rtol=1e-5, atol=1e-8)
 
 
 def test_cancel_raises_and_leaves_a_usable_cache() -> None:

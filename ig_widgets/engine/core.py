@@ -18,6 +18,43 @@ CancelHook = Callable[[], bool] | threading.Event
 DEFAULT_MEMORY_BUDGET = 512 * 2**20
 
 
+#: how far from a measured length :func:`estimate_point_bytes` still estimates (a factor)
+ESTIMATE_REACH = 1.25
+
+
+def estimate_point_bytes(measured: dict[int, int], n_tokens: int) -> int | None:
+    """An upper bound on the bytes one point of ``n_tokens`` saves, from nearby lengths.
+
+    Assumes what holds for the models here: a point's bytes do not shrink as the text
+    grows, and grow at most with the square of its length (attention's ``n × n`` scores; an
+    RNN grows linearly). So a measured length ``m ≥ n`` bounds ``n`` by its own bytes, and
+    a shorter ``m`` by ``bytes(m) · (n / m)²``. Only lengths within :data:`ESTIMATE_REACH`
+    are used, so the bound stays close; the nearest longer length is preferred.
+
+    Parameters
+    ----------
+    measured : dict[int, int]
+        Bytes per point measured at earlier lengths (length → bytes).
+    n_tokens : int
+        The new length.
+
+    Returns
+    -------
+    int or None
+        The estimate; None when no measured length is near enough (measure it then).
+    """
+    if n_tokens in measured:
+        return measured[n_tokens]
+    longer = [m for m in measured if n_tokens < m <= n_tokens * ESTIMATE_REACH]
+    if longer:
+        return measured[min(longer)]
+    shorter = [m for m in measured if n_tokens / ESTIMATE_REACH <= m < n_tokens]
+    if shorter:
+        m = max(shorter)
+        return -(-measured[m] * n_tokens * n_tokens // (m * m))  # rounded up
+    return None
+
+
 class Cancelled(Exception):
     """Raised between chunks when the caller's ``cancel`` hook says stop."""
 
@@ -144,8 +181,9 @@ class PathEvaluator:
         ids : torch.Tensor
             The input's ids, ``(n_tokens,)``.
         bytes_per_point : int, optional
-            A measurement from an earlier path of the same length; None measures it on the
-            first point evaluated (a chunk of one point).
+            A measurement from an earlier path of the same length (or a bound from a
+            nearby one, :func:`estimate_point_bytes`); None measures it on the first point
+            evaluated (a chunk of one point), and :attr:`measured` says so.
         position : int or None
             For a per-token model, the token whose output is explained.
         classes : sequence of int, optional
@@ -159,6 +197,8 @@ class PathEvaluator:
         self.ids = ids
         self.memory_budget = max(int(memory_budget), 1)
         self.bytes_per_point = bytes_per_point
+        #: whether this evaluator measured :attr:`bytes_per_point` itself
+        self.measured = False
         self.position = position
         n_classes = len(adapter.classes)
         self.negate_second = adapter.output == "probs" and n_classes == 2 and classes is None
@@ -210,6 +250,7 @@ class PathEvaluator:
             dense = points.numel() * points.element_size()
             # graph + the points, their gradient and the products with (x − x')
             self.bytes_per_point = (saved + 3 * dense) // len(points)
+            self.measured = True
         else:
             out = self.adapter.forward_embeds(points, self.ids)
         out = at_position(out, self.position)

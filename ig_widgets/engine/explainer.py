@@ -19,6 +19,7 @@ from ig_widgets.engine.core import (
     PointGrads,
     ProgressHook,
     check_finite,
+    estimate_point_bytes,
     forward,
 )
 from ig_widgets.engine.explanation import Explanation, PathTrace
@@ -393,7 +394,7 @@ class Explainer:
                 start.embeds,
                 ids,
                 memory_budget=self.memory_budget,
-                bytes_per_point=self._point_bytes.get(n),
+                bytes_per_point=estimate_point_bytes(self._point_bytes, n),
                 position=position,
             )
             hook = None
@@ -404,7 +405,8 @@ class Explainer:
                     progress(done + skipped + k, total)
 
             results = evaluator.evaluate(missing, progress=hook, cancel=cancel)
-            if evaluator.bytes_per_point is not None:
+            if evaluator.measured:
+                assert evaluator.bytes_per_point is not None  # set by the measuring chunk
                 self._point_bytes[n] = evaluator.bytes_per_point
             for a, r in zip(missing, results, strict=True):
                 cache.points[alpha_key(a)] = r
