@@ -15,7 +15,33 @@ import torch
 from ig_widgets.engine.heads import Output
 from ig_widgets.engine.locks import model_lock
 
-__all__ = ["ModelAdapter", "Output", "Tokenized", "kept_ends", "span_surfaces", "unknown_flags"]
+__all__ = [
+    "ModelAdapter",
+    "Output",
+    "Tokenized",
+    "eval_mode",
+    "kept_ends",
+    "span_surfaces",
+    "unknown_flags",
+]
+
+
+@contextlib.contextmanager
+def eval_mode(module: torch.nn.Module) -> Iterator[None]:
+    """Put ``module`` in eval mode; restore every submodule's own training flag afterwards.
+
+    Flags are written only where they change: a model already in eval mode (the usual
+    case, and every chunk of a run enters this) costs one walk over its modules.
+    """
+    flags = [(m, m.training) for m in module.modules()]
+    if any(training for _, training in flags):
+        module.eval()
+    try:
+        yield
+    finally:
+        for m, training in flags:
+            if m.training != training:
+                m.training = training
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,13 @@ from typing import Any
 
 import torch
 
-from ig_widgets.engine.adapters.base import ModelAdapter, Output, Tokenized, unknown_flags
+from ig_widgets.engine.adapters.base import (
+    ModelAdapter,
+    Output,
+    Tokenized,
+    eval_mode,
+    unknown_flags,
+)
 from ig_widgets.models.quiet import known_warnings_hidden
 
 #: fastai's marker tokens: they carry no characters of the text
@@ -251,7 +257,6 @@ class FastaiAdapter(ModelAdapter):
         that weight dropout derives are put back exactly as found (nothing else is touched).
         """
         model = self.learn.model
-        modes = [(m, m.training) for m in model.modules()]
         awd = self.awd_lstm
         state = awd.hidden, awd.bs
         dropped = [
@@ -260,12 +265,10 @@ class FastaiAdapter(ModelAdapter):
             if type(m).__name__ == "WeightDropout"
             for name in m.layer_names
         ]
-        model.eval()
         try:
-            yield
+            with eval_mode(model):
+                yield
         finally:
-            for module, training in modes:
-                module.training = training
             awd.hidden, awd.bs = state
             for module, name, weight in dropped:
                 setattr(module, name, weight)

@@ -12,12 +12,12 @@ from ig_widgets.engine.adapters.base import (
     ModelAdapter,
     Output,
     Tokenized,
+    eval_mode,
     span_surfaces,
     unknown_flags,
 )
 from ig_widgets.engine.adapters.torch import (
     edge_run,
-    eval_mode,
     is_hf_model,
     logits_to_f,
     pick_logits,

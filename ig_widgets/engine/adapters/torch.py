@@ -6,7 +6,7 @@ import contextlib
 import inspect
 import sys
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -16,6 +16,7 @@ from ig_widgets.engine.adapters.base import (
     ModelAdapter,
     Output,
     Tokenized,
+    eval_mode,
     span_surfaces,
     unknown_flags,
 )
@@ -29,18 +30,6 @@ from ig_widgets.models.bundle import TextTokenizer, TorchTextClassifier
 BASELINE_CANDIDATES = ("<unk>", "[UNK]", "<UNK>", "xxunk", "<pad>", "[PAD]", "<PAD>", "xxpad")
 #: how many tokenised texts keep their extra per-token inputs (attention masks ...)
 _EXTRAS_KEPT = 256
-
-
-@contextlib.contextmanager
-def eval_mode(module: nn.Module) -> Iterator[None]:
-    """Put ``module`` in eval mode; restore every submodule's own training flag afterwards."""
-    flags = [(m, m.training) for m in module.modules()]
-    module.eval()
-    try:
-        yield
-    finally:
-        for m, training in flags:
-            m.training = training
 
 
 def pick_logits(out: Any, output_key: int | str | None = None) -> torch.Tensor:
