@@ -101,6 +101,8 @@ class Shown:
         The selected text's error, when it failed.
     words : pandas.DataFrame | None
         The chart's words (``word_importance``), None until computed.
+    query : Query
+        The query this stage answers (its ``page`` is the page asked for).
     """
 
     rows: list[dict[str, Any]]
@@ -109,6 +111,7 @@ class Shown:
     selected: Explanation | None
     selected_error: str
     words: pd.DataFrame | None
+    query: Query
 
 
 class DatasetView(LiveWidget, v.VuetifyTemplate):
@@ -139,7 +142,9 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
     Notes
     -----
     DOM: root ``.igw-dataset`` (``data-n-matching``, ``data-page``, ``data-sort-by``,
-    ``data-descending``); rows ``.igw-dataset-row`` with ``data-id``; sortable headers
+    ``data-descending``, ``data-rows-current``: ``"true"`` once the rows shown answer the
+    sort, filters and page the browser shows, ``"false"`` while they belong to an older
+    query; they are dimmed then); rows ``.igw-dataset-row`` with ``data-id``; sortable headers
     ``th[data-sort]``; the detail ``.igw-dataset-detail`` (``data-id``) with the chips
     inside; ``.igw-word-importance`` with the bars inside; aria-labels ``predicted``,
     ``label``, ``correct``, ``confidence``, ``large delta``, ``contains``, ``previous page``,
@@ -170,6 +175,10 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
     contains = t.Unicode("", help="keep rows whose text holds this word; '' all").tag(sync=True)
     page = t.Int(0, help="the page shown (0-based)").tag(sync=True)
     page_size = t.Int(20, help="rows per page").tag(sync=True)
+    rows_query = t.Dict(
+        help="the sort, filters and page the rows belong to (trait names as keys); the browser "
+        "marks the rows stale while they differ from its own"
+    ).tag(sync=True)
     selected_id = t.Unicode("", help="the selected row's id, as text; '' none").tag(sync=True)
     detail = t.Dict(help="the selected text: id, text, prediction, label, badge, legend").tag(
         sync=True
@@ -238,6 +247,32 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
     def __repr__(self) -> str:
         return f"DatasetView({len(self._frame)} texts, {self.corpus.model_name})"
 
+    # ------------------------------------------------------------------ threads
+    # The worker thread publishes results (rows, page, detail) inside ``hold_sync`` with
+    # ``self._lock`` held, while the kernel's thread applies the browser's changes and
+    # schedules. ``hold_sync`` keeps one set of states to send per widget: entered from both
+    # threads at once, one thread's exit sends and clears the other's pending states (the
+    # browser never got the new rows, or a new sort direction) or fails with "Set changed size
+    # during iteration". So every change on the kernel's side takes the same lock: a message
+    # from the browser as a whole, each trait notification (send and observers), and
+    # scheduling.
+    def _handle_msg(self, msg: dict[str, Any]) -> None:
+        with self._lock:
+            super()._handle_msg(msg)
+
+    def notify_change(self, change: Any) -> None:
+        """Send a changed trait and run its observers with the worker's lock held."""
+        lock = self.__dict__.get("_lock")
+        if lock is None:  # traits set before _start_live (none today)
+            super().notify_change(change)
+            return
+        with lock:
+            super().notify_change(change)
+
+    def _schedule(self, force: bool = False) -> None:
+        with self._lock:
+            super()._schedule(force)
+
     # ------------------------------------------------------------------ public API
     def query(self) -> Query:
         """The current sort, filters, page and selection."""
@@ -273,7 +308,7 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
         """Sort by ``key``; the same key again reverses the order."""
         if key not in SORT_KEYS:
             return
-        with self.hold_sync():
+        with self._lock, self.hold_sync():
             if key == self.sort_by:
                 self.descending = not self.descending
             else:
@@ -313,10 +348,11 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
         "confidence_range", "large_delta", "contains", "page_size",
     )  # fmt: skip
     def _on_query(self, change: dict[str, Any]) -> None:
-        if self.page != 0:
-            self.page = 0  # its observer schedules
-        else:
-            self._schedule()
+        with self._lock:
+            if self.page != 0:
+                self.page = 0  # its observer schedules
+            else:
+                self._schedule()
 
     @t.observe("page", "selected_id", "importance_class")
     def _on_view(self, _change: dict[str, Any]) -> None:
@@ -395,27 +431,44 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
             else:
                 selected = self.corpus[position]
         words = self._words.get(query.importance_class)
-        shown = Shown(_row_items(visible), len(rows), page, selected, error, words)
+        shown = Shown(_row_items(visible), len(rows), page, selected, error, words, query)
         yield shown
         if words is None and query.importance_class:
             self._progress(request, 0.5)
             words = self.corpus.word_importance(query.importance_class, self.min_count)
             self._words[query.importance_class] = words
-            yield Shown(shown.rows, shown.n_matching, page, selected, error, words)
+            yield Shown(shown.rows, shown.n_matching, page, selected, error, words, query)
 
     def _show(self, shown: Shown) -> None:
+        asked = shown.query
+        # Clamp only the page this result was asked for: a page the browser moved to since
+        # (its request is on the way) must not be put back to this result's page.
+        if shown.page != asked.page and self.page == asked.page:
+            self.set_trait("page", shown.page)
         self.rows = shown.rows
         self.n_matching = shown.n_matching
-        if shown.page != self.page:
-            self.set_trait("page", shown.page)
-        self._show_detail(shown.selected, shown.selected_error)
-        self._show_words(shown.words)
+        low, high = asked.confidence
+        self.rows_query = {
+            "sort_by": asked.sort_by,
+            "descending": asked.descending,
+            "predicted_filter": asked.predicted,
+            "label_filter": asked.label,
+            "correct_filter": asked.correct,
+            "confidence_range": [low, high],
+            "large_delta": asked.large_delta,
+            "contains": asked.contains,
+            "page": shown.page,
+            "page_size": asked.page_size,
+        }
+        # the selection and the chart's class this result was computed for, not newer ones
+        self._show_detail(asked.selected, shown.selected, shown.selected_error)
+        self._show_words(asked.importance_class, shown.words)
         self.status = f"{shown.n_matching} of {len(self._frame)} texts"
 
-    def _show_detail(self, exp: Explanation | None, error: str) -> None:
+    def _show_detail(self, selected: str, exp: Explanation | None, error: str) -> None:
         if exp is None:
             self.chips.set_data([], [])
-            self.detail = {"id": self.selected_id, "error": error} if self.selected_id else {}
+            self.detail = {"id": selected, "error": error} if selected else {}
             return
         view = select(exp, None, "word")
         self.chips.set_data(
@@ -426,9 +479,9 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
             parts=[[asdict(p) for p in parts] for parts in view.parts],
             label=view.attribution.label,
         )
-        row = self._frame.iloc[self._positions[self.selected_id]]
+        row = self._frame.iloc[self._positions[selected]]
         self.detail = {
-            "id": self.selected_id,
+            "id": selected,
             "text": exp.text,
             "prediction": exp.predicted_class,
             "label": row["label"] if isinstance(row["label"], str) else "",
@@ -441,8 +494,7 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
             "error": "",
         }
 
-    def _show_words(self, words: pd.DataFrame | None) -> None:
-        name = self.importance_class
+    def _show_words(self, name: str, words: pd.DataFrame | None) -> None:
         if words is None:
             self.importance_note = f"computing the word importance for {name}…"
             return
