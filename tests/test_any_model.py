@@ -266,6 +266,26 @@ def test_heads_match_captum(output: str) -> None:
         )
 
 
+def test_uncertain_and_neutral_baselines_follow_the_head() -> None:
+    """Sigmoid labels are made ½ each; a regression head refuses both, clearly."""
+    model = GRUBody(n_out=3, seed=4).eval()
+    sigmoid = _explainer(model, "emb", classes=("a", "b", "c"), output="sigmoid")
+    uncertain = igw.UncertainBaseline(max_iter=400)
+    exp = sigmoid.explain(TEXT, n_steps=8, baseline=uncertain)
+    assert np.abs(uncertain.last["probs"] - 0.5).max() <= uncertain.tol
+    np.testing.assert_allclose(exp.f_baseline, 0.5, atol=2e-3)  # not 1/3 each
+    ranked = igw.discover_neutral_tokens(sigmoid, top_k=3)
+    assert all(abs(n.distance - np.abs(n.probs - 0.5).max()) < 1e-12 for n in ranked)
+
+    regression = _explainer(
+        GRUBody(n_out=1, seed=4).eval(), "emb", classes=("score",), output="identity"
+    )
+    with pytest.raises(ValueError, match=r"regression output .* no 'uncertain'"):
+        regression.explain(TEXT, n_steps=8, baseline=igw.UncertainBaseline())
+    with pytest.raises(ValueError, match="regression output"):
+        igw.discover_neutral_tokens(regression)
+
+
 def test_unknown_head_is_refused() -> None:
     with pytest.raises(ValueError, match="'probs', 'logits', 'sigmoid' or 'identity'"):
         _explainer(GRUBody(), "emb", output="softmax")

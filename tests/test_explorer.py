@@ -407,6 +407,20 @@ def test_vocabulary_search_through_a_front_end_event() -> None:
     explorer.close()
 
 
+def test_a_regression_head_offers_no_uncertain_baseline_and_no_neutral_tokens() -> None:
+    explainer = igw.Explainer(toy_bundle("gru", n_classes=1, output="identity"))
+    menu = baseline_menu.BaselineMenu(explainer)
+    assert [item["value"] for item in menu.items([], "[default]")] == [
+        "[default]",
+        "[zero]",
+        "[average]",
+    ]
+    assert menu.discover(5, threading.Event()) is False and menu.neutral == []
+    sigmoid = igw.Explainer(toy_bundle("gru", n_classes=3, output="sigmoid"))
+    titles = [item["title"] for item in baseline_menu.BaselineMenu(sigmoid).items([], "")]
+    assert "uncertain (optimised to ½ for every label)" in titles
+
+
 def test_neutral_tokens_are_discovered_and_ranked_at_the_text_length() -> None:
     explorer = make_explorer(n_classes=2, discover_neutral=True)
     explainer = explorer.explainer

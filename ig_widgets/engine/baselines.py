@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from ig_widgets.engine.adapters.base import ModelAdapter, Tokenized
+from ig_widgets.engine.heads import class_probabilities, uninformed
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,9 @@ class UncertainBaseline(Baseline):
 
     Starts from the model's default baseline token (or zeros), keeps the special tokens, and
     runs Adam on the cross-entropy to the uniform distribution until every probability is
-    within ``tol`` of ``1/n_classes`` or ``max_iter`` is reached. The result for each input
+    within ``tol`` of ``1/n_classes`` (of ½ for each label of a sigmoid head) or ``max_iter``
+    is reached. A regression head (``output="identity"``) has no uncertain point: asking
+    for this baseline there raises ``ValueError``. The result for each input
     structure is cached on the object; ``last`` holds the probabilities it reached and the
     optimisation curve (max |p − 1/C| per iteration).
     """
@@ -218,21 +221,24 @@ class UncertainBaseline(Baseline):
         free = init[0].embeds.detach().clone().requires_grad_(True)
         opt = torch.optim.Adam([free], lr=self.lr)
         ids = torch.tensor(tok.ids)
-        n_classes = len(adapter.classes)
+        target = uninformed(adapter.output, len(adapter.classes))
         history: list[float] = []
-        probs = torch.full((n_classes,), 1.0 / n_classes)
+        probs = torch.full((len(adapter.classes),), target)
         for _ in range(self.max_iter + 1):
             embeds = torch.where(kept.unsqueeze(-1), fixed, free)
             out = adapter.forward_embeds(embeds.unsqueeze(0), ids)[0]
             if out.dim() == 2:  # one output per token: uncertain on average over the tokens
                 out = out.mean(0)
-            logp = out.clamp_min(1e-12).log() if adapter.output == "probs" else out.log_softmax(-1)
-            probs = logp.exp().detach()
-            gap = float((probs - 1.0 / n_classes).abs().max())
+            p = class_probabilities(out, adapter.output).clamp(1e-12, 1 - 1e-12)
+            probs = p.detach()
+            gap = float((probs - target).abs().max())
             history.append(gap)
             if gap <= self.tol or len(history) > self.max_iter:
                 break
-            loss = -logp.mean()
+            # cross-entropy to the uninformed point: uniform classes, or ½ per sigmoid label
+            loss = -p.log().mean()
+            if adapter.output == "sigmoid":
+                loss = -(target * p.log() + (1 - target) * (1 - p).log()).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()

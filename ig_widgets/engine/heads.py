@@ -71,6 +71,38 @@ def check_logits(logits: torch.Tensor, n_classes: int, n_tokens: int | None = No
         )
 
 
+def has_uncertainty(output: str) -> bool:
+    """Whether the head's outputs have a point of no information (all but ``identity``)."""
+    return output != "identity"
+
+
+def uninformed(output: str, n_classes: int) -> float:
+    """Each class's probability when the model knows nothing: ``1/C``, or ½ per sigmoid label.
+
+    Raises
+    ------
+    ValueError
+        For ``identity`` (regression): its outputs have no such point.
+    """
+    if not has_uncertainty(output):
+        raise ValueError(
+            "A regression output (output='identity') has no 'uncertain' or 'neutral' point: "
+            "those baselines make class probabilities uninformative. Use a token, zero or "
+            "average baseline."
+        )
+    return 0.5 if output == "sigmoid" else 1.0 / n_classes
+
+
+def class_probabilities(out: torch.Tensor, output: str) -> torch.Tensor:
+    """Each class's probability from ``F`` ``(..., n_classes)``, differentiably.
+
+    Softmax probabilities are ``F``; logits go through a softmax; sigmoid labels are their own
+    probabilities. ``ValueError`` for ``identity`` (see :func:`uninformed`).
+    """
+    uninformed(output, out.shape[-1])  # raises for identity
+    return out.softmax(-1) if output == "logits" else out
+
+
 def probabilities(f: np.ndarray, output: str) -> np.ndarray:
     """What views show as each class's probability, from ``F`` ``(..., n_classes)``.
 

@@ -12,6 +12,7 @@ import torch
 
 from ig_widgets.engine.adapters import ModelAdapter, adapter_for
 from ig_widgets.engine.core import CancelHook, Cancelled, ProgressHook, is_cancelled
+from ig_widgets.engine.heads import class_probabilities, uninformed
 from ig_widgets.engine.spans import looks_special
 
 #: unknown-word tokens: the classic baselines, so discovery keeps them among the candidates
@@ -66,6 +67,9 @@ def discover_neutral_tokens(
 ) -> list[NeutralToken]:
     """Rank vocabulary tokens by how close to uniform the prediction on them is.
 
+    Uniform is ``1/C`` per class, or ½ per label of a sigmoid (multi-label) head; a
+    regression head (``identity``) has no such point and gets a ``ValueError``.
+
     Each candidate ``t`` is scored on the model's leading special tokens, ``t`` repeated
     ``length`` times, then its trailing special tokens (``xxbos t t t …`` for fastai, as in
     the seed article's discovery process; ``[CLS] t t … [SEP]`` for BERT), built from token
@@ -99,6 +103,7 @@ def discover_neutral_tokens(
     if top_k < 1 or length < 1 or batch_size < 1:
         raise ValueError("top_k, length and batch_size must be at least 1")
     adapter = adapter_of(model)
+    uninformed(adapter.output, len(adapter.classes))  # a clear error for regression, early
     vocab = adapter.vocab
     names = vocab if candidates is None else candidates
     ids = [adapter.token_id(t) for t in names if not is_marker(t)]
@@ -116,11 +121,10 @@ def discover_neutral_tokens(
             out = adapter.forward_embeds(adapter.embed(rows), rows[0])
             if out.dim() == 3:  # one output per token: neutral on average over the tokens
                 out = out.mean(1)
-        probs = out if adapter.output == "probs" else out.softmax(-1)
-        scores.append(probs.double().cpu().numpy())
+        scores.append(class_probabilities(out, adapter.output).double().cpu().numpy())
         if progress is not None:
             progress(start + len(block), len(ids))
     probs_all = np.concatenate(scores) if scores else np.zeros((0, len(adapter.classes)))
-    distance = np.abs(probs_all - 1.0 / len(adapter.classes)).max(axis=1)
+    distance = np.abs(probs_all - uninformed(adapter.output, len(adapter.classes))).max(axis=1)
     order = np.argsort(distance, kind="stable")[:top_k]
     return [NeutralToken(vocab[ids[i]], probs_all[i], float(distance[i])) for i in order]

@@ -22,6 +22,7 @@ from ig_widgets.engine.baselines import (
     default_baseline,
 )
 from ig_widgets.engine.explainer import Explainer
+from ig_widgets.engine.heads import has_uncertainty
 from ig_widgets.engine.neutral import NeutralToken, discover_neutral_tokens
 
 #: how many vocabulary matches a baseline search returns
@@ -121,7 +122,11 @@ class BaselineMenu:
             AVERAGE: (self.average or self.default_average()).description,
             UNCERTAIN: "uncertain (optimised to uniform probabilities)",
         }
-        items = [{"title": titles[kind], "value": kind} for kind in BASELINE_KINDS]
+        output = self.explainer.adapter.output
+        if output == "sigmoid":
+            titles[UNCERTAIN] = "uncertain (optimised to ½ for every label)"
+        kinds = [k for k in BASELINE_KINDS if k != UNCERTAIN or has_uncertainty(output)]
+        items = [{"title": titles[kind], "value": kind} for kind in kinds]
         for n in self.neutral:
             probs = "/".join(f"{p:.2f}" for p in n.probs)
             items.append(
@@ -142,6 +147,8 @@ class BaselineMenu:
         offered tokens changed, False when nothing changed. A set ``cancel`` raises
         :class:`ig_widgets.Cancelled` between blocks; the scan resumes where it stopped.
         """
+        if not has_uncertainty(self.explainer.adapter.output):
+            return False  # a regression head has no neutral point to rank tokens by
         with self._lock:
             if self._shortlist is None:
                 vocab = list(self.explainer.adapter.vocab)
