@@ -38,6 +38,7 @@ TEXTS = [
 LABELS = ["positive", "negative", "negative", "positive", "negative", "positive",
           "negative", "positive", "negative", "positive", "positive", "negative"]  # fmt: skip
 PAGE_SIZE = 8
+SLOW = 3.0  # seconds the slow view's kernel takes per query
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,21 @@ def corpus_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, CorpusE
             "from ig_widgets.widgets.dataset_view import DatasetView\n"
             f"view = DatasetView(CorpusExplanation.load({str(folder / 'run.parquet')!r}), "
             f"page_size={PAGE_SIZE})\n"
-            "view"
+            "view",
+            # the same table behind a kernel that takes SLOW s per query, to see the browser
+            # mark the rows it still shows as stale while Python computes the new ones
+            "import time\n"
+            "from ipywidgets import VBox\n"
+            "class SlowView(DatasetView):\n"
+            "    slow = 0.0\n"
+            "    def matching(self, query=None):\n"
+            "        time.sleep(self.slow)\n"
+            "        return super().matching(query)\n"
+            f"slow = SlowView(CorpusExplanation.load({str(folder / 'run.parquet')!r}), "
+            f"page_size={PAGE_SIZE})\n"
+            "slow.wait(60)\n"
+            f"slow.slow = {SLOW}\n"
+            "VBox([slow]).add_class('igw-slow')",
         ],
     )
     return folder, corpus
@@ -82,7 +97,7 @@ def voila_dataset(
 def view(voila_dataset: Server, module_page: RecordedPage) -> tuple[RecordedPage, Locator]:
     page = module_page.page
     page.goto(f"{voila_dataset.url}/voila/render/dataset.ipynb", timeout=180_000)
-    root = page.locator(".igw-dataset")
+    root = page.locator(".igw-dataset").first  # the second one is the slow view's
     root.locator(".igw-dataset-row").first.wait_for(timeout=180_000)
     return module_page, root
 
@@ -103,18 +118,38 @@ def wait_for(read: Callable[[], Any], ok: Callable[[Any], bool], timeout: float 
     return value
 
 
+def state(root: Locator) -> dict[str, str | None]:
+    """The table's state as the browser shows it, and whether its rows answer that state."""
+    return root.evaluate(
+        "el => ({sort: el.dataset.sortBy, descending: el.dataset.descending, "
+        "page: el.dataset.page, current: el.dataset.rowsCurrent})"
+    )
+
+
+def current_rows(root: Locator, **want: str) -> list[str]:
+    """The row ids once the rows answer the browser's query and the state is ``want``.
+
+    ``data-rows-current`` is "true" only when the rows Python sent belong to the sort,
+    filters and page the browser shows (Python echoes the query with its rows), so the ids
+    read afterwards are that query's and never an older one's.
+    """
+    want["current"] = "true"
+    wait_for(lambda: state(root), lambda s: all(s[k] == v for k, v in want.items()))
+    return row_ids(root)
+
+
 def sort_by_id(root: Locator) -> None:
     """Sort by id, ascending, from whatever order the table is in; the first page."""
-    if root.get_attribute("data-sort-by") != "id":
+    if state(root)["sort"] != "id":
         root.locator("th[data-sort=id]").click()  # a new key sorts ids ascending
-        wait_for(lambda: root.get_attribute("data-sort-by"), lambda key: key == "id")
-    if root.get_attribute("data-descending") == "true":
+        current_rows(root, sort="id")
+    if state(root)["descending"] == "true":
         root.locator("th[data-sort=id]").click()
-        wait_for(lambda: root.get_attribute("data-descending"), lambda d: d == "false")
-    first = [str(i) for i in range(PAGE_SIZE)]
-    if root.get_attribute("data-page") != "0":
+        current_rows(root, sort="id", descending="false")
+    if state(root)["page"] != "0":
         root.get_by_label("previous page").click()
-    wait_for(lambda: row_ids(root), lambda ids: ids == first)
+    first = [str(i) for i in range(PAGE_SIZE)]
+    assert current_rows(root, sort="id", descending="false", page="0") == first
 
 
 def expected_ids(corpus: CorpusExplanation, frame_filter: Any = None, by: str = "confidence",
@@ -131,9 +166,7 @@ def test_rows_render(
 ) -> None:
     rec, root = view
     corpus = corpus_file[1]
-    assert wait_for(lambda: row_ids(root), lambda ids: len(ids) == PAGE_SIZE) == expected_ids(
-        corpus
-    )
+    assert current_rows(root, sort="confidence", descending="true") == expected_ids(corpus)
     assert root.get_attribute("data-n-matching") == str(len(TEXTS))
     assert root.locator(".igw-dataset-count").inner_text().startswith(f"1–8 of {len(TEXTS)}")
     screenshot(rec.page, "voila_dataset_view", root)
@@ -145,21 +178,34 @@ def test_sorting_changes_rows(
 ) -> None:
     rec, root = view
     corpus = corpus_file[1]
-    root.locator("th[data-sort=id]").click()
     ascending = [str(i) for i in range(PAGE_SIZE)]
-    wait_for(lambda: row_ids(root), lambda ids: ids == ascending)
-    assert root.get_attribute("data-sort-by") == "id"
-    wait_for(lambda: root.get_attribute("data-descending"), lambda d: d == "false")
     root.locator("th[data-sort=id]").click()
-    wait_for(lambda: root.get_attribute("data-descending"), lambda d: d == "true")
-    wait_for(lambda: row_ids(root), lambda ids: ids[0] == str(len(TEXTS) - 1))
+    assert current_rows(root, sort="id", descending="false", page="0") == ascending
+    root.locator("th[data-sort=id]").click()
+    ids = current_rows(root, sort="id", descending="true", page="0")
+    assert ids[0] == str(len(TEXTS) - 1)
     root.locator("th[data-sort=confidence]").click()
-    wait_for(lambda: row_ids(root), lambda ids: ids == expected_ids(corpus))
+    assert current_rows(root, sort="confidence", descending="true") == expected_ids(corpus)
     root.get_by_label("next page").click()
-    wait_for(lambda: row_ids(root), lambda ids: len(ids) == len(TEXTS) - PAGE_SIZE)
-    assert root.get_attribute("data-page") == "1"
+    assert len(current_rows(root, page="1")) == len(TEXTS) - PAGE_SIZE
     root.get_by_label("previous page").click()
-    wait_for(lambda: row_ids(root), lambda ids: ids == expected_ids(corpus))
+    assert current_rows(root, page="0") == expected_ids(corpus)
+    rec.assert_local()
+
+
+def test_double_click_on_a_header(
+    view: tuple[RecordedPage, Locator], corpus_file: tuple[Path, CorpusExplanation]
+) -> None:
+    """Two quick clicks on a new key: sorted by it, then reversed (each click counts once)."""
+    rec, root = view
+    corpus = corpus_file[1]
+    sort_by_id(root)
+    root.locator("th[data-sort=confidence]").dblclick()  # largest first, then smallest
+    ids = current_rows(root, sort="confidence", descending="false", page="0")
+    assert ids == expected_ids(corpus, descending=False)
+    root.locator("th[data-sort=id]").dblclick()  # id ascending, then descending
+    ids = current_rows(root, sort="id", descending="true", page="0")
+    assert ids == [str(i) for i in range(len(TEXTS) - 1, len(TEXTS) - 1 - PAGE_SIZE, -1)]
     rec.assert_local()
 
 
@@ -168,29 +214,39 @@ def test_filtering_changes_rows(
 ) -> None:
     rec, root = view
     corpus = corpus_file[1]
+    if state(root)["sort"] != "confidence":
+        root.locator("th[data-sort=confidence]").click()  # a new key sorts largest first
+    assert current_rows(root, sort="confidence", descending="true") == expected_ids(corpus)
     choose(rec.page, root, "predicted", "negative")
     negative = expected_ids(corpus, lambda f: f["predicted"] == "negative")
     wait_for(lambda: row_ids(root), lambda ids: ids == negative)
+    assert current_rows(root) == negative
     choose(rec.page, root, "predicted", "any prediction")
     wait_for(lambda: row_ids(root), lambda ids: ids == expected_ids(corpus))
+    assert current_rows(root) == expected_ids(corpus)
 
     box = root.locator("input[aria-label=contains]")
     box.fill("boring")
-    time.sleep(0.5)
+    time.sleep(0.5)  # nothing to wait for: typing must not send a query at all
+    assert state(root)["current"] == "true", "typing alone must not change the query"
     assert row_ids(root) == expected_ids(corpus), "typing alone must not filter"
     box.press("Enter")
     boring = expected_ids(corpus, lambda f: f["text"].str.contains(r"\bboring\b", case=False))
     assert len(boring) == 2
     wait_for(lambda: row_ids(root), lambda ids: ids == boring)
+    assert current_rows(root) == boring
     box.fill("")
     box.press("Enter")
     wait_for(lambda: row_ids(root), lambda ids: len(ids) == PAGE_SIZE)
+    assert current_rows(root) == expected_ids(corpus)
 
     root.get_by_label("large delta").check()
     failing = expected_ids(corpus, lambda f: f["delta_share"] > 0.01)
     wait_for(lambda: row_ids(root), lambda ids: ids == failing)
+    assert current_rows(root) == failing
     root.get_by_label("large delta").uncheck()
     wait_for(lambda: row_ids(root), lambda ids: len(ids) == PAGE_SIZE)
+    assert current_rows(root) == expected_ids(corpus)
     rec.assert_local()
 
 
@@ -220,11 +276,34 @@ def test_markup_in_a_text_stays_text(view: tuple[RecordedPage, Locator]) -> None
     page = rec.page
     sort_by_id(root)  # id 10 (the markup) is on the second page
     root.get_by_label("next page").click()
-    wait_for(lambda: row_ids(root), lambda ids: "10" in ids)  # 90 s: a busy machine is slow
+    assert "10" in current_rows(root, sort="id", descending="false", page="1")
     row = root.locator(".igw-dataset-row[data-id='10']")
     assert "onerror" in row.inner_text()
     row.click()
     root.locator(".igw-dataset-detail[data-id='10'] .igw-chip").first.wait_for(timeout=90_000)
     assert page.locator("img[src=x]").count() == 0
     assert page.title() != "pwned"
+    rec.assert_local()
+
+
+def test_rows_of_an_older_query_are_marked_stale(view: tuple[RecordedPage, Locator]) -> None:
+    """The browser moves to page 2 at once; until Python's rows for it come, the rows shown
+    are page 1's: marked stale (dimmed, aria-busy) and counted as page 1's, never as page 2."""
+    rec, _ = view
+    slow = rec.page.locator(".igw-slow .igw-dataset")
+    first = current_rows(slow, page="0")
+    assert len(first) == PAGE_SIZE
+    slow.get_by_label("next page").click()
+    started = time.monotonic()
+    shown = state(slow)
+    ids = row_ids(slow)
+    busy = slow.locator(".igw-dataset-table").get_attribute("aria-busy")
+    count = slow.locator(".igw-dataset-count").inner_text()
+    assert time.monotonic() - started < SLOW / 2, "too slow to look before Python answered"
+    assert shown["page"] == "1" and shown["current"] == "false", shown
+    assert ids == first and busy == "true"
+    assert count.startswith(f"1–{PAGE_SIZE} of"), count
+    rest = current_rows(slow, page="1")
+    assert len(rest) == len(TEXTS) - PAGE_SIZE and not set(rest) & set(first)
+    assert slow.locator(".igw-dataset-table").get_attribute("aria-busy") == "false"
     rec.assert_local()
