@@ -247,32 +247,6 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
     def __repr__(self) -> str:
         return f"DatasetView({len(self._frame)} texts, {self.corpus.model_name})"
 
-    # ------------------------------------------------------------------ threads
-    # The worker thread publishes results (rows, page, detail) inside ``hold_sync`` with
-    # ``self._lock`` held, while the kernel's thread applies the browser's changes and
-    # schedules. ``hold_sync`` keeps one set of states to send per widget: entered from both
-    # threads at once, one thread's exit sends and clears the other's pending states (the
-    # browser never got the new rows, or a new sort direction) or fails with "Set changed size
-    # during iteration". So every change on the kernel's side takes the same lock: a message
-    # from the browser as a whole, each trait notification (send and observers), and
-    # scheduling.
-    def _handle_msg(self, msg: dict[str, Any]) -> None:
-        with self._lock:
-            super()._handle_msg(msg)
-
-    def notify_change(self, change: Any) -> None:
-        """Send a changed trait and run its observers with the worker's lock held."""
-        lock = self.__dict__.get("_lock")
-        if lock is None:  # traits set before _start_live (none today)
-            super().notify_change(change)
-            return
-        with lock:
-            super().notify_change(change)
-
-    def _schedule(self, force: bool = False) -> None:
-        with self._lock:
-            super()._schedule(force)
-
     # ------------------------------------------------------------------ public API
     def query(self) -> Query:
         """The current sort, filters, page and selection."""

@@ -108,16 +108,38 @@ class LiveWidget(t.HasTraits):
                 child.close()
         super().close()  # type: ignore[misc]  # the widget class after this mixin has close()
 
+    # ---------------------------------------------------------------- threads
+    # The worker thread publishes results inside ``hold_sync`` with ``self._lock`` held, while
+    # the kernel's thread applies the browser's changes and schedules. ``hold_sync`` keeps one
+    # set of states to send per widget: entered from both threads at once, one thread's exit
+    # sends and clears the other's pending states (the browser never gets the new rows or a
+    # new sort direction) or fails with "Set changed size during iteration". So every change
+    # on the kernel's side takes the same lock: a message from the browser as a whole, each
+    # trait notification (its send and its observers), and scheduling.
+    def _handle_msg(self, msg: dict[str, Any]) -> None:
+        with self._lock:
+            super()._handle_msg(msg)  # type: ignore[misc]  # the widget class after this mixin
+
+    def notify_change(self, change: Any) -> None:
+        """Send a changed trait and run its observers with the worker's lock held."""
+        lock = self.__dict__.get("_lock")
+        if lock is None:  # traits set by the constructor, before _start_live
+            super().notify_change(change)
+            return
+        with lock:
+            super().notify_change(change)
+
     # ---------------------------------------------------------------- machinery
     def _schedule(self, force: bool = False) -> None:
         """Submit the current request unless it is the one submitted last."""
-        params = self._request()
-        if params == self._submitted and not force:
-            return  # several traits of one message: their observers all see the same values
-        self._submitted = params
-        self._worker.submit(params)
-        with self.hold_sync():  # type: ignore[attr-defined]
-            self.computing, self.done = True, False
+        with self._lock:
+            params = self._request()
+            if params == self._submitted and not force:
+                return  # several traits of one message: their observers all see the same values
+            self._submitted = params
+            self._worker.submit(params)
+            with self.hold_sync():  # type: ignore[attr-defined]
+                self.computing, self.done = True, False
 
     def _rerender(self) -> None:
         """Show the last result again (a view-only trait changed); no computation."""
