@@ -169,6 +169,7 @@ class PathEvaluator:
         *,
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
         bytes_per_point: int | None = None,
+        measured: dict[int, int] | None = None,
         position: int | None = None,
         classes: Sequence[int] | None = None,
     ) -> None:
@@ -184,6 +185,11 @@ class PathEvaluator:
             A measurement from an earlier path of the same length (or a bound from a
             nearby one, :func:`estimate_point_bytes`); None measures it on the first point
             evaluated (a chunk of one point), and :attr:`measured` says so.
+        measured : dict[int, int], optional
+            A table of bytes per point by length, shared between paths (an explainer's):
+            when ``bytes_per_point`` is None, a length near one of it gives the bound of
+            :func:`estimate_point_bytes` at the time of evaluation, and a measurement made
+            here is added to it.
         position : int or None
             For a per-token model, the token whose output is explained.
         classes : sequence of int, optional
@@ -197,6 +203,7 @@ class PathEvaluator:
         self.ids = ids
         self.memory_budget = max(int(memory_budget), 1)
         self.bytes_per_point = bytes_per_point
+        self.table = measured
         #: whether this evaluator measured :attr:`bytes_per_point` itself
         self.measured = False
         self.position = position
@@ -207,11 +214,18 @@ class PathEvaluator:
         else:
             self.backward_classes = list(range(n_classes)) if classes is None else list(classes)
 
+    def known_bytes(self) -> int | None:
+        """:attr:`bytes_per_point`, or else the table's bound for this length (None: neither)."""
+        if self.bytes_per_point is None and self.table is not None:
+            self.bytes_per_point = estimate_point_bytes(self.table, len(self.ids))
+        return self.bytes_per_point
+
     def chunk_size(self) -> int:
         """Points per chunk allowed by the memory budget (1 until measured)."""
-        if self.bytes_per_point is None:
+        per_point = self.known_bytes()
+        if per_point is None:
             return 1
-        return max(1, self.memory_budget // max(self.bytes_per_point, 1))
+        return max(1, self.memory_budget // max(per_point, 1))
 
     def evaluate(
         self,
@@ -239,38 +253,153 @@ class PathEvaluator:
                 progress(done + start, total)
         return results
 
-    def _chunk(self, alphas: Sequence[float]) -> list[PointGrads]:
+    def points(self, alphas: Sequence[float]) -> torch.Tensor:
+        """The path's points ``x' + α (x − x')``, ``(len(alphas), n_tokens, dim)``.
+
+        At α = 1 the point is the input itself, not ``x' + (x − x')`` rounded.
+        """
         a = torch.tensor(list(alphas), dtype=self.inputs.dtype, device=self.inputs.device)
         a = a.view(-1, 1, 1)
         points = self.baseline.unsqueeze(0) + a * self.diff.unsqueeze(0)
-        points[a.view(-1) == 1] = self.inputs  # the input itself, not x' + (x − x') rounded
-        points.requires_grad_(True)
+        points[a.view(-1) == 1] = self.inputs
+        return points
+
+    def results(self, out: torch.Tensor, grads: dict[int, torch.Tensor]) -> list[PointGrads]:
+        """Per point: ``F`` and, per class, the contributions and gradient norm.
+
+        Parameters
+        ----------
+        out : torch.Tensor
+            ``F`` at the points, ``(k, n_classes)``.
+        grads : dict[int, torch.Tensor]
+            Per backward class, ``∂F/∂e`` at the points, ``(k, n_tokens, dim)``.
+        """
+        n_classes, k = out.shape[1], out.shape[0]
+        contrib = torch.zeros(n_classes, k, self.diff.shape[0], dtype=torch.float64)
+        norms = torch.zeros(n_classes, k, dtype=torch.float64)
+        for c, grad in grads.items():
+            contrib[c] = (grad * self.diff.unsqueeze(0)).sum(-1).double().cpu()
+            norms[c] = grad.reshape(k, -1).norm(dim=1).double().cpu()
+        if self.negate_second:
+            contrib[0] = -contrib[1]
+            norms[0] = norms[1]
+        f = out.detach().double().cpu()
+        return [
+            PointGrads(f[j].numpy(), contrib[:, j].numpy(), norms[:, j].numpy()) for j in range(k)
+        ]
+
+    def _chunk(self, alphas: Sequence[float]) -> list[PointGrads]:
+        points = self.points(alphas).requires_grad_(True)
         if self.bytes_per_point is None:
             out, saved = _measured_forward(self.adapter, points, self.ids)
             dense = points.numel() * points.element_size()
             # graph + the points, their gradient and the products with (x − x')
             self.bytes_per_point = (saved + 3 * dense) // len(points)
             self.measured = True
+            if self.table is not None:
+                self.table[len(self.ids)] = self.bytes_per_point
         else:
             out = self.adapter.forward_embeds(points, self.ids)
         out = at_position(out, self.position)
         check_finite(out, "along the path")
-        n_classes = out.shape[1]
-        contrib = torch.zeros(n_classes, len(alphas), self.diff.shape[0], dtype=torch.float64)
-        norms = torch.zeros(n_classes, len(alphas), dtype=torch.float64)
-        for j, c in enumerate(self.backward_classes):
-            last = j == len(self.backward_classes) - 1
-            (grad,) = torch.autograd.grad(out[:, c].sum(), points, retain_graph=not last)
-            contrib[c] = (grad * self.diff.unsqueeze(0)).sum(-1).double().cpu()
-            norms[c] = grad.flatten(1).norm(dim=1).double().cpu()
-        if self.negate_second:
-            contrib[0] = -contrib[1]
-            norms[0] = norms[1]
-        f = out.detach().double().cpu()
-        return [
-            PointGrads(f[k].numpy(), contrib[:, k].numpy(), norms[:, k].numpy())
-            for k in range(len(alphas))
-        ]
+        return self.results(out, backward(out, points, self.backward_classes))
+
+
+def backward(
+    out: torch.Tensor, points: torch.Tensor, classes: Sequence[int]
+) -> dict[int, torch.Tensor]:
+    """``∂F_c/∂points`` for each class ``c`` of ``classes``: one backward each, one graph.
+
+    Parameters
+    ----------
+    out : torch.Tensor
+        ``F`` ``(batch, n_classes)``, computed from ``points`` ``(batch, n_tokens, dim)``.
+    """
+    grads: dict[int, torch.Tensor] = {}
+    for j, c in enumerate(classes):
+        last = j == len(classes) - 1
+        (grads[c],) = torch.autograd.grad(out[:, c].sum(), points, retain_graph=not last)
+    return grads
+
+
+@dataclass
+class PointsNeeded:
+    """A stage's request for the gradients at some points of one path.
+
+    What :meth:`ig_widgets.Explainer.refine`'s stage loop hands out instead of computing:
+    alone, :meth:`evaluate` answers it; :func:`evaluate_together` answers several paths'
+    requests in one batch.
+    """
+
+    evaluator: PathEvaluator
+    alphas: list[float]
+    progress: ProgressHook | None = None
+    cancel: CancelHook | None = None
+
+    def evaluate(self) -> list[PointGrads]:
+        """The gradients at :attr:`alphas`, computed for this path alone."""
+        return self.evaluator.evaluate(self.alphas, progress=self.progress, cancel=self.cancel)
+
+    def batchable(self) -> bool:
+        """Whether this request can share a batch: its bytes per point known, one output."""
+        ev = self.evaluator
+        return ev.known_bytes() is not None and ev.position is None
+
+
+def evaluate_together(requests: Sequence[PointsNeeded]) -> list[list[PointGrads]]:
+    """Several paths' points in one forward and one backward per class, padded at the end.
+
+    For a model whose adapter allows padding at the end (``padding_room() > 0``: a causal
+    recurrent model whose head masks the pads), each path's rows see exactly what they see
+    alone. The requests must come from one adapter, be :meth:`PointsNeeded.batchable`, and
+    differ in length by at most ``padding_room()`` tokens; their memory is the caller's to
+    bound (see :func:`batch_bytes`).
+
+    Returns
+    -------
+    list[list[PointGrads]]
+        Per request, one result per point, in order.
+    """
+    first = requests[0].evaluator
+    adapter = first.adapter
+    pts = [r.evaluator.points(r.alphas) for r in requests]
+    length = max(p.shape[1] for p in pts)
+    pad = adapter.pad_id()
+    batch = torch.cat([torch.nn.functional.pad(p, (0, 0, 0, length - p.shape[1])) for p in pts])
+    ids = torch.cat(
+        [torch.nn.functional.pad(r.evaluator.ids, (0, length - len(r.evaluator.ids)), value=pad)
+         .expand(len(r.alphas), length) for r in requests]
+    )  # fmt: skip  # one row per point
+    batch.requires_grad_(True)
+    with adapter.lock, adapter.grad_context():
+        out = adapter.forward_embeds_padded(batch, ids)
+        check_finite(out, "along the path")
+        grads = backward(out, batch, first.backward_classes)
+        answers, row = [], 0
+        for r, p in zip(requests, pts, strict=True):
+            k, n = p.shape[0], p.shape[1]
+            mine = {c: g[row : row + k, :n] for c, g in grads.items()}
+            answers.append(r.evaluator.results(out[row : row + k], mine))
+            row += k
+    for r in requests:
+        if r.progress is not None:
+            r.progress(len(r.alphas), len(r.alphas))
+    return answers
+
+
+def batch_bytes(requests: Sequence[PointsNeeded]) -> int:
+    """An upper bound on the memory of :func:`evaluate_together` over ``requests``.
+
+    Each path's bytes per point, scaled to the padded length by its square (the bound of
+    :func:`estimate_point_bytes`), times its points.
+    """
+    length = max(len(r.evaluator.ids) for r in requests)
+    total = 0
+    for r in requests:
+        n, per_point = len(r.evaluator.ids), r.evaluator.bytes_per_point
+        assert per_point is not None  # batchable requests only
+        total += -(-per_point * length * length // (n * n)) * len(r.alphas)
+    return total
 
 
 def _measured_forward(

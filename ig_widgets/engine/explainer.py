@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Generator, Hashable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 import numpy as np
 import torch
@@ -17,9 +19,9 @@ from ig_widgets.engine.core import (
     CancelHook,
     PathEvaluator,
     PointGrads,
+    PointsNeeded,
     ProgressHook,
     check_finite,
-    estimate_point_bytes,
     forward,
 )
 from ig_widgets.engine.explanation import Explanation, PathTrace
@@ -46,9 +48,45 @@ class _PathCache:
 
 #: how far F at the input may be from the model's own forward, relative to its largest value
 SAME_FUNCTION_RTOL = 1e-5
+#: a stage loop: yields points to compute (answered with their gradients) and stage results
+StageSteps = Generator[Explanation | PointsNeeded, list[PointGrads] | None, None]
+P = ParamSpec("P")
 
 #: what ``target=`` may be: a class (name or index), or ``(token index, label)`` per token
 Target = int | str | tuple[int, int | str | None]
+
+
+def answering(
+    steps: Callable[P, StageSteps], name: str, doc: str
+) -> Callable[P, Iterator[Explanation]]:
+    """A stage loop (``steps``) as a function of the same options that returns its results.
+
+    Its points are computed here (:func:`answered_here`); one signature serves both.
+    """
+
+    @functools.wraps(steps)
+    def run(*args: P.args, **kwargs: P.kwargs) -> Iterator[Explanation]:
+        return answered_here(steps(*args, **kwargs))
+
+    run.__name__, run.__doc__ = name, doc
+    run.__qualname__ = steps.__qualname__.rsplit(".", 1)[0] + "." + name
+    return run
+
+
+def answered_here(steps: StageSteps) -> Iterator[Explanation]:
+    """The stage results of :meth:`Explainer.refine_steps`, its points computed here."""
+    try:
+        item = next(steps)
+        while True:
+            if isinstance(item, PointsNeeded):
+                item = steps.send(item.evaluate())
+            else:
+                yield item
+                item = next(steps)
+    except StopIteration:
+        return
+    finally:
+        steps.close()
 
 
 class Explainer:
@@ -99,6 +137,9 @@ class Explainer:
         self._paths: OrderedDict[Hashable, _PathCache] = OrderedDict()
         self._seen: OrderedDict[Hashable, np.ndarray | None] = OrderedDict()
         self._point_bytes: dict[int, int] = {}
+        #: the newest tokenisations, by text (a corpus run sizes texts before explaining them)
+        self._tokens: OrderedDict[str, Tokenized] = OrderedDict()
+        self._tokens_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Explainer({self.adapter.name}, classes={list(self.classes)})"
@@ -119,7 +160,16 @@ class Explainer:
             raise TypeError(f"text must be a str, got {type(text).__name__}")
         if not text.strip():
             raise ValueError("The text is empty: type or paste some text to explain.")
-        tok = self.adapter.tokenize(text)
+        with self._tokens_lock:
+            tok = self._tokens.get(text)
+            if tok is not None:
+                self._tokens.move_to_end(text)
+        if tok is None:
+            tok = self.adapter.tokenize(text)
+            with self._tokens_lock:
+                self._tokens[text] = tok
+                while len(self._tokens) > self.cache_size:
+                    self._tokens.popitem(last=False)
         limit = self.adapter.max_tokens
         if limit is not None and len(tok) > limit:
             raise ValueError(
@@ -196,23 +246,28 @@ class Explainer:
             Raw attributions ``(n_classes, n_tokens)`` with the completeness check.
         """
         final: Explanation | None = None
-        for final in self.refine(  # noqa: B007 - only the last stage is wanted
+        steps = self.explain_steps(
             text,
             n_steps=n_steps,
             method=method,
             baseline=baseline,
             target=target,
-            stages=None if n_steps == "auto" else [n_steps],
             tol=tol,
             max_steps=max_steps,
             progress=progress,
             cancel=cancel,
-        ):
+        )
+        for final in answered_here(steps):  # noqa: B007 - only the last stage is wanted
             pass
         assert final is not None
         return final
 
-    def refine(
+    def explain_steps(self, text: str, *, n_steps: Steps = 50, **options: Any) -> StageSteps:
+        """:meth:`explain`'s stages as :meth:`refine_steps` hands them out (same options)."""
+        stages = None if n_steps == "auto" else [n_steps]
+        return self.refine_steps(text, n_steps=n_steps, stages=stages, **options)
+
+    def refine_steps(
         self,
         text: str,
         *,
@@ -226,8 +281,14 @@ class Explainer:
         max_steps: int = 512,
         progress: ProgressHook | None = None,
         cancel: CancelHook | None = None,
-    ) -> Iterator[Explanation]:
-        """Progressive refinement: a complete :class:`Explanation` after each stage.
+    ) -> StageSteps:
+        """:meth:`refine`'s stages, handing out each stage's points to compute.
+
+        Yields a :class:`~ig_widgets.engine.core.PointsNeeded` whenever a stage needs
+        gradients (send back their :class:`~ig_widgets.engine.core.PointGrads`) and an
+        :class:`Explanation` after each stage (send None). The model's lock is held while a
+        request is out, so it is answered on the same thread (:func:`answered_here`, or
+        :func:`ig_widgets.engine.lockstep.explain_together` for several texts at once).
 
         The stages end at ``n_steps``. For nested rules (``riemann_left``/``right`` halved,
         ``riemann_trapezoid`` at ``2^k + 1``-style counts) each stage evaluates only the
@@ -270,7 +331,7 @@ class Explainer:
                 caches = []
                 for start in starts:
                     cache = self._path(tok, start, position)
-                    done += self._fill(
+                    done += yield from self._fill(
                         cache, ids, inputs, start, position, alphas, done, total, progress,
                         cancel,
                     )  # fmt: skip
@@ -286,6 +347,16 @@ class Explainer:
                     exp = replace(exp, position=position, token_labels=labels)
             step = plan.after(exp)
             yield exp if step is not None else _as_final(exp)
+
+    refine = answering(
+        refine_steps,
+        "refine",
+        """Progressive refinement: a complete :class:`Explanation` after each stage.
+
+        :meth:`refine_steps` with its points computed here: the same options (see there for
+        what each means), an iterator of the stages' results.
+        """,
+    )
 
     # ---------------------------------------------------------------- internals
     def _model_output(
@@ -376,8 +447,8 @@ class Explainer:
         total: int,
         progress: ProgressHook | None,
         cancel: CancelHook | None,
-    ) -> int:
-        """Evaluate the points of ``alphas`` the cache lacks; returns how many points were seen."""
+    ) -> Generator[PointsNeeded, list[PointGrads], int]:
+        """Ask for the points of ``alphas`` the cache lacks; returns how many points were seen."""
         missing = [a for a in alphas if alpha_key(a) not in cache.points]
         ends_in_points = {0.0, 1.0} <= {alpha_key(a) for a in alphas}
         if cache.f_start is None and not ends_in_points:
@@ -387,14 +458,13 @@ class Explainer:
             f = forward(self.adapter, ends, ids, position)
             cache.f_start, cache.f_end = f[0], f[1]
         if missing:
-            n = len(ids)
             evaluator = PathEvaluator(
                 self.adapter,
                 inputs,
                 start.embeds,
                 ids,
                 memory_budget=self.memory_budget,
-                bytes_per_point=estimate_point_bytes(self._point_bytes, n),
+                measured=self._point_bytes,
                 position=position,
             )
             hook = None
@@ -404,10 +474,7 @@ class Explainer:
                 def hook(k: int, _total: int) -> None:
                     progress(done + skipped + k, total)
 
-            results = evaluator.evaluate(missing, progress=hook, cancel=cancel)
-            if evaluator.measured:
-                assert evaluator.bytes_per_point is not None  # set by the measuring chunk
-                self._point_bytes[n] = evaluator.bytes_per_point
+            results = yield PointsNeeded(evaluator, missing, hook, cancel)
             for a, r in zip(missing, results, strict=True):
                 cache.points[alpha_key(a)] = r
         elif progress is not None:
@@ -491,8 +558,10 @@ class Explainer:
     ) -> CorpusExplanation:
         """Integrated Gradients for every text of a corpus, streamed to disk as it goes.
 
-        Each text gets exactly what :meth:`explain` returns with the same settings (texts are
-        explained one by one: batching several texts cost more per text on the demo model).
+        Each text gets what :meth:`explain` returns with the same settings (to float
+        rounding, 1e-8 on the demo model). Small rounds of points (``n_steps="auto"``) of
+        texts of nearly equal length share a batch where the model allows padding at the
+        end (the AWD-LSTM); larger ones gain nothing from it and run alone.
 
         Parameters
         ----------

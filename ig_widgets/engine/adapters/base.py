@@ -173,6 +173,37 @@ class ModelAdapter(ABC):
             model ``(batch, n_tokens, n_classes)``.
         """
 
+    def padding_room(self) -> int:
+        """How many pad tokens may follow a text without changing what it computes (0: none).
+
+        Texts whose lengths differ by at most this many tokens can share a batch of path
+        points, the shorter ones padded at the end (:meth:`forward_embeds_padded`). Only a
+        causal model whose head ignores the pads allows it; the default is 0.
+        """
+        return 0
+
+    def pad_id(self) -> int:
+        """The id that pads a text at the end (for :meth:`forward_embeds_padded`)."""
+        raise NotImplementedError(f"{type(self).__name__} does not pad texts")
+
+    def forward_embeds_padded(self, embeds: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """``F`` for path points of several texts, each padded at the end to one length.
+
+        Parameters
+        ----------
+        embeds : torch.Tensor
+            ``(batch, n_tokens, dim)``; a row's positions past its text are anything.
+        ids : torch.Tensor
+            ``(batch, n_tokens)``: each row's text, then :meth:`pad_id` up to ``n_tokens``
+            (at most :meth:`padding_room` of them).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(batch, n_classes)``: each row what :meth:`forward_embeds` gives it alone.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not pad texts")
+
     def reference_forward(self, ids: torch.Tensor) -> torch.Tensor | None:
         """``F`` from the model's own forward on the ids, with no path point put in.
 

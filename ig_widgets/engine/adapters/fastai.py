@@ -237,6 +237,35 @@ class FastaiAdapter(ModelAdapter):
             logits = self.learn.model[1](pooled)[0]
         return logits.softmax(-1) if self.output == "probs" else logits
 
+    def padding_room(self) -> int:
+        """The Learner's ``bptt``; 0 for a bidirectional encoder.
+
+        The LSTM is causal, and fastai's pooling masks up to ``bptt`` pads at the end
+        (``masked_concat_pool`` finds the last real output by counting the pads among the
+        last ``bptt`` positions).
+        """
+        return 0 if self.awd_lstm.n_dir != 1 else int(self.learn.model[0].bptt)
+
+    def pad_id(self) -> int:
+        """The id of ``xxpad``."""
+        return int(self.learn.model[0].pad_idx)
+
+    def forward_embeds_padded(self, embeds: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """``F`` ``(batch, n_classes)`` of texts padded at the end, ``embeds`` ``(batch, n, dim)``.
+
+        ``ids`` ``(batch, n)`` mark the pads. Every row must be within the Learner's
+        ``max_len`` (a longer text keeps only its last outputs: see :meth:`forward_embeds`).
+        """
+        batch, n = embeds.shape[:2]
+        encoder = self.learn.model[0]
+        if encoder.max_len is not None and n > encoder.max_len:
+            raise ValueError(f"padded texts must be within max_len ({encoder.max_len})")
+        mask = (ids == encoder.pad_idx).to(embeds.device)
+        with self.lock, self._fresh_hidden(batch):
+            hidden = self.awd_lstm(embeds, from_embeds=True)
+            logits = self.learn.model[1]((hidden, mask))[0]
+        return logits.softmax(-1) if self.output == "probs" else logits
+
     @contextlib.contextmanager
     def _fresh_hidden(self, batch: int) -> Iterator[None]:
         """A zero recurrent state for ``batch`` rows; the previous state is put back after."""
