@@ -17,7 +17,7 @@ from ig_widgets.engine.corpus import (
     ProgressBar,
     ResultWriter,
     RunSettings,
-    explain_row,
+    explain_window,
     release_memory,
     weights_fingerprint,
 )
@@ -80,10 +80,9 @@ class ExplainBatch:
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         """Explain each row of ``batch`` (columns of :class:`InputRow`); the result rows."""
-        rows = [
-            explain_row(self.explainer, InputRow(**item), self.settings, baseline=self.baseline)
-            for item in batch.to_pylist()
-        ]
+        rows: list[dict[str, Any]] = []
+        window = [InputRow(**item) for item in batch.to_pylist()]
+        explain_window(self.explainer, window, self.settings, rows.append, baseline=self.baseline)
         release_memory()
         return pa.Table.from_pylist(rows, schema=self.schema)
 
