@@ -20,8 +20,9 @@ taken once; on a shared machine expect 10-20 % jitter and rerun on a quiet one.
   with its own id): a peak follows the longest text, and 5,000 fresh sentences hold longer
   ones than 500, which would measure the length of the longest text, not the number of texts.
 
-Texts are not batched together in explain_many; ``--batching`` measures why: one
-forward+backward over several equal-length sentences' points against one sentence at a time.
+``--batching`` measures one forward+backward over several equal-length sentences' 32 points
+against one sentence at a time: no gain at that size, so explain_many shares batches between
+texts only for small rounds of points (the adaptive rule's, in lockstep).
 """
 
 from __future__ import annotations
