@@ -298,6 +298,22 @@ def test_a_near_length_is_not_measured_again() -> None:
     np.testing.assert_allclose(exp.scores, fresh.scores, rtol=1e-5, atol=1e-8)
 
 
+def test_tokenisations_are_cached_until_the_cache_is_cleared() -> None:
+    explainer = igw.Explainer(toy_bundle("gru", seed=14))
+    calls: list[str] = []
+    original = explainer.adapter.tokenize
+
+    def counted(text: str) -> Tokenized:
+        calls.append(text)
+        return original(text)
+
+    explainer.adapter.tokenize = counted  # type: ignore[method-assign]
+    first = explainer.tokenize(TEXT)
+    assert explainer.tokenize(TEXT) is first and calls == [TEXT]
+    explainer.clear_cache()
+    assert explainer.tokenize(TEXT) == first and calls == [TEXT, TEXT]
+
+
 def test_cancel_raises_and_leaves_a_usable_cache() -> None:
     explainer = igw.Explainer(toy_bundle("gru", seed=11), memory_budget=1)
     stop = threading.Event()

@@ -191,10 +191,12 @@ class Explainer:
         return tuple(self.classes[int(c)] for c in seen.argmax(-1))
 
     def clear_cache(self) -> None:
-        """Forget every cached path."""
+        """Forget every cached path and tokenisation (e.g. after changing the tokenizer)."""
         with self.adapter.lock:
             self._paths.clear()
             self._seen.clear()
+        with self._tokens_lock:
+            self._tokens.clear()
 
     # ---------------------------------------------------------------- public API
     def explain(
