@@ -51,8 +51,13 @@ def estimate_point_bytes(measured: dict[int, int], n_tokens: int) -> int | None:
     shorter = [m for m in measured if n_tokens / ESTIMATE_REACH <= m < n_tokens]
     if shorter:
         m = max(shorter)
-        return -(-measured[m] * n_tokens * n_tokens // (m * m))  # rounded up
+        return scaled_up(measured[m], m, n_tokens)
     return None
+
+
+def scaled_up(point_bytes: int, length: int, to_length: int) -> int:
+    """``point_bytes`` at ``length`` scaled by ``(to_length / length)²``, rounded up."""
+    return -(-point_bytes * to_length * to_length // (length * length))
 
 
 class Cancelled(Exception):
@@ -169,7 +174,7 @@ class PathEvaluator:
         *,
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
         bytes_per_point: int | None = None,
-        measured: dict[int, int] | None = None,
+        table: dict[int, int] | None = None,
         position: int | None = None,
         classes: Sequence[int] | None = None,
     ) -> None:
@@ -185,7 +190,7 @@ class PathEvaluator:
             A measurement from an earlier path of the same length (or a bound from a
             nearby one, :func:`estimate_point_bytes`); None measures it on the first point
             evaluated (a chunk of one point), and :attr:`measured` says so.
-        measured : dict[int, int], optional
+        table : dict[int, int], optional
             A table of bytes per point by length, shared between paths (an explainer's):
             when ``bytes_per_point`` is None, a length near one of it gives the bound of
             :func:`estimate_point_bytes` at the time of evaluation, and a measurement made
@@ -203,7 +208,7 @@ class PathEvaluator:
         self.ids = ids
         self.memory_budget = max(int(memory_budget), 1)
         self.bytes_per_point = bytes_per_point
-        self.table = measured
+        self.table = table
         #: whether this evaluator measured :attr:`bytes_per_point` itself
         self.measured = False
         self.position = position
@@ -398,7 +403,7 @@ def batch_bytes(requests: Sequence[PointsNeeded]) -> int:
     for r in requests:
         n, per_point = len(r.evaluator.ids), r.evaluator.bytes_per_point
         assert per_point is not None  # batchable requests only
-        total += -(-per_point * length * length // (n * n)) * len(r.alphas)
+        total += scaled_up(per_point, n, length) * len(r.alphas)
     return total
 
 

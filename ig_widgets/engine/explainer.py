@@ -466,7 +466,7 @@ class Explainer:
                 start.embeds,
                 ids,
                 memory_budget=self.memory_budget,
-                measured=self._point_bytes,
+                table=self._point_bytes,
                 position=position,
             )
             hook = None

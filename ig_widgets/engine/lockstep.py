@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ig_widgets.engine.core import (
@@ -16,15 +16,13 @@ from ig_widgets.engine.core import (
 )
 
 if TYPE_CHECKING:
-    from ig_widgets.engine.explainer import Explainer
+    from ig_widgets.engine.explainer import Explainer, StageSteps
     from ig_widgets.engine.explanation import Explanation
 
 #: a request of fewer points than this joins a shared batch; a larger one is computed alone
 #: (a chunk of one point costs 65 µs per point-token on the demo AWD-LSTM, of five 33, and
 #: past about 8 a bigger batch gains nothing: 27.2 ms per text alone, 27.9 in batches of 8)
 SMALL_REQUEST = 8
-
-Steps = Generator["Explanation | PointsNeeded", "list[PointGrads] | None", None]
 
 
 def explain_together(
@@ -60,7 +58,7 @@ def explain_together(
         text fails alone).
     """
     room = explainer.adapter.padding_room()
-    runs: dict[int, Steps] = {
+    runs: dict[int, StageSteps] = {
         i: explainer.explain_steps(text, cancel=cancel, **options) for i, text in enumerate(texts)
     }
     results: list[Explanation | Exception | None] = [None] * len(texts)
@@ -80,7 +78,7 @@ def explain_together(
 
 
 def _advance(
-    runs: dict[int, Steps],
+    runs: dict[int, StageSteps],
     replies: dict[int, list[PointGrads] | Exception | None],
     results: list[Explanation | Exception | None],
 ) -> dict[int, PointsNeeded]:

@@ -229,13 +229,8 @@ class FastaiAdapter(ModelAdapter):
             )
         batch, n = embeds.shape[:2]
         encoder = self.learn.model[0]
-        mask = (ids.reshape(-1, n) == encoder.pad_idx).to(embeds.device)
-        kept = first_kept_output(n, encoder.bptt, encoder.max_len)
-        with self.lock, self._fresh_hidden(batch):
-            hidden = self.awd_lstm(embeds, from_embeds=True)
-            pooled = hidden[:, kept:], mask.expand(batch, n)[:, kept:]
-            logits = self.learn.model[1](pooled)[0]
-        return logits.softmax(-1) if self.output == "probs" else logits
+        mask = (ids.reshape(-1, n) == encoder.pad_idx).expand(batch, n)
+        return self._run(embeds, mask, first_kept_output(n, encoder.bptt, encoder.max_len))
 
     def padding_room(self) -> int:
         """The Learner's ``bptt``; 0 for a bidirectional encoder.
@@ -256,14 +251,21 @@ class FastaiAdapter(ModelAdapter):
         ``ids`` ``(batch, n)`` mark the pads. Every row must be within the Learner's
         ``max_len`` (a longer text keeps only its last outputs: see :meth:`forward_embeds`).
         """
-        batch, n = embeds.shape[:2]
+        n = embeds.shape[1]
         encoder = self.learn.model[0]
         if encoder.max_len is not None and n > encoder.max_len:
             raise ValueError(f"padded texts must be within max_len ({encoder.max_len})")
-        mask = (ids == encoder.pad_idx).to(embeds.device)
-        with self.lock, self._fresh_hidden(batch):
+        return self._run(embeds, ids == encoder.pad_idx, kept=0)
+
+    def _run(self, embeds: torch.Tensor, mask: torch.Tensor, kept: int) -> torch.Tensor:
+        """``F`` ``(batch, n_classes)``: the LSTM over ``embeds`` ``(batch, n, dim)``, the head.
+
+        The head pools the outputs from ``kept`` on; ``mask`` ``(batch, n)`` marks the pads.
+        """
+        with self.lock, self._fresh_hidden(embeds.shape[0]):
             hidden = self.awd_lstm(embeds, from_embeds=True)
-            logits = self.learn.model[1]((hidden, mask))[0]
+            pooled = hidden[:, kept:], mask.to(embeds.device)[:, kept:]
+            logits = self.learn.model[1](pooled)[0]
         return logits.softmax(-1) if self.output == "probs" else logits
 
     @contextlib.contextmanager
