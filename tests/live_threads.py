@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,3 +67,36 @@ def watched(widget: Any, channel_delay: float = 0.002) -> Iterator[BrowserCopy]:
     widget.hold_sync = tracked
     widget._send = send
     yield copy
+
+
+def assert_no_lost_update(
+    widget: Any,
+    step: Callable[[BrowserCopy, random.Random], None],
+    keys: tuple[str, ...],
+    *,
+    rounds: int,
+    seed: int,
+    timeout: float,
+) -> None:
+    """Browser changes (``step``, ``rounds`` times) while the worker publishes: none lost.
+
+    Afterwards nothing was raised, the two threads were never inside ``hold_sync`` at
+    once, and the browser's copy of ``keys`` is what Python holds. Closes ``widget``.
+    """
+    rnd = random.Random(seed)
+    failures: list[BaseException] = []
+    with watched(widget) as browser:
+        try:
+            for _ in range(rounds):
+                step(browser, rnd)
+                time.sleep(rnd.random() * 0.004)
+        except RuntimeError as exc:  # "Set changed size during iteration"
+            failures.append(exc)
+        finally:
+            time.sleep(0.1)
+            assert widget.wait(timeout)
+            python = widget.get_state()
+            widget.close()
+    assert not failures, failures
+    assert not browser.overlaps, f"two threads in hold_sync at once {len(browser.overlaps)} times"
+    assert {k: browser.state[k] for k in keys} == {k: python[k] for k in keys}

@@ -12,7 +12,7 @@ import ipyvuetify as v
 import numpy as np
 import pyarrow as pa
 import pytest
-from live_threads import browser_message, watched
+from live_threads import BrowserCopy, assert_no_lost_update, browser_message
 from toy_models import toy_bundle
 
 import ig_widgets as igw
@@ -232,31 +232,19 @@ def test_browser_copy_stays_in_sync_while_the_worker_publishes(
     """
     view = DatasetView(corpus, page_size=8, debounce=0.0)
     assert view.wait(30)
-    rnd = random.Random(7)
-    failures: list[BaseException] = []
-    with watched(view) as browser:
-        try:
-            for _ in range(100):
-                r = rnd.random()
-                if r < 0.3:
-                    content = {"event": "sort", "data": rnd.choice(["id", "confidence", "id"])}
-                    browser_message(view, {"method": "custom", "content": content})
-                elif r < 0.65:
-                    browser.change(view, {"page": rnd.randint(0, 5)})
-                else:
-                    browser.change(view, {"contains": rnd.choice(["", "boring", "good"])})
-                time.sleep(rnd.random() * 0.004)
-        except RuntimeError as exc:  # "Set changed size during iteration"
-            failures.append(exc)
-        finally:
-            time.sleep(0.1)
-            assert view.wait(30)
-            python = view.get_state()
-            view.close()
-    assert not failures, failures
-    assert not browser.overlaps, f"two threads in hold_sync at once {len(browser.overlaps)} times"
+
+    def step(browser: BrowserCopy, rnd: random.Random) -> None:
+        r = rnd.random()
+        if r < 0.3:
+            content = {"event": "sort", "data": rnd.choice(["id", "confidence", "id"])}
+            browser_message(view, {"method": "custom", "content": content})
+        elif r < 0.65:
+            browser.change(view, {"page": rnd.randint(0, 5)})
+        else:
+            browser.change(view, {"contains": rnd.choice(["", "boring", "good"])})
+
     keys = ("rows", "rows_query", "page", "sort_by", "descending", "n_matching", "contains")
-    assert {k: browser.state[k] for k in keys} == {k: python[k] for k in keys}
+    assert_no_lost_update(view, step, keys, rounds=100, seed=7, timeout=30)
 
 
 def test_a_late_result_does_not_move_the_page_back(view: DatasetView) -> None:

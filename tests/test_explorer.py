@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from live_threads import watched
+from live_threads import BrowserCopy, assert_no_lost_update
 from toy_models import WORDS, toy_bundle
 
 import ig_widgets as igw
@@ -411,27 +411,15 @@ def test_vocabulary_search_through_a_front_end_event() -> None:
 def test_browser_copy_stays_in_sync_while_the_worker_publishes() -> None:
     """The live base serialises the kernel's thread with the worker (see :mod:`live_threads`)."""
     explorer = make_explorer(debounce=0.0)
-    rnd = random.Random(3)
-    failures: list[BaseException] = []
-    with watched(explorer) as browser:
-        try:
-            for _ in range(60):
-                if rnd.random() < 0.5:
-                    browser.change(explorer, {"n_steps": rnd.randint(4, 24)})
-                else:
-                    browser.change(explorer, {"level": rnd.choice(["word", "token"])})
-                time.sleep(rnd.random() * 0.004)
-        except RuntimeError as exc:  # "Set changed size during iteration"
-            failures.append(exc)
-        finally:
-            time.sleep(0.1)
-            assert explorer.wait(WAIT)
-            python = explorer.get_state()
-            explorer.close()
-    assert not failures, failures
-    assert not browser.overlaps, f"two threads in hold_sync at once {len(browser.overlaps)} times"
+
+    def step(browser: BrowserCopy, rnd: random.Random) -> None:
+        if rnd.random() < 0.5:
+            browser.change(explorer, {"n_steps": rnd.randint(4, 24)})
+        else:
+            browser.change(explorer, {"level": rnd.choice(["word", "token"])})
+
     keys = ("n_steps", "level", "computed_for", "badge", "status", "computing", "done")
-    assert {k: browser.state[k] for k in keys} == {k: python[k] for k in keys}
+    assert_no_lost_update(explorer, step, keys, rounds=60, seed=3, timeout=WAIT)
 
 
 def test_a_regression_head_offers_no_uncertain_baseline_and_no_neutral_tokens() -> None:
