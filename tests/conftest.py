@@ -11,7 +11,7 @@ import torch
 @pytest.fixture(params=["toy", "demo"])
 def learn(request: pytest.FixtureRequest) -> object:
     """A fastai ``Learner``: the tests' toy one, then the bundled demo model's."""
-    from fastai_models import demo_learner, toy_learner
+    from support.fastai_models import demo_learner, toy_learner
 
     return toy_learner() if request.param == "toy" else demo_learner()
 

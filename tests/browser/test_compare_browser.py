@@ -28,8 +28,8 @@ import ig_widgets as igw
 try:
     models = [igw.load_demo_model(), igw.load_demo_model("cnn")]
 except (ValueError, OSError):
-    from fastai_models import toy_learner
-    from toy_models import toy_bundle
+    from support.fastai_models import toy_learner
+    from support.toy_models import toy_bundle
     models = [toy_learner(), toy_bundle("gru", bos=False)]
 """
 

@@ -1,0 +1,229 @@
+"""The terminal entry point ``python -m ig_widgets explain …``, on a toy and the demo model."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from support.fastai_models import toy_learner
+from support.paths import REPO
+
+import ig_widgets
+from ig_widgets.__main__ import color_mode, main, paint
+from ig_widgets.models import demo
+
+ROW = re.compile(r"^\s+(\d+)\s+(.*?)\s+([+-]\d+\.\d+(?:e[+-]\d+)?)\s+█*$")
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def rows(out: str) -> list[tuple[int, str, float]]:
+    found = [ROW.match(line) for line in out.splitlines()]
+    return [(int(m[1]), m[2], float(m[3])) for m in found if m]
+
+
+def assert_printed(found: list[tuple[int, str, float]], expected: np.ndarray) -> None:
+    """Printed scores equal the engine's to the printed precision (4 decimals or 4 digits)."""
+    atol = 5.1e-5 if np.abs(expected).max() >= 0.01 else 0.0
+    np.testing.assert_allclose([s for *_, s in found], expected, rtol=6e-4, atol=atol)
+
+
+def assert_one_line_error(code: int, err: str, *words: str) -> None:
+    assert code == 2
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    for word in words:
+        assert word in err
+
+
+@pytest.fixture
+def toy(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The CLI's demo model replaced by the tests' small untrained fastai Learner."""
+    learner = toy_learner()
+    monkeypatch.setattr(demo, "load_demo_model", lambda name=None: learner)
+    return learner
+
+
+# ------------------------------------------------------------------- usage, no model needed
+def test_help(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["--help"], capsys)
+    assert code == 0 and "explain" in out and "models" in out
+    code, out, _ = run(["explain", "--help"], capsys)
+    assert code == 0
+    for option in ("--model", "--steps", "--method", "--baseline", "--target", "--html"):
+        assert option in out
+    assert "riemann_trapezoid" in out
+
+
+def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert_one_line_error(*run([], capsys)[::2], "choose a command")
+    assert_one_line_error(*run(["explain", "x", "--steps", "many"], capsys)[::2], "--steps")
+    assert_one_line_error(*run(["explain", "x", "--method", "simpson"], capsys)[::2], "simpson")
+    assert_one_line_error(*run(["explain", "x", "--top-k", "0"], capsys)[::2], "positive")
+    assert_one_line_error(*run(["frobnicate"], capsys)[::2])
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t"])
+def test_empty_text(text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["explain", text], capsys)
+    assert_one_line_error(code, err, "empty")
+    assert out == ""
+
+
+def test_models_lists_the_bundled_models(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["models"], capsys)
+    assert code == 0 and out.split() == ig_widgets.demo_models()
+
+
+# ------------------------------------------------------------------------- on a toy model
+def test_printed_attributions_are_the_engine_s(
+    toy: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = "a gorgeous, moving film with a great cast"
+    code, out, err = run(["explain", text, "--steps", "16", "--no-color"], capsys)
+    assert code == 0, err
+    exp = ig_widgets.Explainer(toy).explain(text, n_steps=16)
+    assert f"prediction: {exp.predicted_class}" in out
+    for name, p in zip(exp.classes, exp.probs, strict=True):
+        assert f"{name} {p:.3f}" in out
+    assert f"why {exp.predicted_class}?" in out
+    found = rows(out)
+    assert [i for i, _, _ in found] == list(range(len(exp.words)))
+    assert [w for _, w, _ in found] == [w.text for w in exp.words]
+    assert_printed(found, exp.word_scores()[exp.predicted])
+    assert "completeness: " in out and "Σ attributions" in out and "delta" in out
+    assert "baseline" in out and "→" in out
+    assert "\x1b" not in out
+
+
+def test_levels_targets_contrast_and_top_k(toy: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    text = "The acting is wonderful and the story is moving."
+    exp = ig_widgets.Explainer(toy).explain(text, n_steps=8)
+    code, out, _ = run(["explain", text, "--steps", "8", "--level", "token"], capsys)
+    assert code == 0 and [t for _, t, _ in rows(out)] == list(exp.tokens)
+    code, out, _ = run(["explain", text, "--steps", "8", "--target", "negative"], capsys)
+    assert code == 0 and "why negative?" in out
+    assert_printed(rows(out), exp.word_scores()[0])
+    code, out, _ = run(
+        ["explain", text, "--steps", "8", "--target", "1", "--versus", "negative"], capsys
+    )
+    assert code == 0 and "why positive and not negative?" in out
+    contrast = exp.contrast("positive", "negative").word_scores
+    assert_printed(rows(out), contrast)
+    code, out, _ = run(["explain", text, "--steps", "8", "--top-k", "3"], capsys)
+    top = np.argsort(-np.abs(exp.word_scores()[exp.predicted]))[:3]
+    assert code == 0 and [i for i, _, _ in rows(out)] == top.tolist()
+
+
+def test_bad_input_reaches_the_user_as_one_line(
+    toy: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = "a dull, boring film"
+    assert_one_line_error(*run(["explain", text, "--baseline", "zzqx"], capsys)[::2], "zzqx")
+    assert_one_line_error(*run(["explain", text, "--target", "neutral"], capsys)[::2], "neutral")
+    assert_one_line_error(*run(["explain", text, "--steps", "0"], capsys)[::2], "n_steps")
+    assert_one_line_error(
+        *run(["explain", text, "--target", "positive", "--versus", "positive"], capsys)[::2]
+    )
+
+
+def test_html_report(toy: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "out.html"
+    text = "I loved it!!!! <img src=x onerror=alert(1)>"
+    code, out, _ = run(["explain", text, "--steps", "8", "--html", str(target)], capsys)
+    assert code == 0 and f"HTML report: {target}" in out
+    page = target.read_text(encoding="utf-8")
+    assert page.lower().startswith("<!doctype html>")
+    exp = ig_widgets.Explainer(toy).explain(text, n_steps=8)
+    assert len(re.findall(r'class="igw-chip[" ]', page)) == len(exp.words)
+    assert "<img" not in page and "<script" not in page.lower()
+    code, _, err = run(["explain", text, "--html", str(tmp_path / "no" / "x.html")], capsys)
+    assert code == 1 and err.startswith("error: cannot write") and err.count("\n") == 1
+
+
+def test_text_from_stdin_and_controls_defused(
+    toy: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("great \x1b[2J fun\n"))
+    code, out, _ = run(["explain", "-", "--steps", "8"], capsys)
+    assert code == 0 and "prediction:" in out
+    assert "\x1b" not in out
+
+
+# ---------------------------------------------------------------------------------- colour
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_colour_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("NO_COLOR", "COLORTERM", "TERM"):
+        monkeypatch.delenv(name, raising=False)
+    assert color_mode(io.StringIO()) is None
+    assert color_mode(_Tty()) == "256"
+    assert color_mode(_Tty(), disabled=True) is None
+    monkeypatch.setenv("COLORTERM", "truecolor")
+    assert color_mode(_Tty()) == "truecolor"
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert color_mode(_Tty()) is None
+
+
+def test_paint() -> None:
+    assert paint("film", 0.7, None) == "film"
+    assert paint("film", 1.0, "truecolor") == "\x1b[48;2;26;150;65m\x1b[38;2;0;0;0mfilm\x1b[0m"
+    assert paint("film", -1.0, "truecolor", "colorblind").startswith("\x1b[48;2;230;97;1m")
+    # 256 colours: the 6x6x6 cube index of rgb(26, 150, 65) is 16 + 36*1 + 6*3 + 1
+    assert paint("film", 1.0, "256").startswith("\x1b[48;5;71m")
+    assert paint("film", 0.0, "256").startswith("\x1b[48;5;231m")  # white background
+
+
+def test_coloured_report(
+    toy: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import ig_widgets.__main__ as cli
+
+    monkeypatch.setattr(cli, "color_mode", lambda stream, disabled=False: "truecolor")
+    code, out, _ = run(["explain", "a warm, funny and clever movie", "--steps", "8"], capsys)
+    assert code == 0
+    assert "\x1b[48;2;" in out and out.count("\x1b[0m") >= 2 * 6
+    monkeypatch.setattr(sys, "stdin", io.StringIO("great \x1b[2J fun\n"))
+    code, out, _ = run(["explain", "-", "--steps", "8"], capsys)
+    assert code == 0 and "\x1b[2J" not in out and "\x1b[48;2;" in out
+
+
+# ------------------------------------------------------------------ the bundled demo model
+def test_demo_model_predicts_positive(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    target = tmp_path / "report.html"
+    code, out, err = run(
+        ["explain", "a gorgeous, moving film", "--html", str(target), "--no-color"], capsys
+    )
+    assert code == 0, err
+    assert "prediction: positive" in out
+    assert "igw-chip" in target.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_module_entry_point_in_a_subprocess() -> None:
+    command = [sys.executable, "-m", "ig_widgets", "explain", "a dull, tedious mess of a movie"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "prediction: negative" in done.stdout
+    assert "\x1b" not in done.stdout  # not a TTY
+    done = subprocess.run(
+        [sys.executable, "-m", "ig_widgets", "explain", " "],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert done.returncode == 2 and done.stderr.startswith("error:") and done.stdout == ""

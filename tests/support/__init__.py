@@ -1,0 +1,1 @@
+"""Helpers the test tiers share: toy and outside-style models, fastai Learners, paths, threads."""
