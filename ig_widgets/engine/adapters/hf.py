@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,17 +17,26 @@ from ig_widgets.engine.adapters.base import (
     span_surfaces,
     unknown_flags,
 )
-from ig_widgets.engine.adapters.torch import (
-    edge_run,
-    is_hf_model,
-    logits_to_f,
-    pick_logits,
-    vocab_list,
-)
+from ig_widgets.engine.adapters.torch import edge_run, logits_to_f, pick_logits, vocab_list
 from ig_widgets.engine.heads import check_output
 
 #: a tokenizer's ``model_max_length`` above this means "no limit set"
 _NO_LIMIT = 10**6
+
+
+def is_hf_model(model: Any) -> bool:
+    """Whether ``model`` is a ``transformers.PreTrainedModel``, without importing transformers.
+
+    A model object can only exist once transformers has been imported, so when it is not in
+    ``sys.modules`` (or not installed) the answer is no.
+    """
+    transformers = sys.modules.get("transformers")
+    if transformers is None:
+        return False
+    try:
+        return isinstance(model, transformers.PreTrainedModel)
+    except (AttributeError, ImportError, RuntimeError):
+        return False
 
 
 class HFAdapter(ModelAdapter):
@@ -57,6 +67,8 @@ class HFAdapter(ModelAdapter):
     """
 
     family = "huggingface"
+    #: above the general torch family, which accepts any ``nn.Module`` (this one included)
+    priority = 10
 
     def __init__(
         self,
@@ -99,7 +111,7 @@ class HFAdapter(ModelAdapter):
 
     @classmethod
     def accepts(cls, model: Any, **kwargs: Any) -> bool:
-        """A ``PreTrainedModel`` (when ``embedding=`` is given the generic adapter is used)."""
+        """A ``PreTrainedModel``; with ``embedding=`` given, the generic torch adapter's turn."""
         return kwargs.get("embedding") is None and is_hf_model(model)
 
     @property
