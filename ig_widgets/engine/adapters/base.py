@@ -299,9 +299,23 @@ class ModelAdapter(ABC):
 
     @contextlib.contextmanager
     def prepared(self) -> Iterator[None]:
-        """Hold the model's lock and put the model in the state IG needs; restore it on exit."""
-        with self.lock, self._prepare():
-            yield
+        """Hold the model's lock and put the model in the state IG needs; restore it on exit.
+
+        Inside it (the outermost one), :attr:`weights_version` is computed once: nothing
+        the engine runs there edits the weights.
+        """
+        with self.lock:
+            outermost = getattr(self, "_prepared_depth", 0) == 0
+            if outermost:
+                self._digest: int | None = None
+            self._prepared_depth = getattr(self, "_prepared_depth", 0) + 1
+            try:
+                with self._prepare():
+                    yield
+            finally:
+                self._prepared_depth -= 1
+                if outermost:
+                    self._digest = None
 
     def _prepare(self) -> contextlib.AbstractContextManager[None]:
         """The family's own set-up for :meth:`prepared` (eval mode, ...); called under the lock."""
@@ -343,8 +357,64 @@ class ModelAdapter(ABC):
 
     @property
     def weights_version(self) -> int:
-        """Changes whenever a weight of the model is modified in place (for cache keys)."""
-        return sum(p._version for p in self.network.parameters())
+        """Changes whenever the function's weights change (for cache keys): a content digest.
+
+        See :func:`weights_digest`; within :meth:`prepared` it is computed once.
+        """
+        if getattr(self, "_prepared_depth", 0) > 0:
+            if getattr(self, "_digest", None) is None:
+                self._digest = weights_digest(self.network)
+            assert self._digest is not None
+            return self._digest
+        return weights_digest(self.network)
+
+
+def weights_digest(module: torch.nn.Module) -> int:
+    """A digest of everything a module's function is made of: parameters and buffers.
+
+    Per tensor (by name): its identity, storage address, shape, dtype and version counter,
+    and two checksums that read its data: the weighted sums of its row sums and of its
+    column sums (the tensor seen as ``(-1, last dim)``, weights ``1, 2, 3 …``). So a weight
+    edited through ``.data`` (which leaves the version counter alone), a swapped submodule
+    or ``nn.Parameter``, and buffers such as BatchNorm's running statistics all change it,
+    as does moving two entries across rows or columns. Meta tensors have no data: only their
+    description counts. Two passes over the weights, no copy of them (``benchmarks/
+    cache_key.py`` measures the cost against an explanation).
+
+    Returns
+    -------
+    int
+        A hash of the description and the checksums.
+    """
+    described: list[tuple[Any, ...]] = []
+    sums: dict[torch.device, list[torch.Tensor]] = {}
+    with torch.no_grad():
+        tensors = itertools.chain(module.named_parameters(), module.named_buffers())
+        for name, t in tensors:
+            described.append((name, id(t), _address(t), tuple(t.shape), t.dtype, t._version))
+            if t.device.type == "meta" or t.numel() == 0:
+                continue
+            values = t.int_repr() if t.is_quantized else t
+            if values.is_complex():
+                values = torch.view_as_real(values)
+            grid = values.reshape(-1, values.shape[-1]) if values.dim() > 1 else values.view(1, -1)
+            rows = grid.sum(1, dtype=torch.float64)
+            cols = grid.sum(0, dtype=torch.float64)
+            ramp_rows = torch.arange(1, rows.numel() + 1, dtype=torch.float64, device=t.device)
+            ramp_cols = torch.arange(1, cols.numel() + 1, dtype=torch.float64, device=t.device)
+            sums.setdefault(t.device, []).append(torch.stack([rows @ ramp_rows, cols @ ramp_cols]))
+    checksums = tuple(
+        tuple(torch.stack(parts).cpu().flatten().tolist()) for parts in sums.values()
+    )  # one transfer per device
+    return hash((tuple(described), checksums))
+
+
+def _address(t: torch.Tensor) -> int:
+    """Where a tensor's data lies (0 for tensors without storage, e.g. quantized or meta)."""
+    try:
+        return int(t.data_ptr())
+    except RuntimeError:
+        return 0
 
 
 def kept_ends(tok: Tokenized) -> tuple[tuple[int, ...], tuple[int, ...]]:
