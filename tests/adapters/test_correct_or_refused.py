@@ -62,7 +62,8 @@ def test_hf_multi_label_is_sigmoid_and_exact(num_labels: int, seed: int) -> None
     explainer = igw.Explainer(model, tokenizer=tok)
     assert explainer.adapter.output == "sigmoid"
     exp = explainer.explain(OTHER, n_steps=32)
-    np.testing.assert_allclose(exp.scores, _hf_reference(model, torch.sigmoid, explainer, OTHER, 32), atol=1e-5, rtol=0)  # fmt: skip
+    reference = _hf_reference(model, torch.sigmoid, explainer, OTHER, 32)
+    np.testing.assert_allclose(exp.scores, reference, atol=1e-5, rtol=0)
 
 
 def test_hf_problem_types_and_explicit_output() -> None:
@@ -177,7 +178,7 @@ def test_weight_edits_change_the_next_explanation(edit: Any, seed: int) -> None:
     before = explainer.explain(TEXT, n_steps=8)
     edit(model)
     after = explainer.explain(TEXT, n_steps=8)
-    fresh = igw.Explainer(model, tokenizer=WordTokenizer(), embedding="emb", classes=["a", "b", "c"])
+    fresh = igw.Explainer(model, tokenizer=WordTokenizer(), embedding="emb", classes=list("abc"))
     np.testing.assert_allclose(after.scores, fresh.explain(TEXT, n_steps=8).scores, atol=1e-12)
     assert not np.allclose(before.scores, after.scores)
     # nothing edited: the cached points are reused (same numbers, no new forward needed)

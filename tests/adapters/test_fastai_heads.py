@@ -18,7 +18,7 @@ pytest.importorskip("fastai")
 TEXTS = (
     "a gorgeous, moving film with a great cast and a clever plot, great fun",
     "The acting is awful and the story is boring. I hated it, a dull mess!!!",
-    LONG_REVIEW[:400],
+    LONG_REVIEW[:400],  # about 90 tokens: many chunks
 )
 
 
@@ -54,15 +54,13 @@ def _chunked_forward(learn: Any, head: str) -> Any:
     return run
 
 
-@pytest.mark.parametrize(
-    ("bptt", "n_layers", "seed"), [(6, 2, 0), (9, 1, 1), (16, 2, 2)]
-)
+@pytest.mark.parametrize(("bptt", "n_layers", "seed"), [(6, 2, 0), (9, 1, 1), (12, 2, 2)])
 def test_bidirectional_past_bptt_is_the_learners_function(
     bptt: int, n_layers: int, seed: int
 ) -> None:
     learn = build_toy_learner(seed=seed, n_layers=n_layers, bidir=True, bptt=bptt)
     explainer = igw.Explainer(learn)
-    for text in TEXTS:
+    for text in TEXTS[:2]:
         tok = explainer.tokenize(text)
         assert len(tok) > bptt  # several chunks
         exp = explainer.explain(text, n_steps=32)
@@ -102,11 +100,11 @@ def test_multi_label_learner_is_sigmoid(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", [0, 2])
 def test_regression_learner_is_identity_with_a_score(seed: int) -> None:
-    learn = build_toy_learner(seed=seed, kind="regression")
+    learn = build_toy_learner(seed=seed, kind="regression", bidir=seed == 2, bptt=16)
     explainer = igw.Explainer(learn)
     assert explainer.adapter.output == "identity" and explainer.classes == ("score",)
-    exp = explainer.explain(TEXTS[0], n_steps=32)
-    np.testing.assert_allclose(exp.f_input, _predicted(learn, TEXTS[0]), atol=1e-5)
+    exp = explainer.explain(TEXTS[2], n_steps=32)  # many chunks
+    np.testing.assert_allclose(exp.f_input, _predicted(learn, TEXTS[2]), atol=1e-5)
     assert abs(exp.delta[0]) < 1e-3 * max(abs(exp.f_input[0] - exp.f_baseline[0]), 1e-2)
     with pytest.raises(ValueError, match="output='identity'"):
         igw.Explainer(learn, output="probs")

@@ -41,6 +41,6 @@ class PipelineAdapter(HFAdapter):
 
 
 def _pipeline_output(pipe: Any) -> str:
-    """The head the pipeline's scores use (:func:`~ig_widgets.engine.heads.output_from_pipeline`)."""
+    """The head the pipeline's scores use (:func:`heads.output_from_pipeline`)."""
     params = getattr(pipe, "_postprocess_params", None) or {}
     return output_from_pipeline(pipe.task, pipe.model.config, params.get("function_to_apply"))

@@ -27,6 +27,8 @@ from ig_widgets.models.bundle import TextTokenizer, TorchTextClassifier
 
 #: vocabulary entries tried, in order, as the default baseline token
 BASELINE_CANDIDATES = ("<unk>", "[UNK]", "<UNK>", "xxunk", "<pad>", "[PAD]", "<PAD>", "xxpad")
+#: ``forward_kwargs=``: inputs fixed for every text, or a function of a text's ids ``(n,)``
+ForwardKwargs = Mapping[str, Any] | Callable[[torch.Tensor], Mapping[str, Any]]
 #: how many tokenised texts keep their extra per-token inputs (attention masks ...)
 _EXTRAS_KEPT = 256
 
@@ -262,8 +264,7 @@ class TorchAdapter(ModelAdapter):
         output: Output | None = None,
         output_key: int | str | None = None,
         output_select: Callable[[torch.Tensor], torch.Tensor] | None = None,
-        forward_kwargs: Mapping[str, Any] | Callable[[torch.Tensor], Mapping[str, Any]]
-        | None = None,
+        forward_kwargs: ForwardKwargs | None = None,
         forward_fn: Callable[..., Any] | None = None,
         baseline_token: str | None = None,
         name: str | None = None,
@@ -310,7 +311,7 @@ class TorchAdapter(ModelAdapter):
         self.classes = _check_classes(classes, output)
         self.output_key = output_key
         self.output_select = output_select
-        self.forward_kwargs: Mapping[str, Any] | Callable[[torch.Tensor], Mapping[str, Any]]
+        self.forward_kwargs: ForwardKwargs
         if callable(forward_kwargs) and not isinstance(forward_kwargs, Mapping):
             self.forward_kwargs = forward_kwargs
         else:
