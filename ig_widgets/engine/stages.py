@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ig_widgets.engine import adaptive
-from ig_widgets.engine.options import AUTO_FLOOR, IGOptions, Steps, auto_scale
+from ig_widgets.engine.options import IGOptions, Steps, auto_scale
 from ig_widgets.engine.quadrature import Method, check_steps, nested_stages, rule
 
 if TYPE_CHECKING:
     from ig_widgets.engine.explanation import Explanation
 
 __all__ = [
-    "AUTO_FLOOR",
     "AdaptivePlan",
     "FixedPlan",
     "Stage",
