@@ -161,6 +161,7 @@ def test_refused_before_any_model_call(gru: igw.Explainer) -> None:
 
 
 def test_options_are_frozen_and_typed() -> None:
+    assert igw.IGOptions is IGOptions
     options = IGOptions.build("auto", tol=0.02)
     with pytest.raises(AttributeError):
         options.tol = 0.5  # type: ignore[misc]
