@@ -29,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     # engine
     "Explainer": "ig_widgets.engine.explainer",
     "Explanation": "ig_widgets.engine.explanation",
+    "IGOptions": "ig_widgets.engine.options",
     "CorpusExplanation": "ig_widgets.engine.corpus",
     "probe": "ig_widgets.engine.probes",
     "ClassAttribution": "ig_widgets.engine.explanation",
@@ -68,6 +69,7 @@ __all__ = [
     "Explainer",
     "Explanation",
     "Explorer",
+    "IGOptions",
     "IGWidgetsWarning",
     "NeutralToken",
     "PathView",
@@ -139,6 +141,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ig_widgets.engine.explainer import Explainer
     from ig_widgets.engine.explanation import ClassAttribution, Explanation, Word
     from ig_widgets.engine.neutral import NeutralToken, discover_neutral_tokens
+    from ig_widgets.engine.options import IGOptions
     from ig_widgets.engine.probes import probe
     from ig_widgets.models.demo import demo_models, load_demo_model
     from ig_widgets.widgets.bars import AttributionBars

@@ -194,6 +194,21 @@ class Explanation:
     token_labels : tuple[str, ...]
         For a token-classification model, each token's predicted label, ``(n_tokens,)``;
         ``()`` for a sequence classifier.
+    n_evaluated : int or None
+        The gradient points this result rests on: the distinct points ``α`` of every stage
+        of the computation that made it, up to this one, counted once per path start (an
+        averaged baseline has several), whether this call computed them or found them
+        cached. It is what the result costs from an empty cache and does not depend on
+        the cache: ``n_steps`` for one stage and one start; for ``n_steps="auto"`` with
+        the adaptive rule the distinct points of ``path.alphas``; for Gauss-Legendre's
+        ladder the sum of its stages. Forward-only rows (``F`` at the path's two ends,
+        when the rule lacks them) are not counted. None: not recorded (built by hand, or
+        read from a file written before the field existed).
+    n_computed : int or None
+        Of :attr:`n_evaluated`, how many points the call that made this result computed
+        (the rest were in the explainer's cache): 0 for a target switch, the new points
+        only for a refinement. A fact of that call, not of the result, so equality
+        ignores it. None: not recorded.
     """
 
     text: str
@@ -220,6 +235,8 @@ class Explanation:
     path: PathTrace | None = field(default=None, repr=False, compare=False)
     position: int | None = None
     token_labels: tuple[str, ...] = ()
+    n_evaluated: int | None = None
+    n_computed: int | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("probs", "scores", "f_input", "f_baseline", "delta"):
