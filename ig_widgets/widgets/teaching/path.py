@@ -221,8 +221,9 @@ class PathView(TeachingView):
     def from_explorer(cls, explorer: Explorer, **kwargs: Any) -> PathView:
         """A path view that follows an Explorer's text, steps, rule, baseline and target.
 
-        The view recomputes after each of the Explorer's final results (so it shares the
-        Explorer's cached gradients) and follows its target without a computation.
+        The view recomputes after each of the Explorer's final results, which it hears of
+        through :meth:`Explorer.on_result` (so it shares the Explorer's cached gradients),
+        and follows its target without a computation.
         """
         view = cls(
             explorer.explainer,
@@ -235,7 +236,7 @@ class PathView(TeachingView):
         )
         view._explorer = explorer
         view.linked = True
-        explorer.observe(view._follow_result, "computed_for")
+        explorer.on_result(view._follow_result)
         explorer.observe(view._follow_target, "target")
         return view
 
@@ -253,16 +254,16 @@ class PathView(TeachingView):
         """Stop following the Explorer, then close."""
         explorer = self.__dict__.get("_explorer")
         if explorer is not None:
-            explorer.unobserve(self._follow_result, "computed_for")
+            explorer.on_result(self._follow_result, remove=True)
             explorer.unobserve(self._follow_target, "target")
             self._explorer = None
         super().close()
 
     # ---------------------------------------------------------------- linking
-    def _follow_result(self, _change: dict[str, Any]) -> None:
+    def _follow_result(self, exp: Explanation) -> None:
+        """The Explorer showed ``exp`` (its lock held): draw its path once it is final."""
         explorer = self._explorer
-        exp = explorer.explanation if explorer is not None else None
-        if explorer is None or exp is None or not exp.is_final or explorer.parameters is None:
+        if explorer is None or not exp.is_final or explorer.parameters is None:
             return
         params = explorer.parameters
         self._baseline = explorer.baseline_object(params.baseline)
