@@ -11,6 +11,7 @@ from ipywidgets import widget_serialization
 
 from ig_widgets.engine.baselines import Baseline
 from ig_widgets.engine.explanation import Explanation
+from ig_widgets.engine.options import IGOptions
 from ig_widgets.views.normalize import score_format
 from ig_widgets.views.selection import class_name, rule_items
 from ig_widgets.widgets._templates import vue_template
@@ -292,16 +293,14 @@ class PathView(TeachingView):
     def _compute(self, params: PathParams, request: Request) -> PathResult:
         exp = self.explainer.explain(
             params.text,
-            n_steps=params.n_steps,
-            method=params.method,
+            **IGOptions.build(params.n_steps, params.method).as_kwargs(),
             baseline=params.baseline,
             progress=lambda done, total: self._progress(request, done, 2 * total),
             cancel=request.cancel,
         )
         dense = self.explainer.explain(
             params.text,
-            n_steps=DENSE_POINTS,
-            method=DENSE_METHOD,
+            **IGOptions.build(DENSE_POINTS, DENSE_METHOD).as_kwargs(),
             baseline=params.baseline,
             progress=lambda done, total: self._progress(request, total + done, 2 * total),
             cancel=request.cancel,
