@@ -125,6 +125,13 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
     explained at a time, first the first ordinary token: ``token_labels`` lists each token's
     predicted label, and a click on a chip or a token label (:meth:`vue_explain_token`)
     explains that token; ``target`` then chooses among its labels.
+    ``n_steps`` (an int in ``[1, MAX_STEPS]``; ``"auto"`` turns on ``auto_steps``),
+    ``method`` (a rule of :data:`~ig_widgets.engine.quadrature.ALL_METHODS`) and ``level``
+    are validated: a bad value raises ``TraitError``, and from the browser it is shown in the
+    banner and sent back; a step count the rule refuses (1 for a trapezoid) reaches the banner
+    through :class:`~ig_widgets.engine.options.IGOptions`, the controls kept as set. Each
+    request tokenises once (:meth:`Explainer.prepare`). Follow the shown results with
+    :meth:`on_result`.
     DOM: root ``.igw-explorer`` (``data-method``, ``data-final``, ``data-n-steps``); token
     labels ``.igw-token-label`` (``data-index``, ``data-label``); badge
     ``.igw-delta``; ``.igw-baseline``; ``.igw-legend``; ``.igw-note``; aria-labels ``text``,
