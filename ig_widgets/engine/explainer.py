@@ -27,6 +27,7 @@ from ig_widgets.engine.core import (
 from ig_widgets.engine.explanation import Explanation, PathTrace
 from ig_widgets.engine.heads import probabilities
 from ig_widgets.engine.options import OPTION_NAMES, IGOptions, Steps
+from ig_widgets.engine.prepared import Prepared, check_length, labels_of
 from ig_widgets.engine.quadrature import Method, alpha_key
 from ig_widgets.engine.stages import Stage, plan_stages
 from ig_widgets.engine.words import fold_words
@@ -183,13 +184,7 @@ class Explainer:
 
         One forward of the model on the text (cached with the check of ``F`` at the input).
         """
-        tok = self.tokenize(text)
-        ids = torch.tensor(tok.ids, dtype=torch.long)
-        with self.adapter.prepared():
-            seen = self._model_output(tok, ids, None, None)
-        if seen is None or seen.ndim != 2:
-            return ()
-        return tuple(self.classes[int(c)] for c in seen.argmax(-1))
+        return self.prepare(text).labels
 
     def clear_cache(self) -> None:
         """Forget every cached path and tokenisation (e.g. after changing the tokenizer)."""
@@ -618,6 +613,41 @@ class Explainer:
         from ig_widgets.engine.corpus import explain_many
 
         return explain_many(self, texts, labels, ids, **options)
+
+    def prepare(
+        self,
+        text: str,
+        *,
+        max_tokens: int | None = None,
+        who: str = "this view",
+        setting: str = "max_tokens=...",
+    ) -> Prepared:
+        """What a view needs before explaining ``text``: one tokenisation, one cached forward.
+
+        Parameters
+        ----------
+        text : str
+            The text to explain.
+        max_tokens : int, optional
+            A caller's own limit: a longer text raises ``ValueError`` naming ``who`` and the
+            ``setting`` that raises it (the model's own limit is checked anyway).
+        who, setting : str
+            For that message, e.g. ``"the Explorer"`` and ``"Explorer(..., max_tokens=...)"``.
+
+        Returns
+        -------
+        Prepared
+            The :class:`Tokenized` (``(n_tokens,)``), each token's label for a
+            token-classification model (``()`` otherwise), the first ordinary token and the
+            unknown-word flags. The model's forward on the text is cached with the check of
+            ``F`` at the input, so the explanation that follows does not run it again.
+        """
+        tok = self.tokenize(text)
+        check_length(len(tok), max_tokens, who, setting)
+        ids = torch.tensor(tok.ids, dtype=torch.long)
+        with self.adapter.prepared():
+            seen = self._model_output(tok, ids, None, None)
+        return Prepared(tok, labels_of(seen, self.classes))
 
 
 def _split_target(target: Target | None) -> tuple[int | None, int | str | None]:

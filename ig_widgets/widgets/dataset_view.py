@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import ipyvuetify as v
@@ -445,14 +445,7 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
             self.detail = {"id": selected, "error": error} if selected else {}
             return
         view = select(exp, None, "word")
-        self.chips.set_data(
-            view.tokens,
-            view.scores,
-            special=view.special,
-            oov=view.oov,
-            parts=[[asdict(p) for p in parts] for parts in view.parts],
-            label=view.attribution.label,
-        )
+        self.chips.show_selection(view)
         row = self._frame.iloc[self._positions[selected]]
         self.detail = {
             "id": selected,
