@@ -13,12 +13,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ig_widgets.engine.renderers import register_renderer as _register_renderer
+from ig_widgets.engine.warnings import IGWidgetsWarning
 
 __version__ = "0.1.0"
-
-
-class IGWidgetsWarning(UserWarning):
-    """Warning category of this package (tests turn it into an error)."""
 
 
 # public name -> module that defines it

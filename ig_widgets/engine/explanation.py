@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
+    from ig_widgets.engine.fileformat import RecordKinds
+
 
 def _frozen(array: Any, dtype: Any = np.float64) -> np.ndarray:
     out = np.array(array, dtype=dtype, copy=True)
@@ -401,15 +403,22 @@ class Explanation:
         """Write this explanation to one Parquet file, exactly (every field, the path too).
 
         :meth:`load` reads it back equal to the last bit; the file is the one-row form of
-        ``explain_many``'s results (see :mod:`ig_widgets.engine.corpus`).
+        ``explain_many``'s results (see :mod:`ig_widgets.engine.fileformat`).
         """
-        from ig_widgets.engine.corpus import save_explanation
+        from ig_widgets.engine.fileformat import save_explanation
 
         save_explanation(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Explanation:
-        """Read an explanation written by :meth:`save`."""
-        from ig_widgets.engine.corpus import load_explanation
+        """Read an explanation written by :meth:`save` (this version's format or an older one)."""
+        from ig_widgets.engine.fileformat import load_explanation
 
-        return load_explanation(path)
+        return load_explanation(path, record_kinds())
+
+
+def record_kinds() -> RecordKinds:
+    """The result classes the results file's codec builds (:func:`fileformat.decode`)."""
+    from ig_widgets.engine.fileformat import RecordKinds
+
+    return RecordKinds(Explanation, Word, PathTrace)
