@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from torch import nn
 
+ModuleT = TypeVar("ModuleT", bound="nn.Module")
 
-def load_state(module: nn.Module, path: Path) -> nn.Module:
+
+def load_state(module: ModuleT, path: Path) -> ModuleT:
     """Load a shipped state dict into ``module`` as float32 and put it in eval mode.
 
     Parameters
@@ -29,4 +31,5 @@ def load_state(module: nn.Module, path: Path) -> nn.Module:
 
     state = torch.load(path, map_location="cpu", weights_only=True)
     module.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-    return module.eval()
+    module.eval()
+    return module
