@@ -147,7 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--palette", default="default", choices=("default", "colorblind"))
     explain.add_argument("--html", type=Path, default=None, help="also write an HTML report")
     explain.add_argument("--no-color", action="store_true", help="plain text, no ANSI colours")
-    commands.add_parser("models", help="list the bundled demo models")
+    models = commands.add_parser("models", help="list the bundled demo models")
+    models.add_argument(
+        "--kind",
+        default="classifier",
+        choices=("classifier", "lm", "all"),
+        help="classifiers (default, the models explain takes), language models, or all",
+    )
     _dataset_parser(commands)
     return parser
 
@@ -324,6 +330,11 @@ def _demo_explainer(name: str | None, err: TextIO) -> Explainer:
     from ig_widgets.engine.explainer import Explainer
     from ig_widgets.models import demo
 
+    if name in demo.demo_models("lm"):
+        raise _UsageError(
+            f"{name} is a language model; --model takes a classifier: "
+            + ", ".join(demo.demo_models())
+        )
     if err.isatty():
         print(f"loading {name or demo.demo_models()[0]} …", file=err, flush=True)
     return Explainer(demo.load_demo_model(name))
@@ -476,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "models":
             from ig_widgets.models.demo import demo_models
 
-            out.write("\n".join(demo_models()) + "\n")
+            out.write("\n".join(demo_models(args.kind)) + "\n")
             return 0
         if args.command is None:
             raise _UsageError("choose a command: explain, explain-dataset or models (see --help)")
