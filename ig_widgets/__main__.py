@@ -150,9 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list the bundled demo models")
     models.add_argument(
         "--kind",
-        default="classifier",
+        default="all",
         choices=("classifier", "lm", "all"),
-        help="classifiers (default, the models explain takes), language models, or all",
+        help="all (default), classifiers (the models explain takes) or language models",
     )
     _dataset_parser(commands)
     return parser
@@ -333,7 +333,7 @@ def _demo_explainer(name: str | None, err: TextIO) -> Explainer:
     if name in demo.demo_models("lm"):
         raise _UsageError(
             f"{name} is a language model; --model takes a classifier: "
-            + ", ".join(demo.demo_models())
+            + ", ".join(demo.demo_models("classifier"))
         )
     if err.isatty():
         print(f"loading {name or demo.demo_models()[0]} …", file=err, flush=True)

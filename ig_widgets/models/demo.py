@@ -16,16 +16,16 @@ _DEMO_MODELS: dict[str, tuple[str, str]] = {
 }
 
 
-def demo_models(kind: Kind = "classifier") -> list[str]:
+def demo_models(kind: Kind = "all") -> list[str]:
     """Names of the bundled demo models of one kind.
 
     Parameters
     ----------
     kind : {"classifier", "lm", "all"}
-        ``"classifier"`` (default): the sentiment classifiers, the default model (the fastai
-        AWD-LSTM) first, so code that explains every listed model keeps getting classifiers;
-        ``"lm"``: the causal language models (``gpt_lm``, ``awd_lstm_lm``); ``"all"``: the
-        classifiers, then the language models.
+        ``"all"`` (default): the classifiers, the default model (the fastai AWD-LSTM) first,
+        then the language models; ``"classifier"``: the sentiment classifiers only (what code
+        that explains every listed model as a classifier should ask for); ``"lm"``: the causal
+        language models (``gpt_lm``, ``awd_lstm_lm``).
 
     Returns
     -------

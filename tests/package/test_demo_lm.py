@@ -66,8 +66,8 @@ def _held_out_slice() -> list[str]:
 
 
 # ---------------------------------------------------------------------------- listing
-def test_demo_models_lists_classifiers_by_default_and_lms_by_kind():
-    assert igw.demo_models() == ["awd_lstm", "cnn"]
+def test_demo_models_lists_every_model_by_default_classifiers_first():
+    assert igw.demo_models() == ["awd_lstm", "cnn", "gpt_lm", "awd_lstm_lm"]
     assert igw.demo_models("classifier") == ["awd_lstm", "cnn"]
     assert igw.demo_models("lm") == ["gpt_lm", "awd_lstm_lm"]
     assert igw.demo_models("all") == ["awd_lstm", "cnn", "gpt_lm", "awd_lstm_lm"]

@@ -92,7 +92,7 @@ def demo_factory(explainer: Explainer) -> Callable[[], Any] | None:
     The demo models are compared by :func:`weights_fingerprint` (each is loaded once).
     """
     mine = weights_fingerprint(explainer.adapter.network)
-    for name in demo_models():
+    for name in demo_models("classifier"):
         if _demo_fingerprint(name, type(explainer)) == mine:
             return functools.partial(load_demo_model, name)
     return None
