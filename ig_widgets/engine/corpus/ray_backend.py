@@ -13,6 +13,7 @@ import pyarrow as pa
 from ig_widgets.engine.baselines import Baseline
 from ig_widgets.engine.core import CancelHook, is_cancelled
 from ig_widgets.engine.corpus.inputs import InputRow, RunSettings, weights_fingerprint
+from ig_widgets.engine.corpus.ray_start import start_ray
 from ig_widgets.engine.corpus.store import ResultWriter, release_memory
 from ig_widgets.engine.corpus.work import ProgressBar, explain_window
 from ig_widgets.models.demo import demo_models, load_demo_model
@@ -180,13 +181,7 @@ def run_ray(
         return True
     started = not ray.is_initialized()
     if started:
-        ray.init(
-            address=address,
-            num_cpus=num_cpus if address is None else None,
-            include_dashboard=False,
-            logging_level=logging.WARNING,
-            log_to_driver=False,
-        )
+        start_ray(address=address, num_cpus=num_cpus)
     try:
         with _quiet("ray.data"):  # its plan, "progress bars disabled" and "finished" lines
             return _stream(
