@@ -324,7 +324,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="the first N rt-polarity test sentences")
     parser.add_argument("--imdb-limit", type=int, help="the first N imdb validation reviews")
     parser.add_argument("--steps", type=int, default=50, help="IG points (default 50)")
-    parser.add_argument("--models", nargs="+", default=igw.demo_models())
+    parser.add_argument("--models", nargs="+", default=igw.demo_models("classifier"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--skip-study", action="store_true", help="sanity and P12 only")
     parser.add_argument("--json", type=Path, help="also write every per-text value here")

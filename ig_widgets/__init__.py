@@ -13,12 +13,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ig_widgets.engine.renderers import register_renderer as _register_renderer
+from ig_widgets.engine.warnings import IGWidgetsWarning
 
 __version__ = "0.1.0"
-
-
-class IGWidgetsWarning(UserWarning):
-    """Warning category of this package (tests turn it into an error)."""
 
 
 # public name -> module that defines it
@@ -29,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     # engine
     "Explainer": "ig_widgets.engine.explainer",
     "Explanation": "ig_widgets.engine.explanation",
+    "IGOptions": "ig_widgets.engine.options",
     "CorpusExplanation": "ig_widgets.engine.corpus",
     "probe": "ig_widgets.engine.probes",
     "ClassAttribution": "ig_widgets.engine.explanation",
@@ -68,6 +66,7 @@ __all__ = [
     "Explainer",
     "Explanation",
     "Explorer",
+    "IGOptions",
     "IGWidgetsWarning",
     "NeutralToken",
     "PathView",
@@ -139,6 +138,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ig_widgets.engine.explainer import Explainer
     from ig_widgets.engine.explanation import ClassAttribution, Explanation, Word
     from ig_widgets.engine.neutral import NeutralToken, discover_neutral_tokens
+    from ig_widgets.engine.options import IGOptions
     from ig_widgets.engine.probes import probe
     from ig_widgets.models.demo import demo_models, load_demo_model
     from ig_widgets.widgets.bars import AttributionBars

@@ -13,6 +13,12 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 import numpy as np
 
 from ig_widgets import IGWidgetsWarning
+from ig_widgets.engine.options import (
+    COMPLETENESS_TOLERANCE,
+    DEFAULT_MAX_STEPS,
+    DEFAULT_STEPS,
+    IGOptions,
+)
 from ig_widgets.engine.quadrature import ALL_METHODS
 from ig_widgets.views.normalize import NORMALIZE_MODES, rgb_for, score_format, text_rgb_for
 from ig_widgets.views.normalize import normalize as normalize_scores
@@ -63,6 +69,55 @@ def _positive(value: str) -> int:
     return number
 
 
+#: the option of each IGOptions entry, to say in an error which one was bad
+_FLAGS = {"n_steps": "--steps", "tol": "--tol", "max_steps": "--max-steps"}
+
+
+def _add_ig_options(command: argparse.ArgumentParser, default_steps: int | str) -> None:
+    """The IG options of a sub-command: ``--steps``, ``--method``, ``--tol``, ``--max-steps``."""
+    command.add_argument(
+        "--steps",
+        type=_steps,
+        default=default_steps,
+        help=f"quadrature points, or 'auto' (default {default_steps})",
+    )
+    command.add_argument(
+        "--method",
+        default=None,
+        choices=ALL_METHODS,
+        metavar="METHOD",
+        help=f"quadrature rule: {', '.join(ALL_METHODS)} "
+        "(default gausslegendre; adaptive with --steps auto)",
+    )
+    command.add_argument(
+        "--tol",
+        type=float,
+        default=COMPLETENESS_TOLERANCE,
+        help="completeness tolerance of --steps auto: |delta| / |F(input) - F(baseline)| "
+        f"(default {COMPLETENESS_TOLERANCE})",
+    )
+    command.add_argument(
+        "--max-steps",
+        type=int,
+        default=DEFAULT_MAX_STEPS,
+        help=f"the most points --steps auto evaluates (default {DEFAULT_MAX_STEPS})",
+    )
+
+
+def ig_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> IGOptions:
+    """The :class:`IGOptions` of parsed arguments, built once; a usage error when bad.
+
+    The message is :meth:`IGOptions.build`'s (the one ``explain`` and ``explain_many``
+    give), after the command-line option it is about.
+    """
+    try:
+        return IGOptions.build(args.steps, args.method, args.tol, args.max_steps)
+    except (ValueError, TypeError) as error:
+        message = str(error)
+        flag = next((f for name, f in _FLAGS.items() if message.startswith(name + " ")), None)
+        parser.error(f"argument {flag or '--method'}: {message}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line parser (``explain``, ``explain-dataset`` and ``models`` sub-commands)."""
     parser = _Parser(
@@ -78,17 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("text", help="the text to explain ('-' reads it from standard input)")
     explain.add_argument("--model", default=None, help="bundled demo model (see 'models')")
-    explain.add_argument(
-        "--steps", type=_steps, default=50, help="quadrature points, or 'auto' (default 50)"
-    )
-    explain.add_argument(
-        "--method",
-        default=None,
-        choices=ALL_METHODS,
-        metavar="METHOD",
-        help=f"quadrature rule: {', '.join(ALL_METHODS)} "
-        "(default gausslegendre; adaptive with --steps auto)",
-    )
+    _add_ig_options(explain, DEFAULT_STEPS)
     explain.add_argument(
         "--baseline", default=None, help="a vocabulary token (default: the model's, e.g. xxunk)"
     )
@@ -102,7 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--palette", default="default", choices=("default", "colorblind"))
     explain.add_argument("--html", type=Path, default=None, help="also write an HTML report")
     explain.add_argument("--no-color", action="store_true", help="plain text, no ANSI colours")
-    commands.add_parser("models", help="list the bundled demo models")
+    models = commands.add_parser("models", help="list the bundled demo models")
+    models.add_argument(
+        "--kind",
+        default="all",
+        choices=("classifier", "lm", "all"),
+        help="all (default), classifiers (the models explain takes) or language models",
+    )
     _dataset_parser(commands)
     return parser
 
@@ -123,10 +174,7 @@ def _dataset_parser(commands: argparse._SubParsersAction) -> None:
     dataset.add_argument("--id-column", default=None, help="unique ids (default: row numbers)")
     dataset.add_argument("--model", default=None, help="bundled demo model (see 'models')")
     dataset.add_argument("--out", type=Path, required=True, help="the Parquet file to write")
-    dataset.add_argument(
-        "--steps", type=_steps, default="auto", help="quadrature points, or 'auto' (default)"
-    )
-    dataset.add_argument("--method", default=None, choices=ALL_METHODS, metavar="METHOD")
+    _add_ig_options(dataset, "auto")
     dataset.add_argument(
         "--baseline", default=None, help="a vocabulary token (default: the model's)"
     )
@@ -282,6 +330,11 @@ def _demo_explainer(name: str | None, err: TextIO) -> Explainer:
     from ig_widgets.engine.explainer import Explainer
     from ig_widgets.models import demo
 
+    if name in demo.demo_models("lm"):
+        raise _UsageError(
+            f"{name} is a language model; --model takes a classifier: "
+            + ", ".join(demo.demo_models("classifier"))
+        )
     if err.isatty():
         print(f"loading {name or demo.demo_models()[0]} …", file=err, flush=True)
     return Explainer(demo.load_demo_model(name))
@@ -294,7 +347,7 @@ def _explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     explainer = _demo_explainer(args.model, err)
     wanted = None if args.target is None else _class(args.target, explainer.classes)
     exp = explainer.explain(  # checks the target before any work
-        text, n_steps=args.steps, method=args.method, baseline=args.baseline, target=wanted
+        text, options=args.options, baseline=args.baseline, target=wanted
     )
     target = exp.predicted if wanted is None else exp.class_index(wanted)
     if args.versus is not None:
@@ -409,8 +462,7 @@ def _explain_dataset(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             texts,
             labels,
             ids,
-            n_steps=args.steps,
-            method=args.method,
+            **args.options.as_kwargs(),
             baseline=args.baseline,
             max_tokens=args.max_tokens,
             out=args.out,
@@ -435,10 +487,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "models":
             from ig_widgets.models.demo import demo_models
 
-            out.write("\n".join(demo_models()) + "\n")
+            out.write("\n".join(demo_models(args.kind)) + "\n")
             return 0
         if args.command is None:
             raise _UsageError("choose a command: explain, explain-dataset or models (see --help)")
+        args.options = ig_options(args, parser)
         if args.command == "explain-dataset":
             return _explain_dataset(args, out, err)
         return _explain(args, out, err)

@@ -344,26 +344,98 @@ def baseline_from_choice(
     )
 
 
+#: the menu code of each spec kind (a token's choice is the token itself)
+_CODES = {"default": DEFAULT, "zero": ZERO, "average": AVERAGE, "uncertain": UNCERTAIN}
+
+
 def choice_of(baseline: Baseline | str | None) -> str:
     """The choice string of a baseline (the inverse of :func:`baseline_from_choice`).
 
-    A baseline object maps to the code of its kind (``ZeroBaseline(keep_special=False)`` is
-    ``[zero]`` too: keep the object beside the choice when its settings matter); a token, or
-    a :class:`TokenBaseline`, to the token itself. ``TypeError`` for a kind no menu offers
-    (:class:`TextBaseline`).
+    The menu's name of the baseline's :func:`to_spec` kind: a baseline object maps to the code
+    of its kind (``ZeroBaseline(keep_special=False)`` is ``[zero]`` too: keep the object
+    beside the choice when its settings matter); a token, or a :class:`TokenBaseline`, to the
+    token itself. ``TypeError`` for a kind no menu offers (:class:`TextBaseline`).
+    """
+    spec = to_spec(baseline)
+    if spec is not None and spec["kind"] == "token":
+        return str(spec["token"])
+    if spec is None or spec["kind"] not in _CODES:
+        raise TypeError(
+            f"{type(baseline).__name__} has no menu choice; pass it to Explainer.explain directly"
+        )
+    return _CODES[spec["kind"]]
+
+
+# ---------------------------------------------------------------------------- specs
+#: a baseline as JSON-able data: ``{"kind": ..., ...}`` (see :func:`to_spec`)
+BaselineSpec = dict[str, Any]
+_SPEC_CLASSES = (TokenBaseline, ZeroBaseline, TextBaseline, UncertainBaseline, AverageBaseline)
+
+
+def to_spec(baseline: Baseline | str | None) -> BaselineSpec | None:
+    """A baseline as JSON-able data that :func:`from_spec` turns back into an equal baseline.
+
+    ``{"kind": "default"}`` (None: the model's default), ``{"kind": "token", "token": t}``
+    (a string or :class:`TokenBaseline`), ``{"kind": "zero", "keep_special": b}``,
+    ``{"kind": "text", "text": s}``, ``{"kind": "average", "items": [spec, ...]}`` (string
+    items are reference texts) and ``{"kind": "uncertain", "max_iter": n, "lr": x, "tol": x}``.
+    None for a baseline class of another kind (it cannot be rebuilt from data). A
+    :class:`ZeroBaseline`'s ``reason`` is not kept (it plays no part in the numbers).
     """
     if baseline is None:
-        return DEFAULT
+        return {"kind": "default"}
     if isinstance(baseline, str):
-        return baseline
+        return {"kind": "token", "token": baseline}
+    if type(baseline) not in _SPEC_CLASSES:  # a subclass may compute something else
+        return None
     if isinstance(baseline, TokenBaseline):
-        return baseline.token
+        return {"kind": "token", "token": baseline.token}
     if isinstance(baseline, ZeroBaseline):
-        return ZERO
+        return {"kind": "zero", "keep_special": baseline.keep_special}
+    if isinstance(baseline, TextBaseline):
+        return {"kind": "text", "text": baseline.text}
     if isinstance(baseline, UncertainBaseline):
-        return UNCERTAIN
-    if isinstance(baseline, AverageBaseline):
-        return AVERAGE
-    raise TypeError(
-        f"{type(baseline).__name__} has no menu choice; pass it to Explainer.explain directly"
-    )
+        return {
+            "kind": "uncertain",
+            "max_iter": baseline.max_iter,
+            "lr": baseline.lr,
+            "tol": baseline.tol,
+        }
+    assert isinstance(baseline, AverageBaseline)
+    items = [to_spec(b) for b in baseline.parts()]
+    return None if any(i is None for i in items) else {"kind": "average", "items": items}
+
+
+def from_spec(spec: BaselineSpec) -> Baseline | None:
+    """The baseline a :func:`to_spec` spec describes (None for ``default``: the model's own).
+
+    Raises
+    ------
+    ValueError
+        For a spec that is not one :func:`to_spec` writes.
+    """
+    if not isinstance(spec, dict) or "kind" not in spec:
+        raise ValueError(f"a baseline spec is a dict with a 'kind', got {spec!r}")
+    kind = spec["kind"]
+    try:
+        if kind == "default":
+            return None
+        if kind == "token":
+            return TokenBaseline(str(spec["token"]))
+        if kind == "zero":
+            return ZeroBaseline(keep_special=bool(spec["keep_special"]))
+        if kind == "text":
+            return TextBaseline(str(spec["text"]))
+        if kind == "uncertain":
+            return UncertainBaseline(
+                max_iter=int(spec["max_iter"]), lr=float(spec["lr"]), tol=float(spec["tol"])
+            )
+        if kind == "average":
+            parts = [from_spec(item) for item in spec["items"]]
+    except KeyError as exc:
+        raise ValueError(f"the baseline spec {spec!r} lacks {exc}") from None
+    if kind == "average":
+        if any(p is None for p in parts):
+            raise ValueError("an average of baselines cannot hold the model's default")
+        return AverageBaseline([p for p in parts if p is not None])
+    raise ValueError(f"unknown baseline kind {kind!r} in the spec {spec!r}")

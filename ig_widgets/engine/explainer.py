@@ -26,8 +26,10 @@ from ig_widgets.engine.core import (
 )
 from ig_widgets.engine.explanation import Explanation, PathTrace
 from ig_widgets.engine.heads import probabilities
+from ig_widgets.engine.options import OPTION_NAMES, IGOptions, Steps
+from ig_widgets.engine.prepared import Prepared, check_length, labels_of
 from ig_widgets.engine.quadrature import Method, alpha_key
-from ig_widgets.engine.stages import Stage, Steps, plan_stages
+from ig_widgets.engine.stages import Stage, plan_stages
 from ig_widgets.engine.words import fold_words
 
 if TYPE_CHECKING:
@@ -182,13 +184,7 @@ class Explainer:
 
         One forward of the model on the text (cached with the check of ``F`` at the input).
         """
-        tok = self.tokenize(text)
-        ids = torch.tensor(tok.ids, dtype=torch.long)
-        with self.adapter.prepared():
-            seen = self._model_output(tok, ids, None, None)
-        if seen is None or seen.ndim != 2:
-            return ()
-        return tuple(self.classes[int(c)] for c in seen.argmax(-1))
+        return self.prepare(text).labels
 
     def clear_cache(self) -> None:
         """Forget every cached path and tokenisation (e.g. after changing the tokenizer)."""
@@ -203,14 +199,15 @@ class Explainer:
         self,
         text: str,
         *,
-        n_steps: Steps = 50,
+        n_steps: Steps | None = None,
         method: str | None = None,
         baseline: Baseline | str | None = None,
         target: Target | None = None,
-        tol: float = 0.01,
-        max_steps: int = 512,
+        tol: float | None = None,
+        max_steps: int | None = None,
         progress: ProgressHook | None = None,
         cancel: CancelHook | None = None,
+        options: IGOptions | None = None,
     ) -> Explanation:
         """Integrated Gradients for every class of ``text``.
 
@@ -219,8 +216,8 @@ class Explainer:
         text : str
             The text to explain.
         n_steps : int or "auto"
-            Quadrature points; ``"auto"`` refines until the completeness check passes (see
-            :meth:`refine`).
+            Quadrature points (default 50); ``"auto"`` refines until the completeness check
+            passes (see :meth:`refine`).
         method : str or None
             Captum's rules ``gausslegendre``, ``riemann_left``, ``riemann_right``,
             ``riemann_middle``, ``riemann_trapezoid``, or ``adaptive`` (trapezoid panels split
@@ -236,53 +233,59 @@ class Explainer:
             tokens counted, negative from the end) got each label; ``label`` (or None) is
             checked and every label computed; ``exp.position`` records ``i``.
         tol, max_steps : float, int
-            For ``n_steps="auto"``.
+            For ``n_steps="auto"`` (defaults 0.01 and 512).
         progress : callable, optional
             ``progress(points_done, points_total)`` after each chunk.
         cancel : callable or threading.Event, optional
             Checked between chunks; when set, :class:`ig_widgets.Cancelled` is raised.
+        options : IGOptions, optional
+            ``n_steps``, ``method``, ``tol`` and ``max_steps`` at once, already validated;
+            any of them given beside it replaces its entry. Either way they are validated
+            once, here, by :meth:`IGOptions.coerce`, with the messages every entry point
+            gives.
 
         Returns
         -------
         Explanation
-            Raw attributions ``(n_classes, n_tokens)`` with the completeness check.
+            Raw attributions ``(n_classes, n_tokens)`` with the completeness check and the
+            points it rests on (``n_evaluated``, ``n_computed``).
         """
+        given = IGOptions.coerce(
+            options, n_steps=n_steps, method=method, tol=tol, max_steps=max_steps
+        )
         final: Explanation | None = None
         steps = self.explain_steps(
-            text,
-            n_steps=n_steps,
-            method=method,
-            baseline=baseline,
-            target=target,
-            tol=tol,
-            max_steps=max_steps,
-            progress=progress,
+            text, options=given, baseline=baseline, target=target, progress=progress,
             cancel=cancel,
-        )
+        )  # fmt: skip
         for final in answered_here(steps):  # noqa: B007 - only the last stage is wanted
             pass
         assert final is not None
         return final
 
-    def explain_steps(self, text: str, *, n_steps: Steps = 50, **options: Any) -> StageSteps:
+    def explain_steps(
+        self, text: str, *, options: IGOptions | None = None, **kwargs: Any
+    ) -> StageSteps:
         """:meth:`explain`'s stages as :meth:`refine_steps` hands them out (same options)."""
-        stages = None if n_steps == "auto" else [n_steps]
-        return self.refine_steps(text, n_steps=n_steps, stages=stages, **options)
+        given = IGOptions.coerce(options, **{k: kwargs.pop(k, None) for k in OPTION_NAMES})
+        stages = None if isinstance(given.n_steps, str) else [given.n_steps]
+        return self.refine_steps(text, options=given, stages=stages, **kwargs)
 
     def refine_steps(
         self,
         text: str,
         *,
-        n_steps: Steps = 50,
+        n_steps: Steps | None = None,
         method: str | None = None,
         baseline: Baseline | str | None = None,
         target: Target | None = None,
         stages: list[int] | None = None,
         first: int = 8,
-        tol: float = 0.01,
-        max_steps: int = 512,
+        tol: float | None = None,
+        max_steps: int | None = None,
         progress: ProgressHook | None = None,
         cancel: CancelHook | None = None,
+        options: IGOptions | None = None,
     ) -> StageSteps:
         """:meth:`refine`'s stages, handing out each stage's points to compute.
 
@@ -292,9 +295,12 @@ class Explainer:
         request is out, so it is answered on the same thread (:func:`answered_here`, or
         :func:`ig_widgets.engine.lockstep.explain_together` for several texts at once).
 
-        The stages end at ``n_steps``. For nested rules (``riemann_left``/``right`` halved,
-        ``riemann_trapezoid`` at ``2^k + 1``-style counts) each stage evaluates only the
-        points the previous stages lacked; for Gauss-Legendre one coarse stage of about
+        The IG options (``n_steps``, default 50, ``method``, ``tol``, ``max_steps``, or
+        ``options=`` holding them) are :meth:`explain`'s, validated once by
+        :meth:`IGOptions.coerce` before any work. The stages end at ``n_steps``. For
+        nested rules (``riemann_left``/``right`` halved, ``riemann_trapezoid`` at
+        ``2^k + 1``-style counts) each stage evaluates only the points the previous stages
+        lacked; for Gauss-Legendre one coarse stage of about
         ``n_steps / 16`` points comes first. ``stages`` overrides the plan. The ``adaptive``
         rule's stages are its rounds: it starts from 5 evenly spaced points and each round
         adds the midpoints of the panels holding most of the completeness error, reusing
@@ -304,11 +310,14 @@ class Explainer:
         the counts of :func:`ig_widgets.engine.stages.auto_counts`) until, for every class,
         ``|delta| ≤ tol · max(|F(input) − F(baseline)|, AUTO_FLOOR)`` (for the adaptive rule:
         in two rounds in a row) or ``max_steps`` is reached; the last result says which in
-        its ``n_steps``. The plan is :func:`ig_widgets.engine.stages.plan_stages`'s.
+        its ``n_steps``. The plan is :func:`ig_widgets.engine.stages.plan_stages`'s. Each
+        result records the points it rests on (``n_evaluated``, all stages so far) and how
+        many of them this call computed (``n_computed``).
         """
-        plan = plan_stages(
-            method, n_steps, stages=stages, first=first, tol=tol, max_steps=max_steps
+        given = IGOptions.coerce(
+            options, n_steps=n_steps, method=method, tol=tol, max_steps=max_steps
         )
+        plan = plan_stages(given, stages=stages, first=first)
         position, label = _split_target(target)
         if label is not None:
             _check_target(label, self.classes)
@@ -323,26 +332,29 @@ class Explainer:
             base = parse_baseline(baseline, self.adapter)
             starts = base.starts(self.adapter, tok, inputs)
             described = base.description  # as the starts were made (an uncertain one says more)
-        done, stage = 0, 0
+        done, stage, computed = 0, 0, 0
+        used: set[float] = set()  # the α of every stage so far (n_evaluated)
         step: Stage | None = plan.first()
         while step is not None:
             alphas, weights = step
             stage += 1
+            used.update(alpha_key(a) for a in alphas)
             total = done + plan.remaining(len(alphas)) * len(starts)
             with self.adapter.prepared():  # released between stages, never across a yield
                 caches = []
                 for start in starts:
                     cache = self._path(tok, start, position)
-                    done += yield from self._fill(
+                    computed += yield from self._fill(
                         cache, ids, inputs, start, position, alphas, done, total, progress,
                         cancel,
                     )  # fmt: skip
+                    done += len(alphas)
                     if not cache.checked:
                         self._check_same_function(cache, seen, inputs, ids, position)
                     caches.append(cache)
                 exp = self._assemble(
                     tok, words, caches, alphas, weights, plan.method, described, stage,
-                    plan.n_stages(stage),
+                    plan.n_stages(stage), (len(used) * len(starts), computed),
                 )  # fmt: skip
                 if seen is not None and seen.ndim == 2:  # per token: each token's label
                     labels = tuple(self.classes[int(c)] for c in seen.argmax(-1))
@@ -450,7 +462,7 @@ class Explainer:
         progress: ProgressHook | None,
         cancel: CancelHook | None,
     ) -> Generator[PointsNeeded, list[PointGrads], int]:
-        """Ask for the points of ``alphas`` the cache lacks; returns how many points were seen."""
+        """Ask for the points of ``alphas`` the cache lacks; returns how many it lacked."""
         missing = [a for a in alphas if alpha_key(a) not in cache.points]
         ends_in_points = {0.0, 1.0} <= {alpha_key(a) for a in alphas}
         if cache.f_start is None and not ends_in_points:
@@ -483,7 +495,7 @@ class Explainer:
             progress(done + len(alphas), total)
         if cache.f_start is None:  # the rule has both ends (α = 1 is the input exactly)
             cache.f_start, cache.f_end = cache.points[0.0].f, cache.points[1.0].f
-        return len(alphas)
+        return len(missing)
 
     def _assemble(
         self,
@@ -496,7 +508,9 @@ class Explainer:
         baseline: str,
         stage: int,
         n_stages: int,
+        counts: tuple[int, int],
     ) -> Explanation:
+        """The Explanation of one stage; ``counts`` is ``(n_evaluated, n_computed)``."""
         order = np.argsort(alphas)
         per_start = []
         for cache in caches:
@@ -549,6 +563,8 @@ class Explainer:
             n_stages=n_stages,
             oov=tok.oov,
             path=path,
+            n_evaluated=counts[0],
+            n_computed=counts[1],
         )
 
     def explain_many(
@@ -597,6 +613,41 @@ class Explainer:
         from ig_widgets.engine.corpus import explain_many
 
         return explain_many(self, texts, labels, ids, **options)
+
+    def prepare(
+        self,
+        text: str,
+        *,
+        max_tokens: int | None = None,
+        who: str = "this view",
+        setting: str = "max_tokens=...",
+    ) -> Prepared:
+        """What a view needs before explaining ``text``: one tokenisation, one cached forward.
+
+        Parameters
+        ----------
+        text : str
+            The text to explain.
+        max_tokens : int, optional
+            A caller's own limit: a longer text raises ``ValueError`` naming ``who`` and the
+            ``setting`` that raises it (the model's own limit is checked anyway).
+        who, setting : str
+            For that message, e.g. ``"the Explorer"`` and ``"Explorer(..., max_tokens=...)"``.
+
+        Returns
+        -------
+        Prepared
+            The :class:`Tokenized` (``(n_tokens,)``), each token's label for a
+            token-classification model (``()`` otherwise), the first ordinary token and the
+            unknown-word flags. The model's forward on the text is cached with the check of
+            ``F`` at the input, so the explanation that follows does not run it again.
+        """
+        tok = self.tokenize(text)
+        check_length(len(tok), max_tokens, who, setting)
+        ids = torch.tensor(tok.ids, dtype=torch.long)
+        with self.adapter.prepared():
+            seen = self._model_output(tok, ids, None, None)
+        return Prepared(tok, labels_of(seen, self.classes))
 
 
 def _split_target(target: Target | None) -> tuple[int | None, int | str | None]:

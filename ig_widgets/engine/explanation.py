@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
+    from ig_widgets.engine.fileformat import RecordKinds
+
 
 def _frozen(array: Any, dtype: Any = np.float64) -> np.ndarray:
     out = np.array(array, dtype=dtype, copy=True)
@@ -194,6 +196,21 @@ class Explanation:
     token_labels : tuple[str, ...]
         For a token-classification model, each token's predicted label, ``(n_tokens,)``;
         ``()`` for a sequence classifier.
+    n_evaluated : int or None
+        The gradient points this result rests on: the distinct points ``α`` of every stage
+        of the computation that made it, up to this one, counted once per path start (an
+        averaged baseline has several), whether this call computed them or found them
+        cached. It is what the result costs from an empty cache and does not depend on
+        the cache: ``n_steps`` for one stage and one start; for ``n_steps="auto"`` with
+        the adaptive rule the distinct points of ``path.alphas``; for Gauss-Legendre's
+        ladder the sum of its stages. Forward-only rows (``F`` at the path's two ends,
+        when the rule lacks them) are not counted. None: not recorded (built by hand, or
+        read from a file written before the field existed).
+    n_computed : int or None
+        Of :attr:`n_evaluated`, how many points the call that made this result computed
+        (the rest were in the explainer's cache): 0 for a target switch, the new points
+        only for a refinement. A fact of that call, not of the result, so equality
+        ignores it. None: not recorded.
     """
 
     text: str
@@ -220,6 +237,8 @@ class Explanation:
     path: PathTrace | None = field(default=None, repr=False, compare=False)
     position: int | None = None
     token_labels: tuple[str, ...] = ()
+    n_evaluated: int | None = None
+    n_computed: int | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("probs", "scores", "f_input", "f_baseline", "delta"):
@@ -384,15 +403,22 @@ class Explanation:
         """Write this explanation to one Parquet file, exactly (every field, the path too).
 
         :meth:`load` reads it back equal to the last bit; the file is the one-row form of
-        ``explain_many``'s results (see :mod:`ig_widgets.engine.corpus`).
+        ``explain_many``'s results (see :mod:`ig_widgets.engine.fileformat`).
         """
-        from ig_widgets.engine.corpus import save_explanation
+        from ig_widgets.engine.fileformat import save_explanation
 
         save_explanation(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Explanation:
-        """Read an explanation written by :meth:`save`."""
-        from ig_widgets.engine.corpus import load_explanation
+        """Read an explanation written by :meth:`save` (this version's format or an older one)."""
+        from ig_widgets.engine.fileformat import load_explanation
 
-        return load_explanation(path)
+        return load_explanation(path, record_kinds())
+
+
+def record_kinds() -> RecordKinds:
+    """The result classes the results file's codec builds (:func:`fileformat.decode`)."""
+    from ig_widgets.engine.fileformat import RecordKinds
+
+    return RecordKinds(Explanation, Word, PathTrace)

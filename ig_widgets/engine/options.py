@@ -14,8 +14,10 @@ __all__ = [
     "COMPLETENESS_TOLERANCE",
     "DEFAULT_MAX_STEPS",
     "DEFAULT_STEPS",
+    "OPTION_NAMES",
     "IGOptions",
     "Steps",
+    "auto_scale",
     "default_method",
 ]
 
@@ -30,6 +32,8 @@ AUTO_FLOOR = 0.01
 DEFAULT_STEPS = 50
 #: where ``n_steps="auto"`` stops when the check never passes
 DEFAULT_MAX_STEPS = 512
+#: the keyword arguments of the entry points that an :class:`IGOptions` holds
+OPTION_NAMES = ("n_steps", "method", "tol", "max_steps")
 
 
 def default_method(n_steps: Steps) -> Method:
@@ -39,6 +43,22 @@ def default_method(n_steps: Steps) -> Method:
     count wastes none; for a fixed count Gauss-Legendre converges fastest.
     """
     return Method.ADAPTIVE if n_steps == "auto" else Method.GAUSS_LEGENDRE
+
+
+def auto_scale(f_input: np.ndarray, f_baseline: np.ndarray) -> np.ndarray:
+    """The per-class scale of the ``"auto"`` check: ``max(|F(input) − F(baseline)|, AUTO_FLOOR)``.
+
+    Parameters
+    ----------
+    f_input, f_baseline : np.ndarray
+        ``F`` at both ends of the path, ``(n_classes,)``.
+
+    Returns
+    -------
+    np.ndarray
+        ``(n_classes,)``, every entry at least :data:`AUTO_FLOOR`.
+    """
+    return np.maximum(np.abs(np.asarray(f_input) - np.asarray(f_baseline)), AUTO_FLOOR)
 
 
 @dataclass(frozen=True)
@@ -92,7 +112,7 @@ class IGOptions:
         if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)):
             raise TypeError(f"max_steps must be an int, got {max_steps!r}")
         if not 2 <= int(max_steps) <= MAX_STEPS:
-            raise ValueError(f"max_steps must be in [2, {MAX_STEPS}], got {max_steps}")
+            raise ValueError(f"max_steps must be an int in [2, {MAX_STEPS}], got {max_steps}")
         return cls(n_steps=steps, method=rule, tol=float(tol), max_steps=int(max_steps))
 
     @classmethod
@@ -100,8 +120,12 @@ class IGOptions:
         """``options`` itself, or options built from keyword arguments (``n_steps=`` …).
 
         Keyword arguments given beside ``options`` replace its entries and are validated
-        again.
+        again; one that is None counts as not given (the entry of ``options``, else the
+        default), which is how the entry points pass their keyword options through.
         """
+        if options is not None and not isinstance(options, IGOptions):
+            raise TypeError(f"options must be an IGOptions, got {type(options).__name__}")
+        given = {name: value for name, value in given.items() if value is not None}
         if options is None:
             return cls.build(**given)
         if not given:

@@ -3,36 +3,38 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ig_widgets.engine import adaptive
-from ig_widgets.engine.quadrature import (
-    MAX_STEPS,
-    Method,
-    check_steps,
-    nested_stages,
-    parse_method,
-    rule,
-)
+from ig_widgets.engine.options import IGOptions, Steps, auto_scale
+from ig_widgets.engine.quadrature import Method, check_steps, nested_stages, rule
 
 if TYPE_CHECKING:
     from ig_widgets.engine.explanation import Explanation
 
-Steps = int | Literal["auto"]
+__all__ = [
+    "AdaptivePlan",
+    "FixedPlan",
+    "Stage",
+    "StagePlan",
+    "Steps",
+    "auto_counts",
+    "converged",
+    "plan_stages",
+]
+
 #: one stage: its points ``α`` and their weights, both ``(n_points,)``
 Stage = tuple[np.ndarray, np.ndarray]
 
-#: the floor of |F(input) − F(baseline)| in the "auto" tolerance
-AUTO_FLOOR = 0.01
 #: rules whose points at the counts of :func:`auto_counts` are nested
 _NESTED = (Method.RIEMANN_LEFT, Method.RIEMANN_RIGHT, Method.RIEMANN_TRAPEZOID)
 
 
 def converged(exp: Explanation, tol: float) -> bool:
     """``|delta| ≤ tol · max(|F(input) − F(baseline)|, AUTO_FLOOR)`` for every class."""
-    scale = np.maximum(np.abs(exp.f_input - exp.f_baseline), AUTO_FLOOR)
+    scale = auto_scale(exp.f_input, exp.f_baseline)
     return bool(np.all(np.abs(exp.delta) <= tol * scale))
 
 
@@ -124,7 +126,7 @@ class AdaptivePlan(StagePlan):
             path = previous.path
             assert path is not None and self.nodes is not None
             errors = adaptive.panel_errors(path.alphas, path.f, path.dfdalpha)
-            scale = np.maximum(np.abs(previous.f_input - previous.f_baseline), AUTO_FLOOR)
+            scale = auto_scale(previous.f_input, previous.f_baseline)
             nodes = adaptive.split(self.nodes, errors, scale, self.budget)
             if len(nodes) == len(self.nodes):
                 return None
@@ -141,50 +143,44 @@ class AdaptivePlan(StagePlan):
 
 
 def plan_stages(
-    method: str | Method | None,
-    n_steps: Steps,
+    options: IGOptions | str | Method | None,
+    n_steps: Steps | None = None,
     *,
     stages: list[int] | None = None,
     first: int = 8,
-    tol: float = 0.01,
-    max_steps: int = 512,
+    tol: float | None = None,
+    max_steps: int | None = None,
 ) -> StagePlan:
     """The stages of a computation; ``ValueError``/``TypeError`` before any work when invalid.
 
     Parameters
     ----------
-    method : str, Method or None
-        A rule's name; None is ``gausslegendre`` for a step count and ``adaptive`` for
-        ``"auto"`` (no point is wasted).
-    n_steps : int or "auto"
+    options : IGOptions, str, Method or None
+        The computation's options (built once by its entry point), or, as before they
+        existed, a rule's name (None: :func:`~ig_widgets.engine.options.default_method`)
+        with ``n_steps``, ``tol`` and ``max_steps`` beside it, validated here by
+        :meth:`IGOptions.build <ig_widgets.engine.options.IGOptions.build>`.
+    n_steps : int, "auto" or None
         The last stage's points; ``"auto"`` grows them until :func:`converged` (with ``tol``)
-        or ``max_steps``.
+        or ``max_steps``. None: the options' (or the default, 50).
     stages : list of int, optional
         Explicit step counts, overriding the nested plan (:func:`nested_stages`).
     first : int
         About how many points the first stage of a nested or auto plan has.
+    tol, max_steps : float, int or None
+        For ``"auto"``; None: the options' (or the defaults).
     """
-    auto = n_steps == "auto"
-    if isinstance(n_steps, str) and not auto:
-        raise ValueError(f"n_steps must be an integer or 'auto', got {n_steps!r}")
-    m = parse_method(method if method is not None else _default_method(auto))
-    if auto:
-        if not 0 < tol < 1:
-            raise ValueError(f"tol must be between 0 and 1, got {tol}")
-        if not isinstance(max_steps, int) or not 2 <= max_steps <= MAX_STEPS:
-            raise ValueError(f"max_steps must be an int in [2, {MAX_STEPS}]")
+    ready = options if isinstance(options, IGOptions) else None
+    method = None if ready is not None else options
+    given = IGOptions.coerce(ready, n_steps=n_steps, method=method, tol=tol, max_steps=max_steps)
+    m, steps = given.method, given.n_steps
     if m is Method.ADAPTIVE:
-        budget = max_steps if isinstance(n_steps, str) else (stages or [n_steps])[-1]
-        return AdaptivePlan(check_steps(budget, m), auto, tol)
-    if isinstance(n_steps, str):
-        return FixedPlan(m, auto_counts(m, first, max_steps), auto, tol)
-    counts = list(stages) if stages is not None else nested_stages(m, n_steps, first)
-    return FixedPlan(m, counts, auto, tol)
-
-
-def _default_method(auto: bool) -> str:
-    """``adaptive`` for ``n_steps="auto"``, else Gauss-Legendre."""
-    return Method.ADAPTIVE.value if auto else Method.GAUSS_LEGENDRE.value
+        budget = given.max_steps if isinstance(steps, str) else (stages or [steps])[-1]
+        return AdaptivePlan(check_steps(budget, m), given.auto, given.tol)
+    if isinstance(steps, str):
+        return FixedPlan(m, auto_counts(m, first, given.max_steps), True, given.tol)
+    counts = list(stages) if stages is not None else nested_stages(m, steps, first)
+    return FixedPlan(m, counts, False, given.tol)
 
 
 def auto_counts(method: Method, first: int, max_steps: int) -> list[int]:

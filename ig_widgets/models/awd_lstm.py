@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ig_widgets.models.quiet import known_warnings_hidden
+from ig_widgets.models.weights import load_state
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "awd_lstm"
 
@@ -54,7 +55,6 @@ def load(data_dir: Path | str | None = None) -> Any:
         shape ``(2,)``; ``learn.dls.vocab`` is ``[token_vocab, classes]``.
     """
     import pandas as pd
-    import torch
 
     with known_warnings_hidden():  # fastai's import-time deprecations, exactly those
         from fastai.text.all import (
@@ -95,10 +95,6 @@ def load(data_dir: Path | str | None = None) -> Any:
         max_len=config["max_len"],
         lin_ftrs=config["lin_ftrs"],
     )
-    state = torch.load(folder / config["weights"], map_location="cpu", weights_only=True)
-    learn.model.load_state_dict(
-        {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    )
-    learn.model.eval()
+    load_state(learn.model, folder / config["weights"])
     learn.remove_cb(ProgressCallback)  # no progress bar printed by every predict()
     return learn

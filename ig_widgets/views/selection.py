@@ -10,13 +10,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ig_widgets.engine.explanation import class_index as engine_class_index
+from ig_widgets.engine.options import COMPLETENESS_TOLERANCE
 from ig_widgets.views.normalize import HUE_NAMES, score_format
 
 if TYPE_CHECKING:
     from ig_widgets.engine.explanation import ClassAttribution, Explanation
 
 #: the completeness check passes when |delta| ≤ DELTA_TOLERANCE · |F(input) − F(baseline)|
-DELTA_TOLERANCE = 0.01
+#: (the engine's :data:`~ig_widgets.engine.options.COMPLETENESS_TOLERANCE`, under the name
+#: the views and widgets use)
+DELTA_TOLERANCE = COMPLETENESS_TOLERANCE
 #: what one chip or bar stands for
 LEVELS = ("word", "token", "sentence")
 #: the plural of each level, for legends and bar notes

@@ -150,6 +150,16 @@ class ScoreWidget(v.VuetifyTemplate):
         their words on a click); ``contrast`` shows "why ``target`` and not ``contrast``".
         """
         view = select(exp, target, level, contrast)
+        self.show_selection(view)
+        return view
+
+    def show_selection(self, view: Selection) -> None:
+        """Show what :func:`ig_widgets.views.selection.select` chose, in one message.
+
+        The one seam between a selection and a chip row or bar chart: its units' texts,
+        raw scores ``(n,)``, special and unknown flags, a sentence's word parts and the
+        label of the class (or contrast) shown.
+        """
         self.set_data(
             view.tokens,
             view.scores,
@@ -158,7 +168,6 @@ class ScoreWidget(v.VuetifyTemplate):
             parts=[[asdict(p) for p in parts] for parts in view.parts],
             label=view.attribution.label,
         )
-        return view
 
     @t.validate("normalize")
     def _check_normalize(self, proposal: dict[str, Any]) -> str:

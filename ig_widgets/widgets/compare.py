@@ -22,6 +22,7 @@ from ig_widgets.engine.baselines import (
 from ig_widgets.engine.explainer import Explainer
 from ig_widgets.engine.explanation import ClassAttribution, Explanation, Word
 from ig_widgets.engine.metrics import comprehensiveness, sufficiency
+from ig_widgets.engine.options import IGOptions
 from ig_widgets.views.normalize import normalize
 from ig_widgets.views.selection import badge, class_name, faithfulness_view, legend, rule_items
 from ig_widgets.widgets._templates import vue_template
@@ -356,14 +357,14 @@ class Compare(LiveWidget, v.VuetifyTemplate):
             return hook
 
         self._progress(request, 0.0)
+        options = IGOptions.build(params.n_steps, params.method).as_kwargs()
         # refine is a generator function (annotated Iterator): close() releases its stage
         stages = [
             cast(
                 Generator[Explanation, None, None],
                 explainer.refine(
                     params.text,
-                    n_steps=params.n_steps,
-                    method=params.method,
+                    **options,
                     baseline=self._baseline_for(i, params.baseline),
                     progress=progress_of(i),
                     cancel=request.cancel,

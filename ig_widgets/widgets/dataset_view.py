@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import ipyvuetify as v
@@ -13,6 +13,7 @@ import pandas as pd
 import traitlets as t
 from ipywidgets import widget_serialization
 
+from ig_widgets.engine.baselines import choice_of
 from ig_widgets.engine.corpus import CorpusExplanation
 from ig_widgets.engine.explainer import Explainer
 from ig_widgets.engine.explanation import Explanation
@@ -199,6 +200,9 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
     explorer = t.Instance(
         v.VuetifyTemplate, allow_none=True, help="an Explorer on the selected text, once opened"
     ).tag(sync=True, **widget_serialization)
+    explore_note = t.Unicode(
+        "", help="why the selected text did not open in an Explorer (its run's baseline); '' none"
+    ).tag(sync=True)
 
     def __init__(
         self,
@@ -292,10 +296,17 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
         """Select the row with id ``key`` (its chips are shown); the same row again clears it."""
         key = str(key)
         if key in self._positions:
+            self.explore_note = ""
             self.selected_id = "" if key == self.selected_id else key
 
     def vue_open_explorer(self, _data: Any = None) -> None:
-        """Open an :class:`Explorer` on the selected text, with the run's steps and method."""
+        """Open an :class:`Explorer` on the selected text, with its run's steps, rule, baseline.
+
+        The baseline is the one the run stored as data, so the Explorer shows the row's
+        numbers. When the results cannot say which it was (results format 1, a baseline
+        class of its own) or the Explorer's menu cannot hold it (a reference text), nothing
+        opens and :attr:`explore_note` says why.
+        """
         if self.explainer is None or not self.selected_id:
             return
         from ig_widgets.widgets.explorer import Explorer
@@ -305,12 +316,22 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
         if not isinstance(text, str) or not text.strip():
             return
         settings = self.corpus.settings
+        try:
+            baseline = self.corpus.run_baseline()
+            choice_of(baseline)  # TypeError for a kind the Explorer's menu does not offer
+        except (ValueError, TypeError) as exc:
+            self.explore_note = (
+                f"Not opened: {exc}. The Explorer would not show this row's numbers."
+            )
+            return
         old = self.explorer
+        self.explore_note = ""
         self.explorer = Explorer(
             self.explainer,
             text,
             n_steps=settings.get("n_steps", 50),
             method=settings.get("method"),
+            baseline=baseline,
             discover_neutral=False,
         )
         if old is not None:
@@ -445,14 +466,7 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
             self.detail = {"id": selected, "error": error} if selected else {}
             return
         view = select(exp, None, "word")
-        self.chips.set_data(
-            view.tokens,
-            view.scores,
-            special=view.special,
-            oov=view.oov,
-            parts=[[asdict(p) for p in parts] for parts in view.parts],
-            label=view.attribution.label,
-        )
+        self.chips.show_selection(view)
         row = self._frame.iloc[self._positions[selected]]
         self.detail = {
             "id": selected,

@@ -14,6 +14,8 @@ from ig_widgets.engine.baselines import Baseline
 from ig_widgets.engine.explainer import Explainer
 from ig_widgets.engine.explanation import Explanation
 from ig_widgets.engine.metrics import comprehensiveness, sufficiency
+from ig_widgets.engine.options import IGOptions, default_method
+from ig_widgets.engine.quadrature import ALL_METHODS, MAX_STEPS
 from ig_widgets.views.selection import (
     LEVELS,
     UNITS,
@@ -123,6 +125,13 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
     explained at a time, first the first ordinary token: ``token_labels`` lists each token's
     predicted label, and a click on a chip or a token label (:meth:`vue_explain_token`)
     explains that token; ``target`` then chooses among its labels.
+    ``n_steps`` (an int in ``[1, MAX_STEPS]``; ``"auto"`` turns on ``auto_steps``),
+    ``method`` (a rule of :data:`~ig_widgets.engine.quadrature.ALL_METHODS`) and ``level``
+    are validated: a bad value raises ``TraitError``, and from the browser it is shown in the
+    banner and sent back; a step count the rule refuses (1 for a trapezoid) reaches the banner
+    through :class:`~ig_widgets.engine.options.IGOptions`, the controls kept as set. Each
+    request tokenises once (:meth:`Explainer.prepare`). Follow the shown results with
+    :meth:`on_result`.
     DOM: root ``.igw-explorer`` (``data-method``, ``data-final``, ``data-n-steps``); token
     labels ``.igw-token-label`` (``data-index``, ``data-label``); badge
     ``.igw-delta``; ``.igw-baseline``; ``.igw-legend``; ``.igw-note``; aria-labels ``text``,
@@ -135,12 +144,19 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
     ).tag(sync=True)
 
     text = t.Unicode("", help="the text to explain").tag(sync=True)
-    n_steps = t.Int(50, help="quadrature points (the steps slider)").tag(sync=True)
+    n_steps = t.Union(
+        [t.Int(), t.Unicode()],
+        default_value=50,
+        help=f"quadrature points (the steps slider), an int in [1, {MAX_STEPS}]; setting "
+        "'auto' turns on auto_steps and keeps the count",
+    ).tag(sync=True)
     auto_steps = t.Bool(
         False, help="add points until the completeness check passes (n_steps='auto')"
     ).tag(sync=True)
     steps_max = t.Int(256, help="the steps slider's maximum").tag(sync=True)
-    method = t.Unicode("gausslegendre", help="the quadrature rule").tag(sync=True)
+    method = t.Unicode(
+        "gausslegendre", help=f"the quadrature rule, one of {', '.join(ALL_METHODS)}"
+    ).tag(sync=True)
     rule_items = t.List(
         t.Dict(), rule_items(), help="the method menu: every rule, as {title, value}"
     ).tag(sync=True)
@@ -228,6 +244,7 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
         self._discovering = discover_neutral
         self._measure_faithfulness = faithfulness
         self._measured: Explanation | None = None
+        self._count = 50 if n_steps == "auto" else int(n_steps)
         self._start_live(debounce=debounce, name="igw-explorer")
         classes = list(self.explainer.classes)
         super().__init__(
@@ -235,7 +252,7 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
             text=text,
             n_steps=50 if n_steps == "auto" else int(n_steps),
             auto_steps=n_steps == "auto",
-            method=method or ("adaptive" if n_steps == "auto" else "gausslegendre"),
+            method=method or default_method(n_steps).value,  # type: ignore[arg-type]
             level=level,
             target=class_name(classes, target),
             baseline=self.menu.adopt(baseline),
@@ -305,6 +322,8 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
     # ------------------------------------------------------------------ observers
     @t.observe("text", "n_steps", "auto_steps", "method", "baseline", "position")
     def _on_compute_param(self, change: dict[str, Any]) -> None:
+        if change["name"] == "n_steps":
+            self._count = change["new"]  # what n_steps="auto" keeps on the slider
         if change["name"] == "text" and self.position >= 0:
             self.position = -1  # a token of the old text means nothing in the new one
         self._schedule()
@@ -322,6 +341,35 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
     def _on_view_param(self, _change: dict[str, Any]) -> None:
         self._rerender()
 
+    # ------------------------------------------------------------------ validators
+    @t.validate("n_steps")
+    def _check_n_steps(self, proposal: dict[str, Any]) -> int:
+        """An int in ``[1, MAX_STEPS]``; ``"auto"`` turns on ``auto_steps`` (count kept)."""
+        value = proposal["value"]
+        if value == "auto":  # the stored value may be "auto" already: keep the last count
+            self.auto_steps = True
+            return self._count
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise t.TraitError(f"n_steps must be an int or 'auto', got {value!r}")
+        if not 1 <= value <= MAX_STEPS:
+            raise t.TraitError(f"n_steps must be between 1 and {MAX_STEPS}, got {value}")
+        return value
+
+    @t.validate("method")
+    def _check_method(self, proposal: dict[str, Any]) -> str:
+        if proposal["value"] not in ALL_METHODS:
+            raise t.TraitError(
+                f"Unknown integration method {proposal['value']!r}; use one of "
+                f"{', '.join(ALL_METHODS)}"
+            )
+        return proposal["value"]
+
+    @t.validate("level")
+    def _check_level(self, proposal: dict[str, Any]) -> str:
+        if proposal["value"] not in LEVELS:
+            raise t.TraitError(f"level must be one of {LEVELS}, got {proposal['value']!r}")
+        return proposal["value"]
+
     # ------------------------------------------------------------------ LiveWidget
     def _children(self) -> list[Any]:
         return [self._trait_values.get("chips"), self._trait_values.get("bars")]
@@ -337,26 +385,20 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
 
     def _stages(self, params: Params, request: Request) -> Iterator[Explanation]:
         self._progress(request, 0, 1)
+        options = IGOptions.build(params.n_steps, params.method)  # type: ignore[arg-type]
         baseline = self.menu.resolve(params.baseline)
-        n_tokens = len(self.explainer.tokenize(params.text))
-        if n_tokens > self.max_tokens:
-            raise ValueError(
-                f"The text has {n_tokens} tokens; the Explorer explains at most "
-                f"{self.max_tokens} (Explorer(..., max_tokens=...)). Shorten the text."
-            )
-        target = None
-        if self.explainer.token_labels(params.text):  # token classification: one token
-            position = params.position
-            if not 0 <= position < n_tokens:
-                tok = self.explainer.tokenize(params.text)
-                position = next((i for i, s in enumerate(tok.special) if not s), 0)
-            target = (position, None)
+        prepared = self.explainer.prepare(
+            params.text,
+            max_tokens=self.max_tokens,
+            who="the Explorer",
+            setting="Explorer(..., max_tokens=...)",
+        )
+        position = prepared.position(params.position)  # token classification: one token
         yield from self.explainer.refine(
             params.text,
-            n_steps=params.n_steps,  # type: ignore[arg-type]
-            method=params.method,
+            **options.as_kwargs(),
             baseline=baseline,
-            target=target,
+            target=None if position is None else (position, None),
             progress=lambda done, total: self._progress(request, done, total),
             cancel=request.cancel,
         )
@@ -398,15 +440,8 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
         self._measured = exp
         with self.chips.hold_sync(), self.bars.hold_sync():
             self.bars.unit = UNITS[view.level]
-            for widget in (self.chips, self.bars):
-                widget.set_data(
-                    view.tokens,
-                    view.scores,
-                    special=view.special,
-                    oov=view.oov,
-                    parts=[[asdict(p) for p in parts] for parts in view.parts],
-                    label=attr.label,
-                )
+            self.chips.show_selection(view)
+            self.bars.show_selection(view)
         params = self._params
         self.computed_for = {
             **(asdict(params) if params is not None else {}),

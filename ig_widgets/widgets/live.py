@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import traceback
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
 import traitlets as t
@@ -13,6 +14,10 @@ from ig_widgets.widgets.worker import Request, Worker
 
 #: the status suffix of a result that is still being sharpened
 REFINING = " · refining…"
+#: a function called with each result a widget shows (see :meth:`LiveWidget.on_result`)
+ResultCallback = Callable[[Any], None]
+
+_log = logging.getLogger(__name__)
 
 
 def error_message(exc: BaseException) -> str:
@@ -41,6 +46,11 @@ class LiveWidget(t.HasTraits):
     :meth:`close` stops the worker and closes the widget's children (:meth:`_children`).
     Subclasses call :meth:`_start_live` in their constructor before the traits are set and
     :meth:`_schedule` once they are.
+
+    Other code follows what a widget shows through :meth:`on_result` (not through its
+    traits): each callback gets every result the moment it is shown. A change from the
+    browser that a trait's validator refuses is not applied: its message goes to the error
+    banner and the browser is sent the kernel's values back.
     """
 
     computing = t.Bool(False, help="a computation is running").tag(sync=True)
@@ -60,6 +70,7 @@ class LiveWidget(t.HasTraits):
     _params: Any
     _submitted: Any
     _view_error: bool
+    _on_result: list[ResultCallback]
     last_traceback: str
 
     def _start_live(self, *, debounce: float, name: str) -> None:
@@ -69,6 +80,7 @@ class LiveWidget(t.HasTraits):
         self._params = None
         self._submitted = None
         self._view_error = False
+        self._on_result = []
         self.last_traceback = ""
         self._worker = Worker(self._job, self._failed, debounce=debounce, name=name)
 
@@ -93,6 +105,26 @@ class LiveWidget(t.HasTraits):
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the current computation finished; False on timeout."""
         return self._worker.wait(timeout)
+
+    def on_result(self, callback: ResultCallback, remove: bool = False) -> None:
+        """Call ``callback(result)`` with each result this widget shows; ``remove`` stops it.
+
+        ``result`` is what the widget computed: an :class:`~ig_widgets.Explanation` for the
+        Explorer (every stage, coarse first: ``result.is_final`` marks the last one), one
+        per model for Compare, a view's own result type for the teaching views. The
+        callback runs on the worker thread right after the result is shown, with the
+        widget's lock held, so the widget's ``parameters`` are those of ``result``; keep it
+        short (schedule work elsewhere). An exception in it is logged and does not stop the
+        widget or the other callbacks.
+        """
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+        with self._lock:
+            if remove:
+                if callback in self._on_result:
+                    self._on_result.remove(callback)
+            elif callback not in self._on_result:
+                self._on_result.append(callback)
 
     def refresh(self) -> None:
         """Recompute for the current parameters (e.g. after the model's weights changed)."""
@@ -119,6 +151,21 @@ class LiveWidget(t.HasTraits):
     def _handle_msg(self, msg: dict[str, Any]) -> None:
         with self._lock:
             super()._handle_msg(msg)  # type: ignore[misc]  # the widget class after this mixin
+
+    def set_state(self, sync_data: dict[str, Any]) -> None:
+        """Apply the browser's changes; a refused value goes to the banner, nothing changes.
+
+        A validator's ``TraitError`` rolls the whole message back (traitlets validates
+        the traits of one message together); the browser then gets the kernel's values of
+        the traits it sent, so its controls show what is computed.
+        """
+        with self._lock:
+            try:
+                super().set_state(sync_data)  # type: ignore[misc]  # the widget class after this
+            except t.TraitError as exc:
+                self.error, self._view_error = str(exc), True
+                keys = self.keys  # type: ignore[attr-defined]  # the widget's synced traits
+                self.send_state([name for name in sync_data if name in keys])  # type: ignore[attr-defined]
 
     def notify_change(self, change: Any) -> None:
         """Send a changed trait and run its observers with the worker's lock held."""
@@ -179,6 +226,11 @@ class LiveWidget(t.HasTraits):
             with self.hold_sync():  # type: ignore[attr-defined]
                 self.error, self.stale, self._view_error = "", False, False
                 self._guarded_show(result)
+            for callback in list(self._on_result):
+                try:
+                    callback(result)
+                except Exception:  # a follower's bug must not stop this widget
+                    _log.exception("an on_result callback of %s failed", type(self).__name__)
             return True
 
     def _progress(self, request: Request, done: float, total: float = 1.0) -> None:

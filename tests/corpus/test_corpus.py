@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from support.fastai_models import LONG_REVIEW
+from support.same import assert_same
 from support.toy_models import toy_bundle
 
 import ig_widgets as igw
@@ -54,25 +55,6 @@ def demo() -> igw.Explainer:
 @pytest.fixture
 def toy() -> igw.Explainer:
     return igw.Explainer(toy_bundle("gru"))
-
-
-def assert_same(a: igw.Explanation, b: igw.Explanation, atol: float = 0.0) -> None:
-    """Every field of two Explanations equal (arrays within ``atol``), the path included."""
-    for field in dataclasses.fields(a):
-        x, y = getattr(a, field.name), getattr(b, field.name)
-        if field.name == "path":
-            assert (x is None) == (y is None)
-            if x is not None:
-                for part in dataclasses.fields(x):
-                    np.testing.assert_allclose(
-                        getattr(x, part.name), getattr(y, part.name), rtol=0, atol=atol
-                    )
-        elif isinstance(x, np.ndarray):
-            assert x.dtype == y.dtype and x.shape == y.shape, field.name
-            np.testing.assert_allclose(x, y, rtol=0, atol=atol, err_msg=field.name)
-        else:
-            assert x == y, field.name
-            assert type(x) is type(y), field.name
 
 
 # ------------------------------------------------------------------------------ equality

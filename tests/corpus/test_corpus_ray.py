@@ -17,6 +17,7 @@ from support.toy_models import toy_bundle
 
 import ig_widgets as igw
 from ig_widgets.engine.corpus import CorpusExplanation, explain_many
+from ig_widgets.engine.corpus.ray_start import start_ray
 
 ray = pytest.importorskip("ray", reason="the Ray backend needs ig-widgets[ray]")
 
@@ -39,7 +40,7 @@ TEXTS = [*SENTENCES[:24], "", None]
 def local_ray() -> Iterator[None]:
     """A local Ray of 2 CPUs for the module (the backend leaves a running Ray alone)."""
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers lack tests/
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    start_ray(num_cpus=2)  # retried as the backend retries it: the machine may be busy
     yield
     ray.shutdown()
 

@@ -85,6 +85,19 @@ def test_models_lists_the_bundled_models(capsys: pytest.CaptureFixture[str]) -> 
     assert code == 0 and out.split() == ig_widgets.demo_models()
 
 
+def test_models_kind_lists_the_language_models_too(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["models", "--kind", "lm"], capsys)
+    assert code == 0 and out.split() == ig_widgets.demo_models("lm") == ["gpt_lm", "awd_lstm_lm"]
+    code, out, _ = run(["models", "--kind", "classifier"], capsys)
+    assert code == 0 and out.split() == ig_widgets.demo_models()[:2] == ["awd_lstm", "cnn"]
+
+
+def test_explain_refuses_a_language_model(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["explain", "a fine film", "--model", "gpt_lm"], capsys)
+    assert_one_line_error(code, err, "gpt_lm is a language model", "awd_lstm, cnn")
+    assert out == ""
+
+
 # ------------------------------------------------------------------------- on a toy model
 def test_printed_attributions_are_the_engine_s(
     toy: Any, capsys: pytest.CaptureFixture[str]

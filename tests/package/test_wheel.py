@@ -14,6 +14,13 @@ from support.paths import REPO
 pytestmark = pytest.mark.slow
 
 MODEL_FILES = ("config.json", "vocab.json", "metrics.json", "weights.pt")
+#: every bundled model's folder under ig_widgets/models/data and the files it must hold
+PACKAGE_DATA = {
+    "awd_lstm": MODEL_FILES,
+    "cnn": MODEL_FILES,
+    "awd_lstm_lm": MODEL_FILES,
+    "gpt_lm": ("config.json", "tokenizer.json", "metrics.json", "weights.pt"),
+}
 
 
 def _run(*cmd: str | Path, cwd: Path, timeout: float = 300) -> str:
@@ -43,7 +50,7 @@ def test_wheel_holds_vue_templates_and_model_data(wheel):
     assert "explorer.vue" in templates and "parts/live_status.html" in templates, templates
     missing = [t for t in templates if f"ig_widgets/js/{t}" not in names]
     assert not missing, f"Vue templates missing from the wheel: {missing}"
-    data = [f"ig_widgets/models/data/{m}/{f}" for m in ("awd_lstm", "cnn") for f in MODEL_FILES]
+    data = [f"ig_widgets/models/data/{m}/{f}" for m, files in PACKAGE_DATA.items() for f in files]
     assert not [d for d in data if d not in names], sorted(names)
 
 
@@ -60,6 +67,8 @@ def test_installed_wheel_loads_demo_model_and_predicts(wheel, tmp_path):
     code = (
         "import ig_widgets\n"
         "print(ig_widgets.__file__)\n"
+        "model, tokenizer = ig_widgets.load_demo_model('gpt_lm')\n"
+        "print(type(model).__name__, type(ig_widgets.load_demo_model('awd_lstm_lm')).__name__)\n"
         "learn = ig_widgets.load_demo_model()\n"
         "print(learn.predict('a gorgeous, moving film')[0])\n"
     )
@@ -67,6 +76,7 @@ def test_installed_wheel_loads_demo_model_and_predicts(wheel, tmp_path):
     location = Path(lines[0]).resolve()
     assert location.is_relative_to(venv.resolve()), location
     assert not location.is_relative_to(REPO), location
+    assert lines[-2] == "GPT2LMHeadModel LMLearner"  # the language models ship too
     assert lines[-1] == "positive"
     # issue 2: the terminal entry point works from the installed wheel too, for both models
     report = _run(py, "-m", "ig_widgets", "explain", "a gorgeous, moving film", cwd=work)

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from support.live_threads import BrowserCopy, assert_no_lost_update, browser_message
+from support.paths import REPO
 from support.toy_models import toy_bundle
 
 import ig_widgets as igw
@@ -171,6 +172,45 @@ def test_open_explorer(view: DatasetView, corpus: CorpusExplanation) -> None:
     settle(view)
     view.vue_open_explorer()
     assert view.explorer is not explorer and view.explorer.text == TEXTS[8]
+
+
+def test_open_explorer_keeps_the_runs_baseline(explainer: igw.Explainer, tmp_path) -> None:
+    # issue 17: a ZeroBaseline run reopened on the default baseline showed other numbers
+    out = tmp_path / "zero.parquet"
+    explain_many(explainer, TEXTS[:4], n_steps=8, baseline=igw.ZeroBaseline(), out=out,
+                 progress=False)  # fmt: skip
+    corpus = CorpusExplanation.load(out)
+    view = DatasetView(corpus, explainer)
+    try:
+        view.vue_select_row("2")
+        settle(view)
+        view.vue_open_explorer()
+        explorer = view.explorer
+        assert explorer is not None and explorer.baseline == "[zero]" and not view.explore_note
+        assert explorer.wait(30)
+        shown = explorer.explanation
+        assert shown.baseline == corpus[2].baseline == "zero embeddings"
+        np.testing.assert_allclose(shown.scores, corpus[2].scores, rtol=0, atol=1e-6)
+        default = explainer.explain(TEXTS[2], n_steps=8)
+        assert np.abs(default.scores - corpus[2].scores).max() > 1e-3
+    finally:
+        view.close()
+
+
+def test_open_explorer_says_when_the_baseline_is_unknown(explainer: igw.Explainer) -> None:
+    old = CorpusExplanation.load(REPO / "tests/corpus/data/corpus_format1.parquet")
+    view = DatasetView(old, explainer)
+    try:
+        view.vue_select_row("a")
+        settle(view)
+        view.vue_open_explorer()
+        assert view.explorer is None
+        assert "baseline (zero embeddings) cannot be reproduced" in view.explore_note
+        assert "results format 1" in view.explore_note
+        view.vue_select_row("c")
+        assert view.explore_note == ""
+    finally:
+        view.close()
 
 
 def test_no_vue_option_names_and_no_v_html(view: DatasetView) -> None:

@@ -307,7 +307,6 @@ def test_several_traits_in_one_message_compute_once() -> None:
         ({"text": "   "}, "The text is empty"),
         ({"baseline": "qwzx"}, "Unknown baseline token 'qwzx'"),
         ({"baseline": "[nonsense]"}, "Unknown baseline"),
-        ({"method": "simpson"}, "simpson"),
         ({"target": "c9"}, "Unknown class 'c9'"),
     ],
 )

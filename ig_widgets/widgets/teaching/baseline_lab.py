@@ -20,6 +20,7 @@ from ig_widgets.engine.baselines import (
 from ig_widgets.engine.explanation import Explanation
 from ig_widgets.engine.metrics import comprehensiveness, faithfulness_summary, sufficiency
 from ig_widgets.engine.neutral import NeutralToken, discover_neutral_tokens
+from ig_widgets.engine.options import IGOptions
 from ig_widgets.widgets._templates import vue_template
 from ig_widgets.widgets.teaching.base import TeachingView
 from ig_widgets.widgets.teaching.charts import Axis, Chart, ChartWidget, Series
@@ -274,7 +275,7 @@ class BaselineLab(TeachingView):
         self, text: str, label: str, kind: str, baseline: Baseline | str | None, request: Request
     ) -> Faithfulness:
         """ERASER's metrics at 20 % of the attributions one baseline gives, text and sample."""
-        options: dict[str, Any] = {"n_steps": self.n_steps, "cancel": request.cancel}
+        options = {**IGOptions.build(self.n_steps).as_kwargs(), "cancel": request.cancel}
         exp = self.explainer.explain(text, baseline=baseline, **options)
         comp = comprehensiveness(exp, self.explainer).value
         suff = sufficiency(exp, self.explainer).value

@@ -12,6 +12,7 @@ from ipywidgets import widget_serialization
 
 from ig_widgets.engine.baselines import Baseline
 from ig_widgets.engine.explanation import Explanation
+from ig_widgets.engine.options import IGOptions
 from ig_widgets.engine.quadrature import ALL_METHODS
 from ig_widgets.views.selection import DELTA_TOLERANCE, class_name
 from ig_widgets.widgets._templates import vue_template
@@ -225,8 +226,7 @@ class ConvergenceView(TeachingView):
         for k, (method, n) in enumerate(jobs):
             out[method, n] = self.explainer.explain(
                 params.text,
-                n_steps=n,
-                method=method,
+                **IGOptions.build(n, method).as_kwargs(),
                 baseline=params.baseline,
                 cancel=request.cancel,
             )

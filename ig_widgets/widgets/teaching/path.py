@@ -11,6 +11,7 @@ from ipywidgets import widget_serialization
 
 from ig_widgets.engine.baselines import Baseline
 from ig_widgets.engine.explanation import Explanation
+from ig_widgets.engine.options import IGOptions
 from ig_widgets.views.normalize import score_format
 from ig_widgets.views.selection import class_name, rule_items
 from ig_widgets.widgets._templates import vue_template
@@ -221,8 +222,9 @@ class PathView(TeachingView):
     def from_explorer(cls, explorer: Explorer, **kwargs: Any) -> PathView:
         """A path view that follows an Explorer's text, steps, rule, baseline and target.
 
-        The view recomputes after each of the Explorer's final results (so it shares the
-        Explorer's cached gradients) and follows its target without a computation.
+        The view recomputes after each of the Explorer's final results, which it hears of
+        through :meth:`Explorer.on_result` (so it shares the Explorer's cached gradients),
+        and follows its target without a computation.
         """
         view = cls(
             explorer.explainer,
@@ -235,7 +237,7 @@ class PathView(TeachingView):
         )
         view._explorer = explorer
         view.linked = True
-        explorer.observe(view._follow_result, "computed_for")
+        explorer.on_result(view._follow_result)
         explorer.observe(view._follow_target, "target")
         return view
 
@@ -253,16 +255,16 @@ class PathView(TeachingView):
         """Stop following the Explorer, then close."""
         explorer = self.__dict__.get("_explorer")
         if explorer is not None:
-            explorer.unobserve(self._follow_result, "computed_for")
+            explorer.on_result(self._follow_result, remove=True)
             explorer.unobserve(self._follow_target, "target")
             self._explorer = None
         super().close()
 
     # ---------------------------------------------------------------- linking
-    def _follow_result(self, _change: dict[str, Any]) -> None:
+    def _follow_result(self, exp: Explanation) -> None:
+        """The Explorer showed ``exp`` (its lock held): draw its path once it is final."""
         explorer = self._explorer
-        exp = explorer.explanation if explorer is not None else None
-        if explorer is None or exp is None or not exp.is_final or explorer.parameters is None:
+        if explorer is None or not exp.is_final or explorer.parameters is None:
             return
         params = explorer.parameters
         self._baseline = explorer.baseline_object(params.baseline)
@@ -291,16 +293,14 @@ class PathView(TeachingView):
     def _compute(self, params: PathParams, request: Request) -> PathResult:
         exp = self.explainer.explain(
             params.text,
-            n_steps=params.n_steps,
-            method=params.method,
+            **IGOptions.build(params.n_steps, params.method).as_kwargs(),
             baseline=params.baseline,
             progress=lambda done, total: self._progress(request, done, 2 * total),
             cancel=request.cancel,
         )
         dense = self.explainer.explain(
             params.text,
-            n_steps=DENSE_POINTS,
-            method=DENSE_METHOD,
+            **IGOptions.build(DENSE_POINTS, DENSE_METHOD).as_kwargs(),
             baseline=params.baseline,
             progress=lambda done, total: self._progress(request, total + done, 2 * total),
             cancel=request.cancel,
