@@ -307,3 +307,41 @@ def test_nan_gradient_names_the_point_and_output(method: str, seed: int) -> None
         explainer.explain(TEXT, n_steps=8, method=method, baseline=igw.ZeroBaseline())
     exp = explainer.explain(TEXT, n_steps=8, method="gausslegendre", baseline=igw.ZeroBaseline())
     assert np.isfinite(exp.scores).all()
+
+
+class AlwaysDropout(nn.Module):
+    """Dropout applied with ``training=True``: random even in eval mode."""
+
+    def __init__(self, vocab_size: int, p: float) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.emb = nn.Embedding(vocab_size, 6)
+        self.head = nn.Linear(6, 2)
+        self.p = p
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.dropout(self.emb(ids), self.p, training=True)
+        return self.head(x.mean(1))
+
+
+@pytest.mark.parametrize("p", [0.3, 0.6])
+def test_a_forward_random_in_eval_mode_is_named(p: float) -> None:
+    wt = WordTokenizer()
+    model = AlwaysDropout(len(wt.vocab), p)
+    explainer = igw.Explainer(model, tokenizer=wt, embedding="emb", classes=["n", "p"])
+    with pytest.raises(ValueError, match="is random or keeps state"):
+        explainer.explain(OTHER, n_steps=4)
+
+
+@pytest.mark.parametrize("max_iter", [0, 1])
+def test_an_uncertain_baseline_at_its_iteration_limit_is_flagged(max_iter: int) -> None:
+    model, explainer = _mean_linear_explainer(1)
+    with torch.no_grad():
+        model.head.weight.mul_(20)  # far from uniform: a step or two cannot get there
+    baseline = igw.UncertainBaseline(max_iter=max_iter)
+    exp = explainer.explain(TEXT, n_steps=4, baseline=baseline)
+    assert baseline.last["converged"] is False and "not converged" in exp.baseline
+    assert max(baseline.last["history"][-1], 0) > baseline.tol
+    reached = igw.UncertainBaseline(max_iter=2000, lr=0.1)
+    assert "not converged" not in explainer.explain(TEXT, n_steps=4, baseline=reached).baseline
+    assert reached.last["converged"] is True
