@@ -345,3 +345,35 @@ def test_an_uncertain_baseline_at_its_iteration_limit_is_flagged(max_iter: int) 
     reached = igw.UncertainBaseline(max_iter=2000, lr=0.1)
     assert "not converged" not in explainer.explain(TEXT, n_steps=4, baseline=reached).baseline
     assert reached.last["converged"] is True
+
+
+@pytest.mark.parametrize(
+    ("ids", "match"),
+    [
+        ([2.5, 5.0], "must be integers"),
+        ([True, 5], "must be integers"),
+        (torch.tensor([True, False]), "must be integers"),
+        (["the", "movie"], "are strings"),
+    ],
+)
+def test_ids_that_are_not_integers_are_refused(ids: Any, match: str) -> None:
+    wt = WordTokenizer()
+    torch.manual_seed(0)
+    model = MeanLinear(len(wt.vocab)).eval()
+    explainer = igw.Explainer(
+        model, tokenizer=lambda text: ids, vocab=wt.vocab, embedding="emb", classes=["n", "p"]
+    )
+    with pytest.raises(TypeError, match=match):
+        explainer.explain(TEXT, n_steps=4)
+
+
+def test_whole_float_ids_are_taken() -> None:
+    wt = WordTokenizer()
+    torch.manual_seed(0)
+    model = MeanLinear(len(wt.vocab)).eval()
+    ids = wt.ids(TEXT)
+    as_floats = igw.Explainer(
+        model, tokenizer=lambda text: torch.tensor(ids, dtype=torch.float32), vocab=wt.vocab,
+        embedding="emb", classes=["n", "p"],
+    )  # fmt: skip
+    assert as_floats.tokenize(TEXT).ids == tuple(ids)

@@ -12,7 +12,12 @@ import torch
 from torch import nn
 
 from ig_widgets.engine.adapters._sites import BagSite, site_for
-from ig_widgets.engine.adapters._tokenizers import CallableTokenizer, Encoded, check_ids
+from ig_widgets.engine.adapters._tokenizers import (
+    CallableTokenizer,
+    Encoded,
+    check_ids,
+    flat_ints,
+)
 from ig_widgets.engine.adapters.base import (
     ModelAdapter,
     Output,
@@ -396,7 +401,7 @@ class TorchAdapter(ModelAdapter):
         if not (isinstance(result, tuple) and len(result) == 2):
             raise TypeError("tokenizer.encode(text) must return (ids, spans)")
         raw_ids, raw_spans = result
-        return Encoded([int(i) for i in raw_ids], list(raw_spans))
+        return Encoded(flat_ints(raw_ids, "ids"), list(raw_spans))
 
     def _remember(self, ids: list[int], extras: dict[str, list[int]]) -> None:
         """Keep a text's extra per-token inputs; note which are constant along any text."""
