@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import threading
 from collections import OrderedDict
@@ -309,6 +310,15 @@ class Explainer:
         plan = plan_stages(
             method, n_steps, stages=stages, first=first, tol=tol, max_steps=max_steps
         )
+        bound = self.adapter.bind(self.tokenize(text), target)
+        if bound is not self.adapter:  # the request has classes of its own (a language model)
+            view = copy.copy(self)  # the same caches, seen through the bound adapter
+            view.adapter = bound
+            yield from view.refine_steps(
+                text, n_steps=n_steps, method=method, baseline=baseline, stages=stages,
+                first=first, tol=tol, max_steps=max_steps, progress=progress, cancel=cancel,
+            )  # fmt: skip
+            return
         position, label = _split_target(target)
         if label is not None:
             _check_target(label, self.classes)
@@ -374,7 +384,7 @@ class Explainer:
         none, a token-classification request falls back on the engine's ``F`` at the input
         (for the token labels), and a sequence classifier needs nothing.
         """
-        key = (self.adapter.weights_version, tok.ids)
+        key = (self.adapter.weights_version, tok.ids, self.adapter.head_key)
         if key not in self._seen:
             with self.adapter.lock, torch.no_grad():
                 out = self.adapter.reference_forward(ids)
@@ -427,7 +437,7 @@ class Explainer:
         cache.checked = True
 
     def _path(self, tok: Tokenized, start: PathStart, position: int | None) -> _PathCache:
-        key = (self.adapter.weights_version, tok.ids, start.key, position)
+        key = (self.adapter.weights_version, tok.ids, start.key, position, self.adapter.head_key)
         cache = self._paths.get(key)
         if cache is None:
             cache = _PathCache()
@@ -516,7 +526,7 @@ class Explainer:
         scores, f_start, f_end, f_path, dfda, gnorm = (
             np.mean([s[i] for s in per_start], axis=0) for i in range(6)
         )
-        if self.adapter.output == "probs" and len(self.classes) == 2:
+        if self.adapter.output == "probs" and self.adapter.classes_exhaustive and len(scores) == 2:
             # exact by construction (BLAS may round the two rows of the weighted sum apart)
             scores = np.stack([-scores[1], scores[1]])
         path = PathTrace(
@@ -549,6 +559,7 @@ class Explainer:
             n_stages=n_stages,
             oov=tok.oov,
             path=path,
+            **self.adapter.result_fields(),
         )
 
     def explain_many(

@@ -192,6 +192,10 @@ class Explanation:
     token_labels : tuple[str, ...]
         For a token-classification model, each token's predicted label, ``(n_tokens,)``;
         ``()`` for a sequence classifier.
+    target_tokens : tuple[str, ...]
+        For a language model's continuation, its tokens, ``(n_target,)``: the first
+        ``n_target`` classes, each explained given the prompt and the tokens before it (the
+        last class is the whole continuation); ``()`` otherwise. See :attr:`target_scores`.
     """
 
     text: str
@@ -218,6 +222,7 @@ class Explanation:
     path: PathTrace | None = field(default=None, repr=False, compare=False)
     position: int | None = None
     token_labels: tuple[str, ...] = ()
+    target_tokens: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("probs", "scores", "f_input", "f_baseline", "delta"):
@@ -230,6 +235,8 @@ class Explanation:
             raise ValueError(f"position {self.position} is not a token index (0..{n_tokens - 1})")
         if self.token_labels and len(self.token_labels) != n_tokens:
             raise ValueError(f"token_labels must have one label per token ({n_tokens})")
+        if self.target_tokens and len(self.target_tokens) >= n_classes:
+            raise ValueError("target_tokens must be fewer than the classes (the whole follows)")
         if self.scores.shape != (n_classes, n_tokens):
             raise ValueError(
                 f"scores must have shape (n_classes, n_tokens) = {(n_classes, n_tokens)}, "
@@ -251,6 +258,16 @@ class Explanation:
         """
         flags = [o for o, s in zip(self.oov, self.special, strict=True) if not s]
         return bool(flags) and all(flags)
+
+    @property
+    def target_scores(self) -> np.ndarray:
+        """A continuation's rows: which prompt token drove each target token.
+
+        Raw attributions ``(n_target, n_tokens)``, row ``i`` explaining ``target_tokens[i]``
+        given the prompt and the target tokens before it; ``(0, n_tokens)`` when the
+        explanation is not of a continuation.
+        """
+        return self.scores[: len(self.target_tokens)]
 
     @property
     def predicted_class(self) -> str:

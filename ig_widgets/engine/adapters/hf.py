@@ -16,6 +16,7 @@ from ig_widgets.engine.adapters.base import (
     span_surfaces,
     unknown_flags,
 )
+from ig_widgets.engine.adapters.lm import is_causal_lm
 from ig_widgets.engine.adapters.torch import (
     edge_run,
     is_hf_model,
@@ -99,8 +100,11 @@ class HFAdapter(ModelAdapter):
 
     @classmethod
     def accepts(cls, model: Any, **kwargs: Any) -> bool:
-        """A ``PreTrainedModel`` (when ``embedding=`` is given the generic adapter is used)."""
-        return kwargs.get("embedding") is None and is_hf_model(model)
+        """A ``PreTrainedModel`` (when ``embedding=`` is given the generic adapter is used).
+
+        Not a causal language model: it goes to the language-model families.
+        """
+        return kwargs.get("embedding") is None and is_hf_model(model) and not is_causal_lm(model)
 
     @property
     def name(self) -> str:
