@@ -196,6 +196,9 @@ class Explanation:
         For a language model's continuation, its tokens, ``(n_target,)``: the first
         ``n_target`` classes, each explained given the prompt and the tokens before it (the
         last class is the whole continuation); ``()`` otherwise. See :attr:`target_scores`.
+    target_ids : tuple[int, ...]
+        For a language model, the token ids of the classes that are tokens: every next-token
+        candidate, or a continuation's tokens (``(n_target,)``); ``()`` otherwise.
     """
 
     text: str
@@ -223,6 +226,7 @@ class Explanation:
     position: int | None = None
     token_labels: tuple[str, ...] = ()
     target_tokens: tuple[str, ...] = ()
+    target_ids: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("probs", "scores", "f_input", "f_baseline", "delta"):

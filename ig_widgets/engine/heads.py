@@ -29,8 +29,8 @@ def check_output(output: object) -> Output:
             return name
     meanings = "; ".join(f"{name}: {MEANINGS[name]}" for name in OUTPUTS)
     raise ValueError(
-        f"output must be 'probs', 'logits', 'sigmoid', 'identity' or 'logprob' ({meanings}), "
-        f"not {output!r}."
+        f"output must be 'probs', 'logits', 'sigmoid' or 'identity', or for a language model "
+        f"'logprob' ({meanings}), not {output!r}."
     )
 
 

@@ -106,7 +106,8 @@ def tiny_lm(family: str = "gpt2", seed: int = 0, max_positions: int = 4096) -> t
 def build_toy_lm_learner(seed: int = 0, emb_sz: int = 16, n_hid: int = 24) -> Any:
     """A randomly initialised fastai AWD-LSTM ``language_model_learner`` on :data:`LM_SENTENCES`.
 
-    Tokenisation runs in-process; every word enters the vocabulary (``min_freq=1``).
+    Tokenisation runs in-process; every word enters the vocabulary (``min_freq=1``). The
+    embedding (tied to the decoder) is scaled up so that predictions are far from uniform.
     """
     import pandas as pd
 
@@ -132,7 +133,10 @@ def build_toy_lm_learner(seed: int = 0, emb_sz: int = 16, n_hid: int = 24) -> An
     dls = block.dataloaders(df, bs=2, seq_len=8, num_workers=0)
     config = {**awd_lstm_lm_config, "emb_sz": emb_sz, "n_hid": n_hid, "n_layers": 2}
     torch.manual_seed(seed)
-    return language_model_learner(dls, AWD_LSTM, config=config, pretrained=False)
+    learn = language_model_learner(dls, AWD_LSTM, config=config, pretrained=False)
+    with torch.no_grad():  # the shared embedding/decoder weight, scaled: a peaked next token
+        learn.model[0].encoder.weight.mul_(8.0)
+    return learn
 
 
 @functools.lru_cache(maxsize=1)

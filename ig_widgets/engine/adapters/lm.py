@@ -95,6 +95,8 @@ class Readout:
         score is a log-probability already (``F`` is its exp for ``probs``).
     target_tokens : tuple[str, ...]
         For a continuation, its tokens (the first ``len(target_tokens)`` classes).
+    target_ids : tuple[int, ...]
+        The ids of the classes that are tokens (candidates, or a continuation's tokens).
     """
 
     classes: tuple[str, ...]
@@ -103,6 +105,7 @@ class Readout:
     sums: tuple[tuple[int, ...], ...]
     normalise: bool = False
     target_tokens: tuple[str, ...] = ()
+    target_ids: tuple[int, ...] = ()
 
     @property
     def suffix_length(self) -> int:
@@ -123,6 +126,7 @@ def next_token_readout(ids: Sequence[int], names: Sequence[str]) -> Readout:
         suffixes=((),),
         atoms=tuple((0, 0, int(t)) for t in ids),
         sums=tuple(tuple(int(v) for v in row) for row in eye),
+        target_ids=tuple(int(t) for t in ids),
     )
 
 
@@ -140,6 +144,7 @@ def continuation_readout(ids: Sequence[int], names: Sequence[str], whole: str) -
         atoms=tuple((0, j, int(t)) for j, t in enumerate(ids)),
         sums=(*rows, (1,) * m),
         target_tokens=tuple(names),
+        target_ids=tuple(int(t) for t in ids),
     )
 
 
@@ -449,8 +454,11 @@ class BoundLM(ModelAdapter):
         return None if limit is None else limit - self.readout.suffix_length
 
     def result_fields(self) -> dict[str, Any]:
-        """``target_tokens`` of a continuation."""
-        return {"target_tokens": self.readout.target_tokens}
+        """``target_tokens`` of a continuation and the token ids of the classes."""
+        return {
+            "target_tokens": self.readout.target_tokens,
+            "target_ids": self.readout.target_ids,
+        }
 
     def tokenize(self, text: str) -> Tokenized:
         """The language model's tokens of the prompt."""
