@@ -14,6 +14,7 @@ lint:
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 test:
 	bash scripts/bootstrap.sh --browser

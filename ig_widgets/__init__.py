@@ -2,12 +2,17 @@
 
 Public names are loaded lazily (PEP 562) so that ``import ig_widgets`` stays cheap: fastai,
 captum and the widget libraries are imported only when a name that needs them is used.
+
+This module is the top of the layers (``docs/ARCHITECTURE.md``): it also registers the views'
+renderers with the engine, which draws an Explanation without importing any view.
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
+
+from ig_widgets.engine.renderers import register_renderer as _register_renderer
 
 __version__ = "0.1.0"
 
@@ -97,7 +102,29 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
+def _html_view(explanation: Explanation, **options: Any) -> str:
+    """:func:`ig_widgets.views.html.explanation_html`, the views imported on first use."""
+    from ig_widgets.views.html import explanation_html
+
+    return explanation_html(explanation, **options)
+
+
+def _plot_view(explanation: Explanation, **options: Any) -> Figure:
+    """:func:`ig_widgets.views.plot.plot_explanation`, the views imported on first use."""
+    from ig_widgets.views.plot import plot_explanation
+
+    return plot_explanation(explanation, **options)
+
+
+# Explanation.to_html / _repr_html_ / plot call these: the engine never imports the views, and
+# `import ig_widgets` (run before any submodule's import) stays free of numpy and matplotlib.
+_register_renderer("html", _html_view)
+_register_renderer("plot", _plot_view)
+
+
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from matplotlib.figure import Figure
+
     from ig_widgets.engine import metrics as metrics
     from ig_widgets.engine.adapters.base import Tokenized
     from ig_widgets.engine.baselines import (

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ig_widgets.engine.renderers import renderer_for
+
 if TYPE_CHECKING:
     import os
 
@@ -366,19 +368,25 @@ class Explanation:
         return pd.DataFrame(data)
 
     def to_html(self, target: int | str | None = None, **options: Any) -> str:
-        """A self-contained HTML page fragment: chips and a bar chart, token text escaped."""
-        from ig_widgets.views.html import explanation_html
+        """A self-contained HTML page fragment: chips and a bar chart, token text escaped.
 
-        return explanation_html(self, target=target, **options)
+        Drawn by the ``"html"`` renderer (:mod:`ig_widgets.engine.renderers`; the views'
+        ``explanation_html`` unless another is registered), with ``target`` and ``options``.
+        """
+        html: str = renderer_for("html")(self, target=target, **options)
+        return html
 
     def _repr_html_(self) -> str:
         return self.to_html()
 
     def plot(self, target: int | str | None = None, **options: Any) -> Figure:
-        """A matplotlib bar chart; for two classes, the "why? / why not?" pair."""
-        from ig_widgets.views.plot import plot_explanation
+        """A matplotlib bar chart; for two classes, the "why? / why not?" pair.
 
-        return plot_explanation(self, target=target, **options)
+        Drawn by the ``"plot"`` renderer (:mod:`ig_widgets.engine.renderers`; the views'
+        ``plot_explanation`` unless another is registered).
+        """
+        figure: Figure = renderer_for("plot")(self, target=target, **options)
+        return figure
 
     def summary(self) -> str:
         """One line: prediction, probabilities and the completeness check."""

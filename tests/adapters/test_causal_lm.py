@@ -62,7 +62,15 @@ def test_each_model_goes_to_its_family(lm: tuple[Any, Any]) -> None:
     model, tok = lm
     assert isinstance(adapter_for(model, tokenizer=tok), CausalLMAdapter)
     assert not HFAdapter.accepts(model, tokenizer=tok)
-    assert not TorchAdapter.accepts(model, tokenizer=tok)
+    # the general torch family is asked last; it gets a causal LM only with embedding=
+    assert CausalLMAdapter.priority > HFAdapter.priority > TorchAdapter.priority
+    generic = adapter_for(
+        model,
+        tokenizer=tok,
+        embedding="transformer.wte" if hasattr(model, "transformer") else "model.embed_tokens",
+        classes=["a", "b"],
+    )
+    assert isinstance(generic, TorchAdapter)
     prompted = adapter_for(model, tokenizer=tok, prompt="Review: {text}", labels=[" good", " bad"])
     assert isinstance(prompted, PromptedLM)
     bert, bert_tok = tiny_bert()

@@ -19,8 +19,8 @@ from support.toy_models import (
 
 import ig_widgets as igw
 from ig_widgets.engine.adapters import adapter_for
-from ig_widgets.engine.adapters.hf import HFAdapter
-from ig_widgets.engine.adapters.torch import TorchAdapter, is_hf_model
+from ig_widgets.engine.adapters.hf import HFAdapter, is_hf_model
+from ig_widgets.engine.adapters.torch import TorchAdapter
 from ig_widgets.engine.quadrature import METHODS
 from ig_widgets.engine.spans import token_text
 
@@ -147,7 +147,9 @@ def test_adapter_for_routes_by_family(bert) -> None:
     model, tokenizer = bert
     assert is_hf_model(model) and not is_hf_model(torch.nn.Linear(2, 2))
     assert isinstance(adapter_for(model, tokenizer=tokenizer), HFAdapter)
-    assert not TorchAdapter.accepts(model, tokenizer=tokenizer)
+    # the general torch family would take it too: the Hugging Face one wins by its priority
+    assert TorchAdapter.accepts(model, tokenizer=tokenizer)
+    assert HFAdapter.priority > TorchAdapter.priority
     assert isinstance(adapter_for(toy_bundle()), TorchAdapter)
     with pytest.raises(TypeError, match="Pass tokenizer="):
         adapter_for(model)

@@ -20,7 +20,7 @@ from support.toy_models import (
 )
 
 import ig_widgets as igw
-from ig_widgets.engine.adapters import adapter_for
+from ig_widgets.engine.adapters import ModelAdapter, adapter_for, families
 from ig_widgets.engine.adapters.torch import TorchAdapter, edge_run, pick_logits
 from ig_widgets.engine.quadrature import METHODS
 from ig_widgets.engine.spans import align_spans
@@ -319,6 +319,34 @@ def test_adapter_for_picks_the_torch_adapter() -> None:
     assert isinstance(adapter, TorchAdapter)
     with pytest.raises(TypeError, match=r"Missing: tokenizer=.*; embedding=.*; classes="):
         adapter_for(bundle.module)
+
+
+def test_families_are_asked_by_their_declared_priority() -> None:
+    """A specialist family wins over the general torch family by priority, not by being named."""
+
+    class Marked(TorchAdapter):
+        family = "marked-toy"
+        priority = 5
+
+        @classmethod
+        def accepts(cls, model, **kwargs) -> bool:
+            return getattr(model, "marked", False)
+
+    bundle = toy_bundle("mean")
+    parts = {"tokenizer": bundle.tokenizer, "embedding": "emb", "classes": bundle.classes}
+    try:
+        order = families()
+        assert order.index(Marked) < order.index(TorchAdapter)
+        assert [f.priority for f in order] == sorted((f.priority for f in order), reverse=True)
+        assert TorchAdapter.accepts(bundle.module)  # the general family takes any module
+        assert type(adapter_for(bundle.module, **parts)) is TorchAdapter
+        bundle.module.marked = True
+        assert type(adapter_for(bundle.module, **parts)) is Marked
+        Marked.priority = TorchAdapter.priority - 1  # now asked after the general family
+        assert type(adapter_for(bundle.module, **parts)) is TorchAdapter
+    finally:
+        ModelAdapter.registry.remove(Marked)
+    assert Marked not in families()
 
 
 # ------------------------------------------------- the engine through this adapter vs Captum

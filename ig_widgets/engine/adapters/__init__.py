@@ -9,18 +9,30 @@ from typing import Any
 
 from ig_widgets.engine.adapters.base import ModelAdapter, Tokenized
 
-__all__ = ["ModelAdapter", "Tokenized", "adapter_for"]
+__all__ = ["ModelAdapter", "Tokenized", "adapter_for", "families"]
 
 
 def _load_families() -> None:
-    """Import every module of this package once, so each family registers itself."""
+    """Import every family module of this package once, so each family registers itself.
+
+    ``base`` and the private helper modules (``_name``) define no family.
+    """
     for info in pkgutil.iter_modules(__path__):
-        if info.name != "base":
+        if info.name != "base" and not info.name.startswith("_"):
             importlib.import_module(f"{__name__}.{info.name}")
 
 
+def families() -> list[type[ModelAdapter]]:
+    """The registered families in the order they are asked: highest ``priority`` first.
+
+    Families of equal priority keep their registration order (the sort is stable).
+    """
+    _load_families()
+    return sorted(ModelAdapter.registry, key=lambda family: -family.priority)
+
+
 def adapter_for(model: Any, **kwargs: Any) -> ModelAdapter:
-    """Wrap ``model`` in the first registered adapter that accepts it.
+    """Wrap ``model`` in the registered adapter of highest priority that accepts it.
 
     Raises
     ------
@@ -29,12 +41,12 @@ def adapter_for(model: Any, **kwargs: Any) -> ModelAdapter:
     """
     if isinstance(model, ModelAdapter):
         return model
-    _load_families()
-    for family in ModelAdapter.registry:
+    ordered = families()
+    for family in ordered:
         if family.accepts(model, **kwargs):
             make: Callable[..., ModelAdapter] = family  # every family takes (model, **kwargs)
             return make(model, **kwargs)
-    names = ", ".join(f.family for f in ModelAdapter.registry)
+    names = ", ".join(f.family for f in ordered)
     raise TypeError(
         f"No adapter accepts a {type(model).__module__}.{type(model).__name__}. Supported: "
         f"{names}. A plain torch.nn.Module needs tokenizer=, embedding= and classes=."

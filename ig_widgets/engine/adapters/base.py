@@ -95,8 +95,10 @@ class ModelAdapter(ABC):
     """One model family behind the interface the IG engine needs.
 
     Subclasses register themselves by defining ``family``; :func:`ig_widgets.engine.adapters.
-    adapter_for` picks the first registered adapter whose :meth:`accepts` says yes, so adding
-    a family touches one module.
+    adapter_for` asks them in order of their declared :attr:`priority` (highest first, ties in
+    registration order) and takes the first whose :meth:`accepts` says yes, so adding a family
+    touches one module: a family that is a special case of another (a Hugging Face model is
+    also an ``nn.Module``) declares a higher priority instead of the general one naming it.
 
     ``forward_embeds`` returns ``F`` (see :mod:`ig_widgets.engine.heads`): class
     probabilities (``output="probs"``, the softmax of the logits, as in the seed article), raw
@@ -109,6 +111,10 @@ class ModelAdapter(ABC):
     """
 
     family: ClassVar[str] = ""
+    #: the order :func:`~ig_widgets.engine.adapters.adapter_for` asks families in, highest
+    #: first: a specific family (Hugging Face) above the general one that would also accept
+    #: its models (any ``nn.Module``)
+    priority: ClassVar[int] = 0
     registry: ClassVar[list[type[ModelAdapter]]] = []
 
     #: class names, in the order of the model's outputs

@@ -10,7 +10,8 @@ from typing import Any
 import torch
 
 from ig_widgets.engine.adapters.base import Output, Tokenized, eval_mode, unknown_flags
-from ig_widgets.engine.adapters.lm import LMAdapter, is_causal_lm, slot_span
+from ig_widgets.engine.adapters.hf import is_causal_lm
+from ig_widgets.engine.adapters.lm import LMAdapter, slot_span
 from ig_widgets.engine.adapters.torch import vocab_list
 
 #: a tokenizer's ``model_max_length`` above this means "no limit set"
@@ -37,6 +38,8 @@ class CausalLMAdapter(LMAdapter):
     """
 
     family = "causal_lm"
+    #: above the Hugging Face classifiers' (10): a causal LM is a special Hugging Face model
+    priority = 20
 
     def __init__(
         self,

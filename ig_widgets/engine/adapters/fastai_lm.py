@@ -22,6 +22,8 @@ class FastaiLMAdapter(FastaiText, LMAdapter):
     """
 
     family = "fastai_lm"
+    #: with the other language-model families, above the classifiers
+    priority = 20
     default_baseline_token = UNK
 
     def __init__(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,18 +17,46 @@ from ig_widgets.engine.adapters.base import (
     span_surfaces,
     unknown_flags,
 )
-from ig_widgets.engine.adapters.lm import is_causal_lm
-from ig_widgets.engine.adapters.torch import (
-    edge_run,
-    is_hf_model,
-    logits_to_f,
-    pick_logits,
-    vocab_list,
-)
+from ig_widgets.engine.adapters.torch import edge_run, logits_to_f, pick_logits, vocab_list
 from ig_widgets.engine.heads import check_output
 
 #: a tokenizer's ``model_max_length`` above this means "no limit set"
 _NO_LIMIT = 10**6
+
+
+def is_hf_model(model: Any) -> bool:
+    """Whether ``model`` is a ``transformers.PreTrainedModel``, without importing transformers.
+
+    A model object can only exist once transformers has been imported, so when it is not in
+    ``sys.modules`` (or not installed) the answer is no.
+    """
+    transformers = sys.modules.get("transformers")
+    if transformers is None:
+        return False
+    try:
+        return isinstance(model, transformers.PreTrainedModel)
+    except (AttributeError, ImportError, RuntimeError):
+        return False
+
+
+def is_causal_lm(model: Any) -> bool:
+    """Whether ``model`` is a Hugging Face causal language model (``*ForCausalLM``, GPT-2).
+
+    Known by its class (or a base class) among transformers' causal-LM classes, or named
+    ``…ForCausalLM`` / ``…LMHeadModel``. Such a model goes to the language-model families.
+    """
+    if not is_hf_model(model):
+        return False
+    try:
+        from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    except ImportError:  # pragma: no cover - an unusual transformers layout
+        names: set[str] = set()
+    else:
+        names = {v for v in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values() if isinstance(v, str)}
+    return any(
+        cls.__name__ in names or cls.__name__.endswith(("ForCausalLM", "LMHeadModel"))
+        for cls in type(model).__mro__
+    )
 
 
 class HFAdapter(ModelAdapter):
@@ -58,6 +87,8 @@ class HFAdapter(ModelAdapter):
     """
 
     family = "huggingface"
+    #: above the general torch family, which accepts any ``nn.Module`` (this one included)
+    priority = 10
 
     def __init__(
         self,
@@ -100,9 +131,9 @@ class HFAdapter(ModelAdapter):
 
     @classmethod
     def accepts(cls, model: Any, **kwargs: Any) -> bool:
-        """A ``PreTrainedModel`` (when ``embedding=`` is given the generic adapter is used).
+        """A ``PreTrainedModel``; with ``embedding=`` given, the generic torch adapter's turn.
 
-        Not a causal language model: it goes to the language-model families.
+        Not a causal language model (:func:`is_causal_lm`): the language-model families'.
         """
         return kwargs.get("embedding") is None and is_hf_model(model) and not is_causal_lm(model)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import collections
 import contextlib
 from abc import abstractmethod
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ig_widgets.engine.adapters.base import ModelAdapter, Output, Tokenized
-from ig_widgets.engine.adapters.torch import is_hf_model
+from ig_widgets.engine.adapters.hf import is_causal_lm
 from ig_widgets.engine.heads import apply_head, check_output
 
 #: what ``F`` may be for next tokens and continuations (Captum's LLMAttribution: ``logprob``)
@@ -31,27 +31,6 @@ LM_OUTPUTS: tuple[Output, ...] = ("probs", "logprob")
 SLOT = "{text}"
 #: how many prompts keep their next-token candidates
 _TOP_KEPT = 64
-
-
-def is_causal_lm(model: Any) -> bool:
-    """Whether ``model`` is a Hugging Face causal language model (``*ForCausalLM``, GPT-2).
-
-    Known by its class (or a base class) among transformers' causal-LM classes, or named
-    ``…ForCausalLM`` / ``…LMHeadModel``; never imports transformers itself.
-    """
-    if not is_hf_model(model):
-        return False
-    try:
-        from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
-    except ImportError:  # pragma: no cover - an unusual transformers layout
-        names: set[str] = set()
-    else:
-        names = {v for v in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values() if isinstance(v, str)}
-    for cls in type(model).__mro__:
-        name = cls.__name__
-        if name in names or name.endswith(("ForCausalLM", "LMHeadModel")):
-            return True
-    return False
 
 
 def is_fastai_lm(model: Any) -> bool:
@@ -502,6 +481,8 @@ class PromptedLM(BoundLM):
     """
 
     family = "prompted_lm"
+    #: above every other family: a prompt makes any language model a classifier
+    priority = 30
 
     def __init__(
         self,
@@ -512,8 +493,6 @@ class PromptedLM(BoundLM):
         output: Output | None = None,
         **kwargs: Any,
     ) -> None:
-        from ig_widgets.engine.adapters import adapter_for
-
         if prompt is None or labels is None:
             raise TypeError(
                 "A prompted classifier needs both prompt='…{text}…' and labels={name: word}."
@@ -528,9 +507,7 @@ class PromptedLM(BoundLM):
             raise ValueError(
                 f"A prompted classifier's output is probs, logits or logprob, not {output!r}"
             )
-        lm = adapter_for(model, **kwargs)
-        if not isinstance(lm, LMAdapter):
-            raise TypeError(f"prompt= and labels= need a causal language model, not {lm.name}")
+        lm = _language_model(model, **kwargs)
         names, words = _labels(labels)
         if len(names) < 2 and output != "logits":
             raise ValueError("A softmax over one label is constant: give two labels or more.")
@@ -558,6 +535,18 @@ class PromptedLM(BoundLM):
     def result_fields(self) -> dict[str, Any]:
         """Nothing beyond a classifier's fields."""
         return {}
+
+
+def _language_model(model: Any, **kwargs: Any) -> LMAdapter:
+    """The registered language-model family that accepts ``model``, wrapping it."""
+    for family in sorted(ModelAdapter.registry, key=lambda f: -f.priority):
+        if issubclass(family, LMAdapter) and family.accepts(model, **kwargs):
+            make: Callable[..., LMAdapter] = family  # every family takes (model, **kwargs)
+            return make(model, **kwargs)
+    raise TypeError(
+        "prompt= and labels= need a causal language model: a Hugging Face *ForCausalLM "
+        f"with tokenizer=, or a fastai language_model_learner; not a {type(model).__name__}."
+    )
 
 
 def _labels(labels: Mapping[str, str] | Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:

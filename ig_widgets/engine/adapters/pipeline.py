@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ig_widgets.engine.adapters.hf import HFAdapter
-from ig_widgets.engine.adapters.torch import is_hf_model
+from ig_widgets.engine.adapters.hf import HFAdapter, is_hf_model
 
 #: the pipelines whose model and tokenizer the Hugging Face adapter explains
 _TASKS = frozenset({"text-classification", "sentiment-analysis", "token-classification", "ner"})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import sys
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -12,6 +11,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ig_widgets.engine.adapters._sites import BagSite, site_for
+from ig_widgets.engine.adapters._tokenizers import CallableTokenizer, Encoded, check_ids
 from ig_widgets.engine.adapters.base import (
     ModelAdapter,
     Output,
@@ -21,9 +22,7 @@ from ig_widgets.engine.adapters.base import (
     unknown_flags,
 )
 from ig_widgets.engine.heads import apply_head, check_logits, check_output
-from ig_widgets.engine.sites import BagSite, site_for
 from ig_widgets.engine.spans import Span, looks_special
-from ig_widgets.engine.tokenizers import CallableTokenizer, Encoded, check_ids
 from ig_widgets.models.bundle import TextTokenizer, TorchTextClassifier
 
 #: vocabulary entries tried, in order, as the default baseline token
@@ -192,21 +191,6 @@ def _check_classes(classes: Any, output: Output) -> tuple[str, ...]:
     return names
 
 
-def is_hf_model(model: Any) -> bool:
-    """Whether ``model`` is a ``transformers.PreTrainedModel``, without importing transformers.
-
-    A model object can only exist once transformers has been imported, so when it is not in
-    ``sys.modules`` (or not installed) the answer is no.
-    """
-    transformers = sys.modules.get("transformers")
-    if transformers is None:
-        return False
-    try:
-        return isinstance(model, transformers.PreTrainedModel)
-    except (AttributeError, ImportError, RuntimeError):
-        return False
-
-
 class _Captured(Exception):
     """Stops a forward once the embedding module's output has been read."""
 
@@ -338,15 +322,13 @@ class TorchAdapter(ModelAdapter):
 
     @classmethod
     def accepts(cls, model: Any, **kwargs: Any) -> bool:
-        """Accept a ``TorchTextClassifier`` or an ``nn.Module``.
+        """Accept a ``TorchTextClassifier`` or any ``nn.Module``.
 
-        A Hugging Face model goes to the Hugging Face adapter unless ``embedding=`` is given.
+        This is the general family, of the default priority: a more specific family (Hugging
+        Face) declares a higher one and is asked first. A module without the keyword
+        arguments it needs is accepted here and refused by the constructor, which names them.
         """
-        if isinstance(model, TorchTextClassifier):
-            return True
-        if not isinstance(model, nn.Module):
-            return False
-        return kwargs.get("embedding") is not None or not is_hf_model(model)
+        return isinstance(model, (TorchTextClassifier, nn.Module))
 
     @property
     def name(self) -> str:
