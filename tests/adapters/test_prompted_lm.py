@@ -154,3 +154,13 @@ def test_explain_many_on_a_prompted_lm(lm: tuple[Any, Any]) -> None:
         alone = explainer.explain(text, n_steps=8)
         np.testing.assert_allclose(corpus[i].scores, alone.scores, rtol=0, atol=1e-8)
         assert corpus[i].classes == ("positive", "negative", "meh")
+
+
+def test_faithfulness_metrics_run_on_a_prompted_lm(lm: tuple[Any, Any]) -> None:
+    explainer = prompted(lm, labels=[" good", " bad"])
+    text = "the film was great and the acting was good but the plot was boring"
+    exp = explainer.explain(text, n_steps=8)
+    comp = igw.metrics.comprehensiveness(exp, explainer)
+    suff = igw.metrics.sufficiency(exp, explainer)
+    assert np.isfinite(comp.value) and np.isfinite(suff.value)
+    assert comp.value != 0.0  # deleting the top words changed the label's probability
