@@ -266,7 +266,12 @@ class PathEvaluator:
         self.measured = False
         self.position = position
         n_classes = len(adapter.classes)
-        self.negate_second = adapter.output == "probs" and n_classes == 2 and classes is None
+        self.negate_second = (
+            adapter.output == "probs"
+            and adapter.classes_exhaustive
+            and n_classes == 2
+            and classes is None
+        )
         if self.negate_second:
             self.backward_classes = [1]
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import threading
 from collections import OrderedDict
@@ -317,6 +318,15 @@ class Explainer:
         given = IGOptions.coerce(
             options, n_steps=n_steps, method=method, tol=tol, max_steps=max_steps
         )
+        bound = self.adapter.bind(self.tokenize(text), target)
+        if bound is not self.adapter:  # the request has classes of its own (a language model)
+            view = copy.copy(self)  # the same caches, seen through the bound adapter
+            view.adapter = bound
+            yield from view.refine_steps(
+                text, options=given, baseline=baseline, stages=stages, first=first,
+                progress=progress, cancel=cancel,
+            )  # fmt: skip
+            return
         plan = plan_stages(given, stages=stages, first=first)
         position, label = _split_target(target)
         if label is not None:
@@ -386,7 +396,7 @@ class Explainer:
         none, a token-classification request falls back on the engine's ``F`` at the input
         (for the token labels), and a sequence classifier needs nothing.
         """
-        key = (self.adapter.weights_version, tok.ids)
+        key = (self.adapter.weights_version, tok.ids, self.adapter.head_key)
         if key not in self._seen:
             with self.adapter.lock, torch.no_grad():
                 out = self.adapter.reference_forward(ids)
@@ -464,7 +474,7 @@ class Explainer:
         )
 
     def _path(self, tok: Tokenized, start: PathStart, position: int | None) -> _PathCache:
-        key = (self.adapter.weights_version, tok.ids, start.key, position)
+        key = (self.adapter.weights_version, tok.ids, start.key, position, self.adapter.head_key)
         cache = self._paths.get(key)
         if cache is None:
             cache = _PathCache()
@@ -555,7 +565,7 @@ class Explainer:
         scores, f_start, f_end, f_path, dfda, gnorm = (
             np.mean([s[i] for s in per_start], axis=0) for i in range(6)
         )
-        if self.adapter.output == "probs" and len(self.classes) == 2:
+        if self.adapter.output == "probs" and self.adapter.classes_exhaustive and len(scores) == 2:
             # exact by construction (BLAS may round the two rows of the weighted sum apart)
             scores = np.stack([-scores[1], scores[1]])
         path = PathTrace(
@@ -590,6 +600,7 @@ class Explainer:
             path=path,
             n_evaluated=counts[0],
             n_computed=counts[1],
+            **self.adapter.result_fields(),
         )
 
     def explain_many(

@@ -211,6 +211,13 @@ class Explanation:
         (the rest were in the explainer's cache): 0 for a target switch, the new points
         only for a refinement. A fact of that call, not of the result, so equality
         ignores it. None: not recorded.
+    target_tokens : tuple[str, ...]
+        For a language model's continuation, its tokens, ``(n_target,)``: the first
+        ``n_target`` classes, each explained given the prompt and the tokens before it (the
+        last class is the whole continuation); ``()`` otherwise. See :attr:`target_scores`.
+    target_ids : tuple[int, ...]
+        For a language model, the token ids of the classes that are tokens: every next-token
+        candidate, or a continuation's tokens (``(n_target,)``); ``()`` otherwise.
     """
 
     text: str
@@ -239,6 +246,8 @@ class Explanation:
     token_labels: tuple[str, ...] = ()
     n_evaluated: int | None = None
     n_computed: int | None = field(default=None, compare=False)
+    target_tokens: tuple[str, ...] = ()
+    target_ids: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("probs", "scores", "f_input", "f_baseline", "delta"):
@@ -251,6 +260,8 @@ class Explanation:
             raise ValueError(f"position {self.position} is not a token index (0..{n_tokens - 1})")
         if self.token_labels and len(self.token_labels) != n_tokens:
             raise ValueError(f"token_labels must have one label per token ({n_tokens})")
+        if self.target_tokens and len(self.target_tokens) >= n_classes:
+            raise ValueError("target_tokens must be fewer than the classes (the whole follows)")
         if self.scores.shape != (n_classes, n_tokens):
             raise ValueError(
                 f"scores must have shape (n_classes, n_tokens) = {(n_classes, n_tokens)}, "
@@ -272,6 +283,16 @@ class Explanation:
         """
         flags = [o for o, s in zip(self.oov, self.special, strict=True) if not s]
         return bool(flags) and all(flags)
+
+    @property
+    def target_scores(self) -> np.ndarray:
+        """A continuation's rows: which prompt token drove each target token.
+
+        Raw attributions ``(n_target, n_tokens)``, row ``i`` explaining ``target_tokens[i]``
+        given the prompt and the target tokens before it; ``(0, n_tokens)`` when the
+        explanation is not of a continuation.
+        """
+        return self.scores[: len(self.target_tokens)]
 
     @property
     def predicted_class(self) -> str:

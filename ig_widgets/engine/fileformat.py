@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 #: the version of the file layout below (in the file's metadata). 2: a corpus run's settings
 #: hold ``baseline_spec`` (the baseline as data) beside its description, and each row the
-#: points its result rests on (``n_evaluated``) and computed (``n_computed``)
+#: points its result rests on (``n_evaluated``) and computed (``n_computed``), and a language
+#: model's target tokens (``target_tokens``, ``target_ids``)
 FORMAT = 2
 #: the formats this version reads (older ones are upgraded as they are read)
 READABLE = (1, 2)
@@ -79,6 +80,8 @@ COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("token_labels", pa.list_(pa.string())),
     ("n_evaluated", pa.int32()),
     ("n_computed", pa.int32()),
+    ("target_tokens", pa.list_(pa.string())),
+    ("target_ids", pa.list_(pa.int64())),
 )
 #: the Explanation fields a row holds; the file's metadata holds classes, output, model_name
 ROW_FIELDS = frozenset(name for name, _ in COLUMNS) - {"order", "text", "label", "error"}
@@ -137,6 +140,8 @@ def encode(exp: Explanation) -> dict[str, Any]:
         "token_labels": list(getattr(exp, "token_labels", ())),
         "n_evaluated": exp.n_evaluated,
         "n_computed": exp.n_computed,
+        "target_tokens": list(exp.target_tokens),
+        "target_ids": [int(i) for i in exp.target_ids],
         "path": None
         if path is None
         else {
@@ -182,7 +187,8 @@ def decode(row: dict[str, Any], meta: dict[str, Any], kinds: RecordKinds) -> Exp
 def _optional(row: dict[str, Any], kinds: RecordKinds) -> dict[str, Any]:
     """The columns of Explanation fields that only some rows or formats have.
 
-    Token models' ``position``/``token_labels``; the points counts, absent (None) in format 1.
+    Token models' ``position``/``token_labels``; language models' target tokens; the points
+    counts, absent (None) in format 1.
     """
     have = {f.name for f in fields(kinds.explanation)}
     extra = {
@@ -190,6 +196,8 @@ def _optional(row: dict[str, Any], kinds: RecordKinds) -> dict[str, Any]:
         "token_labels": tuple(row.get("token_labels") or ()),
         "n_evaluated": row.get("n_evaluated"),
         "n_computed": row.get("n_computed"),
+        "target_tokens": tuple(row.get("target_tokens") or ()),
+        "target_ids": tuple(row.get("target_ids") or ()),
     }
     return {k: v for k, v in extra.items() if k in have}
 

@@ -7,9 +7,10 @@ from typing import Literal
 import numpy as np
 import torch
 
-#: ``F``: softmax probabilities, raw logits, one sigmoid per label, or the outputs as they are
-Output = Literal["probs", "logits", "sigmoid", "identity"]
-OUTPUTS: tuple[Output, ...] = ("probs", "logits", "sigmoid", "identity")
+#: ``F``: softmax probabilities, raw logits, one sigmoid per label, the outputs as they are, or
+#: log-softmax probabilities (Captum's ``LLMAttribution`` convention for language models)
+Output = Literal["probs", "logits", "sigmoid", "identity", "logprob"]
+OUTPUTS: tuple[Output, ...] = ("probs", "logits", "sigmoid", "identity", "logprob")
 
 #: what each head's ``F`` is, in words (for errors and views)
 MEANINGS: dict[str, str] = {
@@ -17,6 +18,7 @@ MEANINGS: dict[str, str] = {
     "logits": "raw logits",
     "sigmoid": "one sigmoid probability per label (multi-label classification)",
     "identity": "the outputs in their own units (regression)",
+    "logprob": "log-softmax probabilities (log-probabilities, e.g. of a next token)",
 }
 
 
@@ -27,7 +29,8 @@ def check_output(output: object) -> Output:
             return name
     meanings = "; ".join(f"{name}: {MEANINGS[name]}" for name in OUTPUTS)
     raise ValueError(
-        f"output must be 'probs', 'logits', 'sigmoid' or 'identity' ({meanings}), not {output!r}."
+        f"output must be 'probs', 'logits', 'sigmoid' or 'identity', or for a language model "
+        f"'logprob' ({meanings}), not {output!r}."
     )
 
 
@@ -42,10 +45,13 @@ def apply_head(logits: torch.Tensor, output: Output) -> torch.Tensor:
     Returns
     -------
     torch.Tensor
-        The same shape: softmax over the classes, sigmoid of each, or the input itself.
+        The same shape: softmax (or log-softmax) over the classes, sigmoid of each, or the
+        input itself.
     """
     if output == "probs":
         return torch.softmax(logits, dim=-1)
+    if output == "logprob":
+        return torch.log_softmax(logits, dim=-1)
     if output == "sigmoid":
         return torch.sigmoid(logits)
     return logits
@@ -96,21 +102,26 @@ def uninformed(output: str, n_classes: int) -> float:
 def class_probabilities(out: torch.Tensor, output: str) -> torch.Tensor:
     """Each class's probability from ``F`` ``(..., n_classes)``, differentiably.
 
-    Softmax probabilities are ``F``; logits go through a softmax; sigmoid labels are their own
-    probabilities. ``ValueError`` for ``identity`` (see :func:`uninformed`).
+    Softmax probabilities are ``F``; logits go through a softmax; log-probabilities are
+    exponentiated; sigmoid labels are their own probabilities. ``ValueError`` for
+    ``identity`` (see :func:`uninformed`).
     """
     uninformed(output, out.shape[-1])  # raises for identity
+    if output == "logprob":
+        return out.exp()
     return out.softmax(-1) if output == "logits" else out
 
 
 def probabilities(f: np.ndarray, output: str) -> np.ndarray:
     """What views show as each class's probability, from ``F`` ``(..., n_classes)``.
 
-    Softmax probabilities are ``F``; logits go through a softmax; sigmoid labels are their own
-    probabilities (they need not sum to 1); for ``identity`` these are the outputs in their
-    own units, not probabilities.
+    Softmax probabilities are ``F``; logits go through a softmax; log-probabilities are
+    exponentiated; sigmoid labels are their own probabilities (they need not sum to 1); for
+    ``identity`` these are the outputs in their own units, not probabilities.
     """
     values = np.asarray(f, dtype=np.float64)
+    if output == "logprob":
+        return np.exp(values)
     if output != "logits":
         return values
     shifted = np.exp(values - values.max(axis=-1, keepdims=True))

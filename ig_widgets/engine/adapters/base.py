@@ -6,7 +6,7 @@ import contextlib
 import itertools
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -125,6 +125,9 @@ class ModelAdapter(ABC):
     default_baseline_token: str | None
     #: the id of the model's unknown-word token, or None when its tokenizer names none
     unk_id: int | None = None
+    #: whether ``F`` (``output="probs"``) is a softmax over exactly these classes, so that with
+    #: two classes one is one minus the other (False for a language model's candidate tokens)
+    classes_exhaustive: bool = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -178,6 +181,25 @@ class ModelAdapter(ABC):
             ``F`` for every class, shape ``(batch, n_classes)``; for a token-classification
             model ``(batch, n_tokens, n_classes)``.
         """
+
+    def bind(self, tok: Tokenized, target: Any) -> ModelAdapter:
+        """The adapter that explains ``target`` on the text ``tok`` (default: this one).
+
+        A family whose classes depend on the request (a language model's next-token
+        candidates, a continuation's tokens) returns an adapter with those classes; it has
+        then taken ``target`` in (the engine checks no class against it). Called once per
+        request, before anything is computed.
+        """
+        return self
+
+    @property
+    def head_key(self) -> Hashable:
+        """What ``F`` depends on beyond the model and the text (cache keys); None by default."""
+        return None
+
+    def result_fields(self) -> dict[str, Any]:
+        """Fields of the :class:`~ig_widgets.engine.explanation.Explanation` set by the family."""
+        return {}
 
     def padding_room(self) -> int:
         """How many pad tokens may follow a text without changing what it computes (0: none).

@@ -54,7 +54,120 @@ def _is_fastai_classifier(model: Any) -> bool:
     return type(getattr(model[0], "module", None)).__name__ == "AWD_LSTM"
 
 
-class FastaiAdapter(ModelAdapter):
+class FastaiText:
+    """What fastai's text models share: the Learner's tokens, embeddings and model state.
+
+    Mixed into an adapter that sets ``learn``, ``_vocab`` and ``_steps`` (None) and defines
+    :attr:`awd_lstm`.
+    """
+
+    learn: Any
+    _vocab: list[str]
+    _steps: list[Any] | None
+
+    @property
+    def awd_lstm(self) -> Any:
+        """The ``AWD_LSTM`` of the Learner's model."""
+        raise NotImplementedError
+
+    @property
+    def vocab(self) -> Sequence[str]:
+        """The Learner's text vocabulary, index = token id."""
+        return self._vocab
+
+    @property
+    def network(self) -> torch.nn.Module:
+        """The Learner's ``SequentialRNN`` (``learn.model``)."""
+        return self.learn.model
+
+    # --- tokens ---------------------------------------------------------------------------
+
+    def _pipeline(self) -> list[Any]:
+        """The transforms ``learn.dls.test_dl([text])`` applies to a string (cached)."""
+        if self._steps is None:
+            dataset = self.learn.dls.valid_ds
+            items = dataset.tls[0] if hasattr(dataset, "tls") else dataset
+            self._steps = list(items.tfms.fs[items.infer_idx("text") :])
+        return self._steps
+
+    def raw_tokens(self, text: str) -> tuple[list[str], list[int]]:
+        """The tokenizer's strings (before numericalisation) and the token ids of ``text``.
+
+        Returns
+        -------
+        tokens, ids : list[str], list[int]
+            Both of length ``n_tokens``; ``tokens`` keep the surface of words the vocabulary
+            maps to ``xxunk``.
+        """
+        with known_warnings_hidden():  # fastai's import-time deprecations, exactly those
+            from fastai.text.core import Tokenizer
+
+        x: Any = text
+        words: list[str] | None = None
+        for step in self._pipeline():
+            x = step(x, split_idx=1)
+            if isinstance(step, Tokenizer):
+                words = [str(w) for w in x]
+        ids = [int(i) for i in torch.as_tensor(x).reshape(-1).tolist()]
+        if words is None or len(words) != len(ids):
+            words = [self._vocab[i] for i in ids]
+        return words, ids
+
+    def markers(self, words: Sequence[str]) -> list[bool]:
+        """Which of the tokenizer's strings are markers (and ``xxrep``/``xxwrep`` counts)."""
+        return [
+            w in MARKERS or (i > 0 and words[i - 1] in _REPEATS and w.isdigit())
+            for i, w in enumerate(words)
+        ]
+
+    # --- model ----------------------------------------------------------------------------
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """Embedding rows of ``ids``, shape ``(batch, n_tokens)`` → ``(batch, n_tokens, dim)``.
+
+        The encoder's weight is looked up directly (no embedding dropout, whatever the mode).
+        """
+        encoder = self.awd_lstm.encoder
+        return torch.nn.functional.embedding(ids.to(encoder.weight.device), encoder.weight)
+
+    @contextlib.contextmanager
+    def _fresh_hidden(self, batch: int) -> Iterator[None]:
+        """A zero recurrent state for ``batch`` rows; the previous state is put back after."""
+        awd = self.awd_lstm
+        saved = awd.hidden, awd.bs
+        awd.bs = batch
+        awd.hidden = [awd._one_hidden(layer) for layer in range(awd.n_layers)]
+        try:
+            yield
+        finally:
+            awd.hidden, awd.bs = saved
+
+    @contextlib.contextmanager
+    def _prepare(self) -> Iterator[None]:
+        """Eval mode for the whole model, restored on exit (run under the model's lock).
+
+        On exit every module's training flag, the AWD-LSTM hidden state and the LSTM weights
+        that weight dropout derives are put back exactly as found (nothing else is touched).
+        """
+        model = self.learn.model
+        awd = self.awd_lstm
+        state = awd.hidden, awd.bs
+        dropped = [
+            (m.module, name, getattr(m.module, name))
+            for m in model.modules()
+            if type(m).__name__ == "WeightDropout"
+            for name in m.layer_names
+        ]
+        try:
+            with eval_mode(model):
+                yield
+        finally:
+            awd.hidden, awd.bs = state
+            for module, name, weight in dropped:
+                setattr(module, name, weight)
+
+
+class FastaiAdapter(FastaiText, ModelAdapter):
     """A fastai AWD-LSTM text classifier ``Learner`` behind the engine's interface.
 
     Tokens are exactly the ids ``learn.predict(text)`` uses (the Learner's own tokenizer and
@@ -128,52 +241,11 @@ class FastaiAdapter(ModelAdapter):
         return "AWD-LSTM"
 
     @property
-    def vocab(self) -> Sequence[str]:
-        """The Learner's text vocabulary (``learn.dls.vocab[0]``), index = token id."""
-        return self._vocab
-
-    @property
-    def network(self) -> torch.nn.Module:
-        """The Learner's ``SequentialRNN`` (``learn.model``)."""
-        return self.learn.model
-
-    @property
     def awd_lstm(self) -> Any:
         """The ``AWD_LSTM`` inside the ``SentenceEncoder``."""
         return self.learn.model[0].module
 
     # --- tokens ---------------------------------------------------------------------------
-
-    def _pipeline(self) -> list[Any]:
-        """The transforms ``learn.dls.test_dl([text])`` applies to a string (cached)."""
-        if self._steps is None:
-            dataset = self.learn.dls.valid_ds
-            items = dataset.tls[0] if hasattr(dataset, "tls") else dataset
-            self._steps = list(items.tfms.fs[items.infer_idx("text") :])
-        return self._steps
-
-    def raw_tokens(self, text: str) -> tuple[list[str], list[int]]:
-        """The tokenizer's strings (before numericalisation) and the token ids of ``text``.
-
-        Returns
-        -------
-        tokens, ids : list[str], list[int]
-            Both of length ``n_tokens``; ``tokens`` keep the surface of words the vocabulary
-            maps to ``xxunk``.
-        """
-        with known_warnings_hidden():  # fastai's import-time deprecations, exactly those
-            from fastai.text.core import Tokenizer
-
-        x: Any = text
-        words: list[str] | None = None
-        for step in self._pipeline():
-            x = step(x, split_idx=1)
-            if isinstance(step, Tokenizer):
-                words = [str(w) for w in x]
-        ids = [int(i) for i in torch.as_tensor(x).reshape(-1).tolist()]
-        if words is None or len(words) != len(ids):
-            words = [self._vocab[i] for i in ids]
-        return words, ids
 
     def tokenize(self, text: str) -> Tokenized:
         """Tokenise ``text`` exactly as the Learner does, with character spans.
@@ -198,10 +270,7 @@ class FastaiAdapter(ModelAdapter):
                 f"The text is empty once tokenised ({text[:40]!r} holds only markup such as "
                 "'<br />'): give at least one word to explain."
             )
-        special = [False] * len(words)
-        for i, w in enumerate(words):
-            if w in MARKERS or (i > 0 and words[i - 1] in _REPEATS and w.isdigit()):
-                special[i] = True
+        special = self.markers(words)
         return Tokenized(
             text=text,
             ids=tuple(ids),
@@ -213,14 +282,6 @@ class FastaiAdapter(ModelAdapter):
         )
 
     # --- model ----------------------------------------------------------------------------
-
-    def embed(self, ids: torch.Tensor) -> torch.Tensor:
-        """Embedding rows of ``ids``, shape ``(batch, n_tokens)`` → ``(batch, n_tokens, dim)``.
-
-        The encoder's weight is looked up directly (no embedding dropout, whatever the mode).
-        """
-        encoder = self.awd_lstm.encoder
-        return torch.nn.functional.embedding(ids.to(encoder.weight.device), encoder.weight)
 
     def forward_embeds(self, embeds: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """``F`` from the embeddings, the whole input as one chunk.
@@ -319,42 +380,6 @@ class FastaiAdapter(ModelAdapter):
         with self.lock, torch.no_grad(), eval_mode(self.learn.model), self._fresh_hidden(1):
             logits = self.learn.model(batch)[0]
         return apply_head(logits, self.output)
-
-    @contextlib.contextmanager
-    def _fresh_hidden(self, batch: int) -> Iterator[None]:
-        """A zero recurrent state for ``batch`` rows; the previous state is put back after."""
-        awd = self.awd_lstm
-        saved = awd.hidden, awd.bs
-        awd.bs = batch
-        awd.hidden = [awd._one_hidden(layer) for layer in range(awd.n_layers)]
-        try:
-            yield
-        finally:
-            awd.hidden, awd.bs = saved
-
-    @contextlib.contextmanager
-    def _prepare(self) -> Iterator[None]:
-        """Eval mode for the whole model, restored on exit (run under the model's lock).
-
-        On exit every module's training flag, the AWD-LSTM hidden state and the LSTM weights
-        that weight dropout derives are put back exactly as found (nothing else is touched).
-        """
-        model = self.learn.model
-        awd = self.awd_lstm
-        state = awd.hidden, awd.bs
-        dropped = [
-            (m.module, name, getattr(m.module, name))
-            for m in model.modules()
-            if type(m).__name__ == "WeightDropout"
-            for name in m.layer_names
-        ]
-        try:
-            with eval_mode(model):
-                yield
-        finally:
-            awd.hidden, awd.bs = state
-            for module, name, weight in dropped:
-                setattr(module, name, weight)
 
 
 def learner_vocabs(learn: Any) -> tuple[list[str], tuple[str, ...] | None]:

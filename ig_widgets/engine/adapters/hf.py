@@ -39,6 +39,26 @@ def is_hf_model(model: Any) -> bool:
         return False
 
 
+def is_causal_lm(model: Any) -> bool:
+    """Whether ``model`` is a Hugging Face causal language model (``*ForCausalLM``, GPT-2).
+
+    Known by its class (or a base class) among transformers' causal-LM classes, or named
+    ``…ForCausalLM`` / ``…LMHeadModel``. Such a model goes to the language-model families.
+    """
+    if not is_hf_model(model):
+        return False
+    try:
+        from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    except ImportError:  # pragma: no cover - an unusual transformers layout
+        names: set[str] = set()
+    else:
+        names = {v for v in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values() if isinstance(v, str)}
+    return any(
+        cls.__name__ in names or cls.__name__.endswith(("ForCausalLM", "LMHeadModel"))
+        for cls in type(model).__mro__
+    )
+
+
 class HFAdapter(ModelAdapter):
     """A Hugging Face ``AutoModelForSequenceClassification``-style model and its tokenizer.
 
@@ -115,8 +135,11 @@ class HFAdapter(ModelAdapter):
 
     @classmethod
     def accepts(cls, model: Any, **kwargs: Any) -> bool:
-        """A ``PreTrainedModel``; with ``embedding=`` given, the generic torch adapter's turn."""
-        return kwargs.get("embedding") is None and is_hf_model(model)
+        """A ``PreTrainedModel``; with ``embedding=`` given, the generic torch adapter's turn.
+
+        Not a causal language model (:func:`is_causal_lm`): the language-model families'.
+        """
+        return kwargs.get("embedding") is None and is_hf_model(model) and not is_causal_lm(model)
 
     @property
     def name(self) -> str:
