@@ -242,7 +242,13 @@ class UncertainBaseline(Baseline):
             opt.zero_grad()
             loss.backward()
             opt.step()
-        last = {"probs": probs.cpu().numpy(), "history": history, "iterations": len(history)}
+        converged = history[-1] <= self.tol
+        last = {
+            "probs": probs.cpu().numpy(),
+            "history": history,
+            "iterations": len(history),
+            "converged": converged,
+        }
         return torch.where(kept.unsqueeze(-1), fixed, free.detach()), last
 
     @property
@@ -250,7 +256,8 @@ class UncertainBaseline(Baseline):
         """``uncertain (probabilities …)``."""
         if "probs" in self.last:
             reached = "/".join(f"{p:.3f}" for p in self.last["probs"])
-            return f"uncertain (probabilities {reached})"
+            stopped = "" if self.last.get("converged", True) else ", not converged"
+            return f"uncertain (probabilities {reached}{stopped})"
         return "uncertain"
 
 

@@ -94,11 +94,64 @@ def is_cancelled(cancel: CancelHook | None) -> bool:
 
 
 def check_finite(values: torch.Tensor, what: str) -> None:
-    """``ValueError`` when the model produced NaN or infinity."""
-    if not torch.isfinite(values).all():
+    """``ValueError`` when the model produced NaN or infinity, naming the row and output.
+
+    ``values`` is ``(batch, ..., n_outputs)``; the message gives the first bad row of the
+    batch and the index of the output.
+    """
+    finite = torch.isfinite(values)
+    if not finite.all():
+        first = (~finite).nonzero()[0].tolist()
+        where = f"row {first[0]} of the batch, output {first[-1]}" if len(first) > 1 else ""
         raise ValueError(
-            f"The model's output contains NaN or infinity ({what}); IG needs finite outputs. "
-            "Check the model's weights and that it runs in eval mode."
+            f"The model's output contains NaN or infinity ({what}{', ' if where else ''}"
+            f"{where}); IG needs finite outputs. Check the model's weights and that it runs "
+            "in eval mode; at a baseline (row 0 of the two ends), a norm or square root of "
+            "zeros is undefined: use another baseline."
+        )
+
+
+def check_path_finite(
+    out: torch.Tensor,
+    grads: dict[int, torch.Tensor],
+    alphas: Sequence[float],
+    classes: Sequence[str],
+) -> None:
+    """``ValueError`` naming the first point α and the output where F or a gradient is not finite.
+
+    More points cannot mend a NaN (a ``norm`` or ``sqrt`` of a zero baseline has none at
+    α = 0), so it is an error, never a number shown in a badge.
+
+    Parameters
+    ----------
+    out : torch.Tensor
+        ``F`` at the points, ``(k, n_classes)``.
+    grads : dict[int, torch.Tensor]
+        Per class index, ``∂F/∂e`` at the points, ``(k, n_tokens, dim)``.
+    alphas : sequence of float
+        The ``k`` points.
+    """
+    bad_f = ~torch.isfinite(out.detach()).reshape(out.shape[0], -1).all(-1)
+    bad = {c: ~torch.isfinite(g).reshape(g.shape[0], -1).all(-1) for c, g in grads.items()}
+    if not bool(bad_f.any()) and not any(bool(b.any()) for b in bad.values()):
+        return
+    for j, alpha in enumerate(alphas):
+        if bool(bad_f[j]):
+            what = "F"
+            row = out[j].detach()
+            c = int((~torch.isfinite(row)).nonzero()[0, 0]) if row.dim() == 1 else 0
+        else:
+            hit = [c for c, b in sorted(bad.items()) if bool(b[j])]
+            if not hit:
+                continue
+            what, c = "the gradient of F", hit[0]
+        name = classes[c] if 0 <= c < len(classes) else str(c)
+        raise ValueError(
+            f"{what} is NaN or infinite at the point α = {float(alpha):.6g} of the path, for "
+            f"output {name!r}. More steps cannot fix this: the model is not differentiable "
+            "there (e.g. a norm or square root of a zero baseline at α = 0). Use another "
+            "baseline (a token, TextBaseline, AverageBaseline) or a rule without the end "
+            "points, or guard the model (norm + eps)."
         )
 
 
@@ -311,8 +364,9 @@ class PathEvaluator:
         else:
             out = self.adapter.forward_embeds(points, self.ids)
         out = at_position(out, self.position)
-        check_finite(out, "along the path")
-        return self.results(out, backward(out, points, self.backward_classes))
+        grads = backward(out, points, self.backward_classes)
+        check_path_finite(out, grads, alphas, self.adapter.classes)
+        return self.results(out, grads)
 
 
 def backward(

@@ -437,6 +437,7 @@ class Explainer:
             if np.abs(cache.f_end - expected).max() > SAME_FUNCTION_RTOL * scale:
                 alone = forward(self.adapter, inputs.unsqueeze(0), ids, position)[0]
                 if np.abs(alone - expected).max() > SAME_FUNCTION_RTOL * scale:
+                    random = self._random_forward(ids, position, expected, scale)
                     raise ValueError(
                         f"The engine's F at the input ({_short(alone)}) is not what "
                         f"{self.adapter.name} computes on this text ({_short(expected)}): "
@@ -444,9 +445,33 @@ class Explainer:
                         "path's points in place of the embedding layer's output; check that "
                         "embedding= is the layer the token ids go through, that it runs once "
                         "per forward, and that every other input the model needs is passed "
-                        "(forward_kwargs=)."
+                        f"(forward_kwargs=).{random}"
                     )
         cache.checked = True
+
+    def _random_forward(
+        self, ids: torch.Tensor, position: int | None, expected: np.ndarray, scale: float
+    ) -> str:
+        """What to add to the error when the model's own forward differs between two runs.
+
+        Then the cause is randomness or state left in eval mode (dropout called with
+        ``training=True``, sampling, a counter), not ``embedding=``; ``""`` otherwise.
+        """
+        with self.adapter.lock, torch.no_grad():
+            again = self.adapter.reference_forward(ids)
+        if again is None:
+            return ""
+        values = again.detach().double().cpu().numpy()[0]
+        values = values[position] if values.ndim == 2 and position is not None else values
+        if np.abs(values - expected).max() <= SAME_FUNCTION_RTOL * scale:
+            return ""
+        return (
+            f" More likely here: {self.adapter.name}'s own forward gives different outputs on "
+            f"the same text in eval mode ({_short(expected)}, then {_short(values)}): it is "
+            "random or keeps state (dropout applied with training=True, sampling, a counter), "
+            "so no explanation of it holds. Make the forward deterministic in eval mode "
+            "(nn.Dropout modules, or F.dropout(x, training=self.training))."
+        )
 
     def _path(self, tok: Tokenized, start: PathStart, position: int | None) -> _PathCache:
         key = (self.adapter.weights_version, tok.ids, start.key, position, self.adapter.head_key)

@@ -126,3 +126,114 @@ def probabilities(f: np.ndarray, output: str) -> np.ndarray:
         return values
     shifted = np.exp(values - values.max(axis=-1, keepdims=True))
     return np.asarray(shifted / shifted.sum(axis=-1, keepdims=True))
+
+
+# --- the head a model's own prediction uses, read from the model ---------------------------
+# Every family asks these (one rule, one place); an explicit ``output=`` always wins.
+
+#: how close to 1 a sum of non-negative outputs must be to count as probabilities already
+_SUMS_TO_ONE = 1e-5
+
+
+def chosen_output(given: object, default: Output) -> Output:
+    """The user's ``output=`` when given (checked), else the head read from the model."""
+    return default if given is None else check_output(given)
+
+
+def output_from_config(config: object) -> Output:
+    """The head of a Hugging Face model, from its config, as its own loss reads it.
+
+    ``problem_type="regression"`` or ``num_labels == 1`` (transformers' regression
+    convention) → ``identity``; ``"multi_label_classification"`` → ``sigmoid``; else the
+    softmax, ``probs``.
+    """
+    problem = getattr(config, "problem_type", None)
+    if problem == "multi_label_classification":
+        return "sigmoid"
+    if problem == "regression" or int(getattr(config, "num_labels", 2)) == 1:
+        return "identity"
+    return "probs"
+
+
+def output_from_pipeline(task: str, config: object, function_to_apply: object) -> Output:
+    """The head a ``transformers`` classification pipeline applies to the logits.
+
+    Parameters
+    ----------
+    task : str
+        The pipeline's task (``"text-classification"``, ``"token-classification"`` …).
+    config : object
+        The model's config (``problem_type``, ``num_labels``).
+    function_to_apply : object
+        The pipeline's ``function_to_apply`` (an enum or a string: ``none``, ``sigmoid``,
+        ``softmax``), or None for its default.
+
+    Returns
+    -------
+    Output
+        ``none`` → ``identity``, ``sigmoid`` → ``sigmoid``, ``softmax`` → ``probs``; with no
+        function given, the text pipeline's own rule: regression → ``identity``,
+        multi-label or one label → ``sigmoid``, else ``probs`` (token pipelines: ``probs``).
+    """
+    applied = "" if function_to_apply is None else str(function_to_apply).lower()
+    for suffix, head in (("none", "identity"), ("sigmoid", "sigmoid"), ("softmax", "probs")):
+        if applied.endswith(suffix):
+            return head  # type: ignore[return-value]  # one of OUTPUTS
+    if task not in ("text-classification", "sentiment-analysis"):
+        return "probs"
+    problem = getattr(config, "problem_type", None)
+    if problem == "regression":
+        return "identity"
+    if problem == "multi_label_classification" or int(getattr(config, "num_labels", 2)) == 1:
+        return "sigmoid"
+    return "probs"
+
+
+#: fastai loss functions (by class name) whose predictions are not a softmax
+_LOSS_HEADS: dict[str, Output] = {
+    "BCEWithLogitsLossFlat": "sigmoid",
+    "BCEWithLogitsLoss": "sigmoid",
+    "MSELossFlat": "identity",
+    "L1LossFlat": "identity",
+    "MSELoss": "identity",
+    "L1Loss": "identity",
+}
+
+
+def output_from_loss(loss_func: object) -> Output:
+    """The head of a fastai ``Learner``, as ``learn.predict`` applies it after its loss.
+
+    ``BCEWithLogitsLossFlat`` → ``sigmoid`` (multi-label), ``MSELossFlat``/``L1LossFlat`` →
+    ``identity`` (regression), anything else (``CrossEntropyLossFlat`` …) → ``probs``.
+    A flattened loss (``MSELossFlat()`` is a ``BaseLoss``) is read by the loss it wraps.
+    """
+    for loss in (loss_func, getattr(loss_func, "func", None)):
+        head = _LOSS_HEADS.get(type(loss).__name__)
+        if head is not None:
+            return head
+    return "probs"
+
+
+def refuse_second_softmax(logits: torch.Tensor, output: Output, explicit: bool) -> None:
+    """``ValueError`` when a softmax head would be put on outputs that are probabilities.
+
+    A model whose forward already ends in a softmax gives non-negative outputs that sum to 1;
+    a second softmax would explain another function (0.57 where the model says 0.979).
+    Only the default head is refused: an explicit ``output="probs"`` is the user's choice.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        The model's outputs on one text, ``(1, n_classes)`` or ``(1, n_tokens, n_classes)``.
+    """
+    if explicit or output != "probs" or logits.shape[-1] < 2:
+        return
+    values = logits.detach().double()
+    sums = values.sum(-1)
+    if bool((values >= 0).all()) and bool(((sums - 1).abs() <= _SUMS_TO_ONE).all()):
+        raise ValueError(
+            "The model's outputs are already probabilities (non-negative, summing to 1: its "
+            "forward ends in a softmax); the default head would apply a second softmax and "
+            "explain another function. Pass output='identity' to explain these probabilities "
+            "as they are (or output='probs' if a softmax on top is really meant)."
+        )

@@ -22,12 +22,25 @@ SENTENCES: tuple[tuple[str, str], ...] = (
 )
 
 
-def build_toy_learner(seed: int = 0, emb_sz: int = 16, n_hid: int = 24, n_layers: int = 2) -> Any:
+def build_toy_learner(
+    seed: int = 0,
+    emb_sz: int = 16,
+    n_hid: int = 24,
+    n_layers: int = 2,
+    kind: str = "single",
+    bidir: bool = False,
+    bptt: int = 72,
+) -> Any:
     """A randomly initialised AWD-LSTM classifier ``Learner`` (classes negative/positive).
 
     Tokenisation runs in-process (``n_workers=0``) and every word of :data:`SENTENCES` enters
     the vocabulary (``min_freq=1``). The model is untrained: its predictions are arbitrary
     but deterministic for a given ``seed``.
+
+    ``kind`` is ``"single"`` (two classes, cross-entropy), ``"multi"`` (labels
+    ``great``/``boring``/``funny`` by word, ``BCEWithLogitsLossFlat``) or ``"regression"``
+    (a score per text, ``MSELossFlat``); ``bidir`` makes the LSTM layers bidirectional and
+    ``bptt`` is the ``SentenceEncoder``'s chunk length.
     """
     import pandas as pd
     import torch
@@ -40,23 +53,54 @@ def build_toy_learner(seed: int = 0, emb_sz: int = 16, n_hid: int = 24, n_layers
             CategoryBlock,
             ColReader,
             DataBlock,
+            MultiCategoryBlock,
             RandomSplitter,
+            RegressionBlock,
             TextBlock,
             awd_lstm_clas_config,
             text_classifier_learner,
         )
 
     df = pd.DataFrame(list(SENTENCES), columns=["text", "label"])
+    targets: dict[str, Any] = {
+        "single": (CategoryBlock, ColReader("label")),
+        "multi": (MultiCategoryBlock, _word_labels),
+        "regression": (RegressionBlock, _score),
+    }
+    target_block, get_y = targets[kind]
     block = DataBlock(
-        blocks=(TextBlock.from_df("text", min_freq=1, n_workers=0), CategoryBlock),
+        blocks=(TextBlock.from_df("text", min_freq=1, n_workers=0), target_block),
         get_x=ColReader("text"),
-        get_y=ColReader("label"),
+        get_y=get_y,
         splitter=RandomSplitter(0.25, seed=seed),
     )
     dls = block.dataloaders(df, bs=4, seq_len=72, num_workers=0)
-    config = {**awd_lstm_clas_config, "emb_sz": emb_sz, "n_hid": n_hid, "n_layers": n_layers}
+    config = {
+        **awd_lstm_clas_config,
+        "emb_sz": emb_sz,
+        "n_hid": n_hid,
+        "n_layers": n_layers,
+        "bidir": bidir,
+    }
     torch.manual_seed(seed)
-    return text_classifier_learner(dls, AWD_LSTM, config=config, pretrained=False)
+    return text_classifier_learner(dls, AWD_LSTM, config=config, pretrained=False, seq_len=bptt)
+
+
+def _word_labels(row: Any) -> list:  # type: ignore[type-arg]  # fastai casts to it
+    """Multi-label targets of a row: which of three word groups its text holds.
+
+    The return annotation is a bare ``list``: fastai casts the result to it (a
+    parameterised ``list[str]`` fails its ``isinstance``).
+    """
+    text = str(row["text"]).lower()
+    groups = {"great": ("great", "wonderful", "gorgeous"), "boring": ("boring", "dull", "tedious")}
+    labels = [name for name, words in groups.items() if any(w in text for w in words)]
+    return [*labels, "funny"] if "fun" in text or not labels else labels
+
+
+def _score(row: Any) -> float:
+    """A regression target of a row: +1 positive, −1 negative."""
+    return 1.0 if row["label"] == "positive" else -1.0
 
 
 @functools.lru_cache(maxsize=1)

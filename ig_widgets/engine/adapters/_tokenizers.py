@@ -50,7 +50,28 @@ def flat_ints(value: Any, what: str) -> list[int]:
         value = value[0]  # one text in a batch of one
     if not isinstance(value, (list, tuple)) or any(isinstance(v, (list, tuple)) for v in value):
         raise TypeError(f"The tokenizer's {what} must be one sequence of ints for one text.")
-    return [int(v) for v in value]
+    ids = what in ("ids", "input_ids")  # a mask may be bools; an id may not
+    return [int(v) if isinstance(v, bool) and not ids else _whole(v, what) for v in value]
+
+
+def _whole(value: Any, what: str) -> int:
+    """One id (or mask entry) as an int; ``TypeError`` for strings, bools and fractions.
+
+    A whole float (``3.0``, from a float tensor) is taken; ``3.5`` would be truncated.
+    """
+    if isinstance(value, str):
+        raise TypeError(
+            f"The tokenizer's {what} are strings ({value!r} …): it must give token ids, the "
+            "indices into vocab=. Map the strings with vocab.index, or wrap the tokenizer: "
+            "lambda text: [index[t] for t in tokenize(text)]."
+        )
+    whole = isinstance(value, float) and value.is_integer()
+    if isinstance(value, bool) or not (isinstance(value, int) or whole):
+        raise TypeError(
+            f"The tokenizer's {what} hold {value!r} ({type(value).__name__}): they must be "
+            "integers (indices into the vocabulary). Return ints or a LongTensor."
+        )
+    return int(value)
 
 
 class CallableTokenizer:

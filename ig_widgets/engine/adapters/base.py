@@ -321,9 +321,23 @@ class ModelAdapter(ABC):
 
     @contextlib.contextmanager
     def prepared(self) -> Iterator[None]:
-        """Hold the model's lock and put the model in the state IG needs; restore it on exit."""
-        with self.lock, self._prepare():
-            yield
+        """Hold the model's lock and put the model in the state IG needs; restore it on exit.
+
+        Inside it (the outermost one), :attr:`weights_version` is computed once: nothing
+        the engine runs there edits the weights.
+        """
+        with self.lock:
+            outermost = getattr(self, "_prepared_depth", 0) == 0
+            if outermost:
+                self._digest: int | None = None
+            self._prepared_depth = getattr(self, "_prepared_depth", 0) + 1
+            try:
+                with self._prepare():
+                    yield
+            finally:
+                self._prepared_depth -= 1
+                if outermost:
+                    self._digest = None
 
     def _prepare(self) -> contextlib.AbstractContextManager[None]:
         """The family's own set-up for :meth:`prepared` (eval mode, ...); called under the lock."""
@@ -365,8 +379,64 @@ class ModelAdapter(ABC):
 
     @property
     def weights_version(self) -> int:
-        """Changes whenever a weight of the model is modified in place (for cache keys)."""
-        return sum(p._version for p in self.network.parameters())
+        """Changes whenever the function's weights change (for cache keys): a content digest.
+
+        See :func:`weights_digest`; within :meth:`prepared` it is computed once.
+        """
+        if getattr(self, "_prepared_depth", 0) > 0:
+            if getattr(self, "_digest", None) is None:
+                self._digest = weights_digest(self.network)
+            assert self._digest is not None
+            return self._digest
+        return weights_digest(self.network)
+
+
+def weights_digest(module: torch.nn.Module) -> int:
+    """A digest of everything a module's function is made of: parameters and buffers.
+
+    Per tensor (by name): its identity, storage address, shape, dtype and version counter,
+    and the sums of its rows (the tensor seen as ``(-1, last dim)``; a 1-D tensor's
+    entries), all rows of all tensors weighted ``1, 2, 3 …`` into one checksum. So a weight edited
+    through ``.data`` (which leaves the version counter alone), a swapped submodule or
+    ``nn.Parameter``, buffers such as BatchNorm's running statistics, and rows moved within a
+    tensor all change it; two entries swapped within one row do not. Meta tensors have no
+    data: only their description counts. One pass over the weights, no copy of them
+    (``benchmarks/cache_key.py`` measures the cost against an explanation).
+
+    Returns
+    -------
+    int
+        A hash of the description and the checksums.
+    """
+    described: list[tuple[Any, ...]] = []
+    rows: dict[torch.device, list[torch.Tensor]] = {}
+    with torch.no_grad():
+        tensors = itertools.chain(module.named_parameters(), module.named_buffers())
+        for name, t in tensors:
+            described.append((name, id(t), _address(t), tuple(t.shape), t.dtype, t._version))
+            if t.device.type == "meta" or t.numel() == 0:
+                continue
+            values = t.int_repr() if t.is_quantized else t
+            if values.is_complex():
+                values = torch.view_as_real(values)
+            # rows of the last axis (a 1-D tensor: its entries), summed in the tensor's dtype:
+            # one fast pass (a float64 sum of float32 data costs 30x more)
+            flat = values.reshape(-1, values.shape[-1]).sum(1) if values.dim() > 1 else values
+            rows.setdefault(t.device, []).append(flat.reshape(-1).double())
+        checksums = []
+        for parts in rows.values():  # all row sums weighted 1, 2, 3 …: one product per device
+            joined = torch.cat(parts)
+            ramp = torch.arange(1, joined.numel() + 1, dtype=torch.float64, device=joined.device)
+            checksums.append(float(joined @ ramp))
+    return hash((tuple(described), tuple(checksums)))
+
+
+def _address(t: torch.Tensor) -> int:
+    """Where a tensor's data lies (0 for tensors without storage, e.g. quantized or meta)."""
+    try:
+        return int(t.data_ptr())
+    except RuntimeError:
+        return 0
 
 
 def kept_ends(tok: Tokenized) -> tuple[tuple[int, ...], tuple[int, ...]]:

@@ -17,6 +17,7 @@ from ig_widgets.engine.adapters.base import (
     eval_mode,
     unknown_flags,
 )
+from ig_widgets.engine.heads import apply_head, chosen_output, output_from_loss
 from ig_widgets.models.quiet import known_warnings_hidden
 
 #: fastai's marker tokens: they carry no characters of the text
@@ -184,27 +185,44 @@ class FastaiAdapter(FastaiText, ModelAdapter):
     ----------
     learn : fastai.learner.Learner
         A text classifier built with ``text_classifier_learner(dls, AWD_LSTM, ...)``.
-    output : {"probs", "logits"}
-        What the engine attributes: softmax probabilities (default) or logits.
+    output : {"probs", "logits", "sigmoid", "identity"} or None
+        What the engine attributes; None (default) reads the head ``learn.predict`` applies
+        from the Learner's loss (:func:`~ig_widgets.engine.heads.output_from_loss`):
+        ``BCEWithLogitsLossFlat`` → ``sigmoid`` (multi-label), ``MSELossFlat`` →
+        ``identity`` (regression, one class per output: ``score``), else the softmax.
+
+    Notes
+    -----
+    A bidirectional AWD-LSTM reads each ``bptt`` chunk backwards from the chunk's end, with
+    the state the previous chunk left: for a text longer than ``bptt`` that is not one
+    chunk. The engine then runs the chunks as the Learner's ``SentenceEncoder`` does, the
+    state carried between them without fastai's detach, so ``F`` is the Learner's and the
+    gradients are exact. ``F`` at the input is checked against ``learn.model`` on the ids
+    (the forward of ``learn.predict``) for every text.
     """
 
     family = "fastai"
     default_baseline_token = "xxunk"
 
-    def __init__(self, learn: Any, output: Output = "probs", **kwargs: Any) -> None:
+    def __init__(self, learn: Any, output: Output | None = None, **kwargs: Any) -> None:
         if kwargs:
             raise TypeError(
                 f"A fastai Learner takes no {', '.join(sorted(kwargs))} argument: its tokenizer, "
-                "embedding and classes come from the Learner. Allowed: output='probs'|'logits'."
+                "embedding and classes come from the Learner. Allowed: output='probs', "
+                "'logits', 'sigmoid' or 'identity'."
             )
-        if output not in ("probs", "logits"):
-            raise ValueError(f"output must be 'probs' or 'logits', got {output!r}")
         if not self.accepts(learn):
             raise TypeError("FastaiAdapter needs a fastai Learner of an AWD-LSTM text classifier")
         self.learn = learn
-        self.output = output
-        self.classes = tuple(str(c) for c in learn.dls.vocab[1])
-        self._vocab = list(learn.dls.vocab[0])
+        self.output = chosen_output(output, output_from_loss(getattr(learn, "loss_func", None)))
+        self._vocab, labels = learner_vocabs(learn)
+        self.classes = labels if labels is not None else _output_names(learn)
+        if len(self.classes) == 1 and self.output == "probs":
+            raise ValueError(
+                "The Learner has one output and no classes (regression): a softmax over it is "
+                "constant. Pass output='identity' (or leave output= out: MSELossFlat is read "
+                "as regression)."
+            )
         self.unk_id = self._vocab.index(UNK) if UNK in self._vocab else None
         self._steps: list[Any] | None = None
 
@@ -323,11 +341,64 @@ class FastaiAdapter(FastaiText, ModelAdapter):
 
         The head pools the outputs from ``kept`` on; ``mask`` ``(batch, n)`` marks the pads.
         """
+        bptt = int(self.learn.model[0].bptt)
         with self.lock, self._fresh_hidden(embeds.shape[0]):
-            hidden = self.awd_lstm(embeds, from_embeds=True)
+            if self.awd_lstm.n_dir != 1 and embeds.shape[1] > bptt:
+                hidden = self._chunked(embeds, bptt)
+            else:
+                hidden = self.awd_lstm(embeds, from_embeds=True)
             pooled = hidden[:, kept:], mask.to(embeds.device)[:, kept:]
             logits = self.learn.model[1](pooled)[0]
-        return logits.softmax(-1) if self.output == "probs" else logits
+        return apply_head(logits, self.output)
+
+    def _chunked(self, embeds: torch.Tensor, bptt: int) -> torch.Tensor:
+        """The AWD-LSTM's outputs ``(batch, n, emb)`` over chunks of ``bptt``, as the Learner.
+
+        fastai's ``SentenceEncoder`` feeds the chunks one after the other, each layer starting
+        from the state the previous chunk left; that is what a bidirectional model computes
+        (its backward direction restarts at each chunk's end). The state is carried here
+        without fastai's detach, so gradients reach every earlier token. Eval mode: the
+        dropouts between layers are the identity and are skipped.
+        """
+        awd = self.awd_lstm
+        state = list(awd.hidden)
+        outs = []
+        for i in range(0, embeds.shape[1], bptt):
+            x = embeds[:, i : i + bptt]
+            for layer, rnn in enumerate(awd.rnns):
+                x, state[layer] = rnn(x, state[layer])
+            outs.append(x)
+        return torch.cat(outs, dim=1)
+
+    def reference_forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """``F`` ``(1, n_classes)`` of ``learn.model`` on ``ids`` ``(n,)``: ``learn.predict``'s.
+
+        The Learner's own ``SentenceEncoder`` runs (its ``bptt`` chunks, its ``max_len``),
+        from a reset state; the recurrent state found is put back afterwards.
+        """
+        batch = ids.to(self.awd_lstm.encoder.weight.device).reshape(1, -1)
+        with self.lock, torch.no_grad(), eval_mode(self.learn.model), self._fresh_hidden(1):
+            logits = self.learn.model(batch)[0]
+        return apply_head(logits, self.output)
+
+
+def learner_vocabs(learn: Any) -> tuple[list[str], tuple[str, ...] | None]:
+    """The text vocabulary of a Learner and its class names (None: no classes, regression).
+
+    ``learn.dls.vocab`` is ``[text vocabulary, classes]`` for a classifier, and only the
+    text vocabulary (a flat list of token strings) for a regression target.
+    """
+    vocab = learn.dls.vocab
+    if len(vocab) and all(isinstance(t, str) for t in vocab[:4]):
+        return [str(t) for t in vocab], None
+    return [str(t) for t in vocab[0]], tuple(str(c) for c in vocab[1])
+
+
+def _output_names(learn: Any) -> tuple[str, ...]:
+    """Names of a regression Learner's outputs: ``score``, or ``score_0`` … for several."""
+    linears = [m for m in learn.model[1].modules() if isinstance(m, torch.nn.Linear)]
+    n = int(linears[-1].out_features) if linears else 1
+    return ("score",) if n == 1 else tuple(f"score_{i}" for i in range(n))
 
 
 def first_kept_output(n_tokens: int, bptt: int, max_len: int | None) -> int:

@@ -18,7 +18,7 @@ from ig_widgets.engine.adapters.base import (
     unknown_flags,
 )
 from ig_widgets.engine.adapters.torch import edge_run, logits_to_f, pick_logits, vocab_list
-from ig_widgets.engine.heads import check_output
+from ig_widgets.engine.heads import chosen_output, output_from_config, refuse_second_softmax
 
 #: a tokenizer's ``model_max_length`` above this means "no limit set"
 _NO_LIMIT = 10**6
@@ -62,8 +62,8 @@ def is_causal_lm(model: Any) -> bool:
 class HFAdapter(ModelAdapter):
     """A Hugging Face ``AutoModelForSequenceClassification``-style model and its tokenizer.
 
-    ``HFAdapter(model, tokenizer=fast_tokenizer)``; optional ``output="probs"`` (softmax,
-    default) or ``"logits"``, ``baseline_token=``, ``classes=`` (default ``config.id2label``
+    ``HFAdapter(model, tokenizer=fast_tokenizer)``; optional ``output=`` (default: the head
+    the config names, see below), ``baseline_token=``, ``classes=`` (default ``config.id2label``
     in index order), ``name=``.
 
     The default baseline token is the tokenizer's mask token when it has one (``[MASK]``,
@@ -82,7 +82,9 @@ class HFAdapter(ModelAdapter):
     is run with ``inputs_embeds=`` and an all-ones attention mask, and adds its position and
     token-type embeddings inside, so those are part of the function, not attributed.
     ``output=`` is ``"probs"`` (softmax, single-label), ``"logits"``, ``"sigmoid"``
-    (multi-label) or ``"identity"`` (regression). An ``…ForTokenClassification`` model gives
+    (multi-label) or ``"identity"`` (regression); without it the head is read from the
+    config (:func:`~ig_widgets.engine.heads.output_from_config`: ``problem_type`` and
+    ``num_labels == 1``). An ``…ForTokenClassification`` model gives
     ``F`` per token; explain one token with ``target=(i, label)``.
     """
 
@@ -114,7 +116,9 @@ class HFAdapter(ModelAdapter):
             )
         if model.get_input_embeddings() is None:
             raise ValueError("The model has no input embedding layer (get_input_embeddings()).")
-        output = check_output(output or "probs")
+        #: whether ``output=`` was the user's (a default read from the config may be refused)
+        self.output_given = output is not None
+        output = chosen_output(output, output_from_config(model.config))
         self.model = model
         self.tokenizer = tokenizer
         self.output: Output = output
@@ -212,7 +216,9 @@ class HFAdapter(ModelAdapter):
         batch = ids.to(self.device).unsqueeze(0)
         with self.lock, torch.no_grad(), eval_mode(self.model):
             out = self.model(input_ids=batch, attention_mask=torch.ones_like(batch))
-        return logits_to_f(pick_logits(out), len(self.classes), self.output)
+        logits = pick_logits(out)
+        refuse_second_softmax(logits, self.output, self.output_given)
+        return logits_to_f(logits, len(self.classes), self.output)
 
     def _prepare(self) -> contextlib.AbstractContextManager[None]:
         """Eval mode while in use; every submodule's training flag restored afterwards."""

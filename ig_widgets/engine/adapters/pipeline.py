@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ig_widgets.engine.adapters.hf import HFAdapter, is_hf_model
+from ig_widgets.engine.heads import output_from_pipeline
 
 #: the pipelines whose model and tokenizer the Hugging Face adapter explains
 _TASKS = frozenset({"text-classification", "sentiment-analysis", "token-classification", "ner"})
@@ -14,8 +15,9 @@ class PipelineAdapter(HFAdapter):
     """A ``transformers.pipeline("text-classification")`` (or ``"token-classification"``).
 
     The pipeline's model and tokenizer are explained as :class:`HFAdapter` would; ``F``
-    follows the pipeline's own scores: a sigmoid per label for a multi-label model
-    (``problem_type="multi_label_classification"``) or a single output, else the softmax.
+    follows the pipeline's own scores: its ``function_to_apply`` (``none`` → ``identity``),
+    else its default: none for ``problem_type="regression"``, a sigmoid per label for a
+    multi-label model or a single output, else the softmax.
     ``output=`` and the other keyword arguments of :class:`HFAdapter` override.
     """
 
@@ -39,15 +41,6 @@ class PipelineAdapter(HFAdapter):
 
 
 def _pipeline_output(pipe: Any) -> str:
-    """The head the pipeline's scores use: ``"sigmoid"`` or ``"probs"``."""
-    config = pipe.model.config
-    applied = str(getattr(pipe, "_postprocess_params", {}).get("function_to_apply", "")).lower()
-    if applied.endswith("sigmoid"):
-        return "sigmoid"
-    if applied.endswith("none"):
-        return "logits"
-    if applied.endswith("softmax"):
-        return "probs"
-    multi = getattr(config, "problem_type", None) == "multi_label_classification"
-    text_task = pipe.task in ("text-classification", "sentiment-analysis")
-    return "sigmoid" if text_task and (multi or config.num_labels == 1) else "probs"
+    """The head the pipeline's scores use (:func:`heads.output_from_pipeline`)."""
+    params = getattr(pipe, "_postprocess_params", None) or {}
+    return output_from_pipeline(pipe.task, pipe.model.config, params.get("function_to_apply"))

@@ -12,7 +12,12 @@ import torch
 from torch import nn
 
 from ig_widgets.engine.adapters._sites import BagSite, site_for
-from ig_widgets.engine.adapters._tokenizers import CallableTokenizer, Encoded, check_ids
+from ig_widgets.engine.adapters._tokenizers import (
+    CallableTokenizer,
+    Encoded,
+    check_ids,
+    flat_ints,
+)
 from ig_widgets.engine.adapters.base import (
     ModelAdapter,
     Output,
@@ -21,12 +26,14 @@ from ig_widgets.engine.adapters.base import (
     span_surfaces,
     unknown_flags,
 )
-from ig_widgets.engine.heads import apply_head, check_logits, check_output
+from ig_widgets.engine.heads import apply_head, check_logits, chosen_output, refuse_second_softmax
 from ig_widgets.engine.spans import Span, looks_special
 from ig_widgets.models.bundle import TextTokenizer, TorchTextClassifier
 
 #: vocabulary entries tried, in order, as the default baseline token
 BASELINE_CANDIDATES = ("<unk>", "[UNK]", "<UNK>", "xxunk", "<pad>", "[PAD]", "<PAD>", "xxpad")
+#: ``forward_kwargs=``: inputs fixed for every text, or a function of a text's ids ``(n,)``
+ForwardKwargs = Mapping[str, Any] | Callable[[torch.Tensor], Mapping[str, Any]]
 #: how many tokenised texts keep their extra per-token inputs (attention masks ...)
 _EXTRAS_KEPT = 256
 
@@ -187,7 +194,11 @@ def _check_classes(classes: Any, output: Output) -> tuple[str, ...]:
     if len(set(names)) != len(names) or not names:
         raise ValueError(f"classes= must be distinct names, got {names}")
     if len(names) == 1 and output == "probs":
-        raise ValueError("A softmax over one class is constant: use output='logits' for one class.")
+        raise ValueError(
+            "A softmax over one class is constant (every attribution would be 0): pass "
+            "output='identity' for a regression output, 'sigmoid' for one binary label, or "
+            "'logits'."
+        )
     return names
 
 
@@ -222,8 +233,13 @@ class TorchAdapter(ModelAdapter):
       :func:`pick_logits`); ``output_select=``: a callable applied to them after that, e.g.
       ``lambda out: out[:, -1]`` for the last position of a per-position output;
     - ``forward_kwargs=``: other inputs of the model's forward (masks, token types, a second
-      feature tensor), a dict of keyword arguments; tensors have a batch dimension of 1 and
-      are broadcast to the batch of path points;
+      feature tensor). Inputs that depend on the text (a mask, lengths) are a function of
+      the ids, ``forward_kwargs=lambda ids: {"mask": (ids != pad)[None]}`` with ``ids``
+      ``(n_tokens,)`` on the model's device: it is called for every text (and baseline) the
+      model runs on. A dict holds inputs fixed for every text; its tensors have a batch
+      dimension of 1 and are broadcast to the batch of path points, and one whose second
+      axis had the length of one text and not of another raises ``ValueError`` (it would
+      silently cut or pad one text by another's length);
     - ``forward_fn=``: ``forward_fn(model, ids, **kwargs)`` runs the model on ids
       ``(batch, n_tokens)`` when calling ``model(ids, **kwargs)`` does not fit;
     - ``baseline_token=``, ``name=``.
@@ -253,7 +269,7 @@ class TorchAdapter(ModelAdapter):
         output: Output | None = None,
         output_key: int | str | None = None,
         output_select: Callable[[torch.Tensor], torch.Tensor] | None = None,
-        forward_kwargs: Mapping[str, Any] | None = None,
+        forward_kwargs: ForwardKwargs | None = None,
         forward_fn: Callable[..., Any] | None = None,
         baseline_token: str | None = None,
         name: str | None = None,
@@ -284,7 +300,9 @@ class TorchAdapter(ModelAdapter):
                 "explain each layer with its own Explainer."
             )
         _require(model, tokenizer, embedding, classes)
-        output = check_output(output or "probs")
+        #: whether ``output=`` was the user's (the default softmax may be refused)
+        self.output_given = output is not None
+        output = chosen_output(output, "probs")
         if output_key is not None and not isinstance(output_key, (int, str)):
             raise TypeError("output_key= must be an int (tuple index) or a str (dict key)")
         for what, fn in (("output_select", output_select), ("forward_fn", forward_fn)):
@@ -298,7 +316,13 @@ class TorchAdapter(ModelAdapter):
         self.classes = _check_classes(classes, output)
         self.output_key = output_key
         self.output_select = output_select
-        self.forward_kwargs = _check_forward_kwargs(forward_kwargs)
+        self.forward_kwargs: ForwardKwargs
+        if callable(forward_kwargs) and not isinstance(forward_kwargs, Mapping):
+            self.forward_kwargs = forward_kwargs
+        else:
+            self.forward_kwargs = _check_forward_kwargs(forward_kwargs)
+        #: the text lengths the model has run on (a fixed per-token tensor fits one only)
+        self._lengths: set[int] = set()
         self.forward_fn = forward_fn
         call = forward_fn if forward_fn is not None else model.forward
         self._takes = _keyword_names(call)
@@ -377,7 +401,7 @@ class TorchAdapter(ModelAdapter):
         if not (isinstance(result, tuple) and len(result) == 2):
             raise TypeError("tokenizer.encode(text) must return (ids, spans)")
         raw_ids, raw_spans = result
-        return Encoded([int(i) for i in raw_ids], list(raw_spans))
+        return Encoded(flat_ints(raw_ids, "ids"), list(raw_spans))
 
     def _remember(self, ids: list[int], extras: dict[str, list[int]]) -> None:
         """Keep a text's extra per-token inputs; note which are constant along any text."""
@@ -421,8 +445,33 @@ class TorchAdapter(ModelAdapter):
                     continue  # a tokenizer output this forward has no parameter for
                 value = torch.tensor([e[key] for e in per_row], device=ids.device)
                 kwargs[key] = value.expand(batch, -1) if same_rows else value
-        kwargs.update(_broadcast(self.forward_kwargs, batch, ids.device))
+        kwargs.update(self._given_inputs(ids, same_rows))
         return kwargs
+
+    def _given_inputs(self, ids: torch.Tensor, same_rows: bool) -> dict[str, Any]:
+        """``forward_kwargs`` for ids ``(batch, n)``: per text (a function), or fixed, checked."""
+        batch, n = ids.shape
+        given = self.forward_kwargs
+        if not isinstance(given, Mapping):
+            rows = [ids[0]] if same_rows else list(ids)
+            per_row = [_check_forward_kwargs(given(row), "forward_kwargs(ids)") for row in rows]
+            if same_rows:
+                return _broadcast(per_row[0], batch, ids.device)
+            return _stacked(per_row, ids.device)
+        self._lengths.add(n)
+        for key, value in given.items():
+            if not isinstance(value, torch.Tensor) or value.dim() < 2:
+                continue
+            length = value.shape[1]
+            if length != n and length in self._lengths:
+                raise ValueError(
+                    f"forward_kwargs[{key!r}] has {length} entries along its second axis, the "
+                    f"length of an earlier text, but this text has {n} tokens: a fixed tensor "
+                    "would cut or pad one text by another's length. Give per-text inputs as a "
+                    f"function of the ids: forward_kwargs=lambda ids: {{{key!r}: ...}} (ids "
+                    "(n_tokens,), tensors with a batch dimension of 1)."
+                )
+        return _broadcast(given, batch, ids.device)
 
     def _call_model(self, ids: torch.Tensor, same_rows: bool) -> Any:
         """Run the model on ids ``(batch, n)`` (already on its device)."""
@@ -518,14 +567,16 @@ class TorchAdapter(ModelAdapter):
         """``F`` of the model's own forward on ``ids`` ``(n,)``, no hook: ``(1, n_classes)``."""
         with self.lock, torch.no_grad(), eval_mode(self.module):
             out = self._call_model(ids.to(self.device).unsqueeze(0), same_rows=True)
-        return self._to_f(out, ids.shape[0])
+        return self._to_f(out, ids.shape[0], check_head=True)
 
-    def _to_f(self, out: Any, n_tokens: int) -> torch.Tensor:
+    def _to_f(self, out: Any, n_tokens: int, check_head: bool = False) -> torch.Tensor:
         logits = pick_logits(out, self.output_key)
         if self.output_select is not None:
             logits = self.output_select(logits)
             if not isinstance(logits, torch.Tensor):
                 raise TypeError(f"output_select returned a {type(logits).__name__}, not a tensor.")
+        if check_head:  # on the check's forward: the default softmax on probabilities refused
+            refuse_second_softmax(logits, self.output, self.output_given)
         return logits_to_f(logits, len(self.classes), self.output, n_tokens)
 
     def _prepare(self) -> contextlib.AbstractContextManager[None]:
@@ -533,19 +584,34 @@ class TorchAdapter(ModelAdapter):
         return eval_mode(self.module)
 
 
-def _check_forward_kwargs(kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``forward_kwargs=`` checked: tensors need a batch dimension of 1."""
+def _check_forward_kwargs(kwargs: Any, what: str = "forward_kwargs=") -> dict[str, Any]:
+    """``forward_kwargs=`` (or what its function returned) checked: tensors of batch 1."""
     if kwargs is None:
         return {}
     if not isinstance(kwargs, Mapping):
-        raise TypeError(f"forward_kwargs= must be a dict, not {type(kwargs).__name__}")
+        raise TypeError(
+            f"{what} must be a dict (or a function of the ids returning one), not "
+            f"{type(kwargs).__name__}"
+        )
     for key, value in kwargs.items():
         if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] != 1:
             raise ValueError(
-                f"forward_kwargs[{key!r}] has shape {tuple(value.shape)}: a tensor needs a "
+                f"{what}[{key!r}] has shape {tuple(value.shape)}: a tensor needs a "
                 "batch dimension of 1 (it is broadcast to every path point)."
             )
     return dict(kwargs)
+
+
+def _stacked(rows: list[dict[str, Any]], device: torch.device) -> dict[str, Any]:
+    """Per-row keyword arguments (each tensor of batch 1) as one batch; others: the first row's."""
+    out: dict[str, Any] = {}
+    for key, first in rows[0].items():
+        values = [r.get(key) for r in rows]
+        if isinstance(first, torch.Tensor) and first.dim() > 0:
+            out[key] = torch.cat([torch.as_tensor(v).to(device) for v in values])
+        else:
+            out[key] = first
+    return out
 
 
 def _broadcast(kwargs: Mapping[str, Any], batch: int, device: torch.device) -> dict[str, Any]:
