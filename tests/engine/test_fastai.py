@@ -149,7 +149,10 @@ def demo_reviews() -> tuple[Explainer, list[str]]:
 
 
 @pytest.mark.slow
+@pytest.mark.shared_data
 def test_completeness_on_several_reviews(demo_reviews):
+    if not imdb_reviews():
+        pytest.skip(f"the imdb_sample reviews are not in {SHARED_DATA} (../shared/data)")
     explainer, texts = demo_reviews
     seen = _check_completeness(explainer, [*texts, LONG_REVIEW])
     print("completeness at 64 Gauss-Legendre steps, (gap, |delta|/gap):", seen)
