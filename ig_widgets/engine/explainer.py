@@ -318,7 +318,8 @@ class Explainer:
         given = IGOptions.coerce(
             options, n_steps=n_steps, method=method, tol=tol, max_steps=max_steps
         )
-        bound = self.adapter.bind(self.tokenize(text), target)
+        tok = self.tokenize(text)  # once per request (a widget's prepare() cached it)
+        bound = self.adapter.bind(tok, target)
         if bound is not self.adapter:  # the request has classes of its own (a language model)
             view = copy.copy(self)  # the same caches, seen through the bound adapter
             view.adapter = bound
@@ -331,7 +332,6 @@ class Explainer:
         position, label = _split_target(target)
         if label is not None:
             _check_target(label, self.classes)
-        tok = self.tokenize(text)
         ids = torch.tensor(tok.ids, dtype=torch.long)
         words = fold_words(tok)
         with self.adapter.prepared():
