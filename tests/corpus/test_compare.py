@@ -196,7 +196,7 @@ def test_runs_with_other_class_names_are_refused() -> None:
         compare_corpora(a, c)
     with pytest.raises(TypeError, match="CorpusExplanation"):
         compare_corpora(a, "run.parquet")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="Unknown class|unknown class|not a class|class"):
+    with pytest.raises(ValueError, match="Unknown class 'neutral'"):
         compare_corpora(a, a, target="neutral")
     with pytest.raises(ValueError, match="min_count"):
         compare_corpora(a, a, min_count=0)
@@ -221,7 +221,7 @@ def test_texts_in_one_run_are_reported_not_dropped() -> None:
     with pytest.raises(ValueError, match="share no text id"):
         compare_corpora(a, other)
     renamed = toy.explain_many(["good", "BAD!"], ids=["x", "y"], n_steps=4, progress=False)
-    with pytest.raises(ValueError, match="different texts.*'y'"):
+    with pytest.raises(ValueError, match=r"different texts.*'y'"):
         compare_corpora(a, renamed)
 
 
