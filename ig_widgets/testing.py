@@ -254,7 +254,10 @@ def assert_explanations_stable(
     for name, value in (("tol", tol), ("text_tol", text_tol)):
         if value is not None and not 0 <= value <= 1:
             raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-    comparison = compare_corpora(reference, current, target=target, min_count=min_count)
+    names = ("reference", "current")
+    comparison = compare_corpora(
+        reference, current, target=target, names=names, min_count=min_count
+    )
     table = comparison.texts()
     ok = table["error_a"].isna() & table["error_b"].isna()
     occurrences, per_text = _shares(comparison, table[ok], target, top_k)
@@ -283,8 +286,8 @@ def assert_explanations_stable(
     if not lines:
         return table
     head = (
-        f"explanations drifted from the reference ({comparison.names[0]} → "
-        f"{comparison.names[1]}, {len(comparison.shared)} texts; tol {tol} of a text's "
+        f"explanations drifted from the reference ({reference.model_name} → "
+        f"{current.model_name}, {len(comparison.shared)} texts; tol {tol} of a text's "
         "|attribution| per word)"
     )
     raise AssertionError("\n".join([head, *lines]))
