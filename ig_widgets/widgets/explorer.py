@@ -11,7 +11,6 @@ import traitlets as t
 from ipywidgets import widget_serialization
 
 from ig_widgets.engine.baselines import Baseline
-from ig_widgets.engine.explainer import Explainer
 from ig_widgets.engine.explanation import Explanation
 from ig_widgets.engine.metrics import comprehensiveness, sufficiency
 from ig_widgets.engine.options import IGOptions, default_method
@@ -35,6 +34,7 @@ from ig_widgets.widgets.bars import AttributionBars
 from ig_widgets.widgets.baseline_menu import BaselineMenu
 from ig_widgets.widgets.chips import SaliencyChips
 from ig_widgets.widgets.live import REFINING, LiveWidget, error_message
+from ig_widgets.widgets.lm_mode import LMMode, as_explainer
 from ig_widgets.widgets.worker import Request
 
 #: the share of the words removed (or kept) by the faithfulness badge's metrics
@@ -65,6 +65,9 @@ class Params:
         For a token-classification model, the token explained (an index into the model's
         tokens); -1 for a sequence classifier, or the first ordinary token until one is
         chosen.
+    continuation : str
+        For a language model, the continuation explained token by token; '' for the
+        top-k next tokens.
     """
 
     text: str
@@ -72,9 +75,10 @@ class Params:
     method: str
     baseline: str
     position: int = -1
+    continuation: str = ""
 
 
-class Explorer(LiveWidget, v.VuetifyTemplate):
+class Explorer(LMMode, LiveWidget, v.VuetifyTemplate):
     """Live Integrated Gradients for one text: every control recomputes, no button.
 
     Parameters
@@ -231,10 +235,7 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
         faithfulness: bool = True,
         **explainer_kwargs: Any,
     ) -> None:
-        if isinstance(model_or_explainer, Explainer):
-            self.explainer = model_or_explainer
-        else:
-            self.explainer = Explainer(model_or_explainer, **explainer_kwargs)
+        self.explainer = as_explainer(model_or_explainer, **explainer_kwargs)
         if level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
         if not isinstance(max_tokens, int) or max_tokens < 1:
@@ -246,6 +247,9 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
         self._measured: Explanation | None = None
         self._count = 50 if n_steps == "auto" else int(n_steps)
         self._start_live(debounce=debounce, name="igw-explorer")
+        lm_panel = self._start_lm()  # a bare language model: the metrics need fixed classes
+        if lm_panel is not None:
+            self._discovering = self._measure_faithfulness = False
         classes = list(self.explainer.classes)
         super().__init__(
             classes=classes,
@@ -258,6 +262,7 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
             baseline=self.menu.adopt(baseline),
             chips=SaliencyChips(),
             bars=AttributionBars(order="sorted", top_k=20),
+            lm_panel=lm_panel,
         )
         self.baseline_items = self.menu.items([], self.baseline)
         self.chips.observe(self._on_chip, "selected")
@@ -326,6 +331,8 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
             self._count = change["new"]  # what n_steps="auto" keeps on the slider
         if change["name"] == "text" and self.position >= 0:
             self.position = -1  # a token of the old text means nothing in the new one
+        if change["name"] == "text" and self.lm_panel is not None:
+            self.target = self.contrast_class = ""  # the old prompt's candidates
         self._schedule()
 
     def _on_chip(self, change: dict[str, Any]) -> None:
@@ -381,6 +388,7 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
             method=self.method,
             baseline=self.baseline,
             position=self.position,
+            continuation=self.lm_panel.continuation if self.lm_panel is not None else "",
         )
 
     def _stages(self, params: Params, request: Request) -> Iterator[Explanation]:
@@ -398,7 +406,9 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
             params.text,
             **options.as_kwargs(),
             baseline=baseline,
-            target=None if position is None else (position, None),
+            target=self._lm_target(
+                params, baseline, None if position is None else (position, None)
+            ),
             progress=lambda done, total: self._progress(request, done, total),
             cancel=request.cancel,
         )
@@ -432,8 +442,9 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
     # ------------------------------------------------------------------ rendering
     def _show(self, exp: Explanation) -> None:
         """Show ``exp`` for the current target, contrast and level."""
-        other = contrast_class(exp, self.target, self.contrast_class) if self.contrast else None
-        view = select(exp, self.target, self.level, other)
+        target = self._shown_target(exp)
+        other = contrast_class(exp, target, self.contrast_class) if self.contrast else None
+        view = select(exp, target, self.level, other)
         attr = view.attribution
         if self.faithfulness and (not exp.is_final or exp is not self._measured):
             self.faithfulness = {}  # measured on another result: it comes again after this one
@@ -462,7 +473,7 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
         self.badge = badge(attr, exp.output)
         self.baseline_info = self._baseline_info(exp)
         self.legend = legend(attr.label, self.level, self.chips.palette)
-        notes = [why_not_note(exp, self.target, other) if other is not None else ""]
+        notes = [why_not_note(exp, target, other) if other is not None else ""]
         if exp.all_unknown:
             notes.insert(0, ALL_UNKNOWN)
         self.note = " ".join(n for n in notes if n)
@@ -470,6 +481,7 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
         self.status = f"{stage}{exp.n_steps} steps · {exp.method} · baseline {exp.baseline}" + (
             "" if exp.is_final else REFINING
         )
+        self._show_lm(exp, target)
 
     def _baseline_info(self, exp: Explanation) -> dict[str, Any]:
         """The baseline's prediction and, when it is far from neutral, a switch to a better one."""
