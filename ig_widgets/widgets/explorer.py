@@ -20,6 +20,7 @@ from ig_widgets.views.selection import (
     UNITS,
     badge,
     baseline_summary,
+    chip_token,
     class_index,
     class_name,
     contrast_class,
@@ -33,7 +34,7 @@ from ig_widgets.widgets._templates import vue_template
 from ig_widgets.widgets.bars import AttributionBars
 from ig_widgets.widgets.baseline_menu import BaselineMenu
 from ig_widgets.widgets.chips import SaliencyChips
-from ig_widgets.widgets.live import REFINING, LiveWidget, error_message
+from ig_widgets.widgets.live import REFINING, error_message
 from ig_widgets.widgets.lm_mode import LMMode, as_explainer
 from ig_widgets.widgets.worker import Request
 
@@ -66,8 +67,7 @@ class Params:
         tokens); -1 for a sequence classifier, or the first ordinary token until one is
         chosen.
     continuation : str
-        For a language model, the continuation explained token by token; '' for the
-        top-k next tokens.
+        A language model's continuation explained token by token; '' for its next token.
     """
 
     text: str
@@ -78,7 +78,7 @@ class Params:
     continuation: str = ""
 
 
-class Explorer(LMMode, LiveWidget, v.VuetifyTemplate):
+class Explorer(LMMode, v.VuetifyTemplate):
     """Live Integrated Gradients for one text: every control recomputes, no button.
 
     Parameters
@@ -129,6 +129,8 @@ class Explorer(LMMode, LiveWidget, v.VuetifyTemplate):
     explained at a time, first the first ordinary token: ``token_labels`` lists each token's
     predicted label, and a click on a chip or a token label (:meth:`vue_explain_token`)
     explains that token; ``target`` then chooses among its labels.
+    For a causal language model without ``prompt=`` the Explorer opens in LM mode
+    (:class:`~ig_widgets.widgets.lm_mode.LMMode`: candidates, continue, continuation box).
     ``n_steps`` (an int in ``[1, MAX_STEPS]``; ``"auto"`` turns on ``auto_steps``),
     ``method`` (a rule of :data:`~ig_widgets.engine.quadrature.ALL_METHODS`) and ``level``
     are validated: a bad value raises ``TraitError``, and from the browser it is shown in the
@@ -247,9 +249,6 @@ class Explorer(LMMode, LiveWidget, v.VuetifyTemplate):
         self._measured: Explanation | None = None
         self._count = 50 if n_steps == "auto" else int(n_steps)
         self._start_live(debounce=debounce, name="igw-explorer")
-        lm_panel = self._start_lm()  # a bare language model: the metrics need fixed classes
-        if lm_panel is not None:
-            self._discovering = self._measure_faithfulness = False
         classes = list(self.explainer.classes)
         super().__init__(
             classes=classes,
@@ -262,7 +261,7 @@ class Explorer(LMMode, LiveWidget, v.VuetifyTemplate):
             baseline=self.menu.adopt(baseline),
             chips=SaliencyChips(),
             bars=AttributionBars(order="sorted", top_k=20),
-            lm_panel=lm_panel,
+            lm_panel=self._start_lm(),
         )
         self.baseline_items = self.menu.items([], self.baseline)
         self.chips.observe(self._on_chip, "selected")
@@ -331,8 +330,6 @@ class Explorer(LMMode, LiveWidget, v.VuetifyTemplate):
             self._count = change["new"]  # what n_steps="auto" keeps on the slider
         if change["name"] == "text" and self.position >= 0:
             self.position = -1  # a token of the old text means nothing in the new one
-        if change["name"] == "text" and self.lm_panel is not None:
-            self.target = self.contrast_class = ""  # the old prompt's candidates
         self._schedule()
 
     def _on_chip(self, change: dict[str, Any]) -> None:
@@ -406,9 +403,7 @@ class Explorer(LMMode, LiveWidget, v.VuetifyTemplate):
             params.text,
             **options.as_kwargs(),
             baseline=baseline,
-            target=self._lm_target(
-                params, baseline, None if position is None else (position, None)
-            ),
+            target=self._lm_target(params, baseline, position),
             progress=lambda done, total: self._progress(request, done, total),
             cancel=request.cancel,
         )
@@ -493,20 +488,3 @@ class Explorer(LMMode, LiveWidget, v.VuetifyTemplate):
             probs = "/".join(f"{p:.2f}" for p in found.probs)
             suggest_text = f"use {suggest!r} ({probs} at this length)"
         return {"text": text, "far": far, "suggest": suggest, "suggest_text": suggest_text}
-
-
-def chip_token(exp: Explanation, level: str, chip: int) -> int | None:
-    """The token a chip stands for: itself, its word's first ordinary token, or None.
-
-    Parameters
-    ----------
-    level : str
-        ``"token"`` (a chip is a token), ``"word"`` (a chip is a word of ``exp.words``) or
-        ``"sentence"`` (no single token: None).
-    """
-    if level == "token":
-        return chip if 0 <= chip < len(exp.tokens) else None
-    if level == "word" and 0 <= chip < len(exp.words):
-        tokens = exp.words[chip].tokens
-        return next((i for i in tokens if not exp.special[i]), tokens[0] if tokens else None)
-    return None

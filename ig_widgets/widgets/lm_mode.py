@@ -23,9 +23,10 @@ from ig_widgets.views.lm import (
 )
 from ig_widgets.widgets._templates import vue_template
 from ig_widgets.widgets.chips import SaliencyChips
+from ig_widgets.widgets.live import LiveWidget
 
 if TYPE_CHECKING:
-    from ig_widgets.widgets.explorer import Explorer, Params
+    from ig_widgets.widgets.explorer import Params
 
 #: how many (prompt, baseline) pairs keep the baseline's next-token guess
 _GUESSES_KEPT = 16
@@ -155,7 +156,7 @@ class LMPanel(v.VuetifyTemplate):
         super().close()
 
 
-class LMMode(t.HasTraits):
+class LMMode(LiveWidget):
     """The Explorer's mixin for a bare language model (``lm_panel`` is None otherwise).
 
     The classes of each result are its candidates (``classes`` follows them, so the target
@@ -168,14 +169,38 @@ class LMMode(t.HasTraits):
     ).tag(sync=True, **widget_serialization)
 
     _guesses: dict[tuple[str, str], tuple[str, float]]
+    _params: Params | None
+    _discovering: bool
+    _measure_faithfulness: bool
+    # the Explorer's own (traits, and what its constructor sets)
+    explainer: Explainer
+    text: str
+    target: str
+    contrast_class: str
+    level: str
+    classes: list[str]
+    baseline_info: dict[str, Any]
 
-    def _start_lm(self: Explorer) -> LMPanel | None:
-        """The panel of a bare language model (made after ``_start_live``), else None."""
+    def _start_lm(self) -> LMPanel | None:
+        """The panel of a bare language model (made after ``_start_live``), else None.
+
+        The faithfulness badge and the neutral-token scan are off for it: the metrics need
+        a model with fixed classes (a prompted LM has them).
+        """
         self._guesses = {}
-        return LMPanel(self, self._lock) if is_bare_lm(self.explainer) else None
+        if not is_bare_lm(self.explainer):
+            return None
+        self._discovering = self._measure_faithfulness = False
+        return LMPanel(self, self._lock)
+
+    @t.observe("text")
+    def _lm_on_text(self, change: dict[str, Any]) -> None:
+        """A new prompt has new candidates: the chips follow its most probable one."""
+        if self.lm_panel is not None:
+            self.target = self.contrast_class = ""
 
     # ------------------------------------------------------------------ public API
-    def continue_with(self: Explorer, name: str | None = None) -> str:
+    def continue_with(self, name: str | None = None) -> str:
         """Append a candidate next token to the text and explain the step after it.
 
         ``name`` is one of the shown candidates; None is the one the chips show. Returns
@@ -190,34 +215,34 @@ class LMMode(t.HasTraits):
             return ""
         index = exp.classes.index(name)
         text = appended(self.explainer, self.text, exp.target_ids[index], name)
-        with self.hold_sync():
+        with self.hold_sync():  # type: ignore[attr-defined]  # the widget class after this
             self.target = self.contrast_class = ""
             self.text = text
         return text
 
-    def explain_continuation(self: Explorer, text: str) -> None:
+    def explain_continuation(self, text: str) -> None:
         """Explain ``text`` after the prompt, each token given those before it; '' clears it."""
         if self.lm_panel is None:
             raise ValueError("A continuation needs a language model without prompt=.")
         if text.strip() == "":
             text = ""
         if text != self.lm_panel.continuation:
-            with self.hold_sync():
+            with self.hold_sync():  # type: ignore[attr-defined]  # the widget class after this
                 self.target = self.contrast_class = ""
                 self.lm_panel.continuation = text
             self._schedule()
 
     # ------------------------------------------------------------------ Explorer hooks
     def _lm_target(
-        self: Explorer, params: Params, baseline: Baseline | str | None, default: Any
+        self, params: Params, baseline: Baseline | str | None, position: int | None
     ) -> Any:
-        """The engine's ``target`` of a request (``default`` for a classifier).
+        """The engine's ``target`` of a request: a classifier's token ``position`` or None.
 
         For a language model: the continuation, or None for the top-k next tokens; the
         baseline's own next-token guess is measured first (one forward, kept per prompt).
         """
         if self.lm_panel is None:
-            return default
+            return None if position is None else (position, None)
         key = (params.text, params.baseline)
         if key not in self._guesses:
             self._guesses[key] = baseline_guess(self.explainer, params.text, baseline)
@@ -225,13 +250,13 @@ class LMMode(t.HasTraits):
                 self._guesses.pop(next(iter(self._guesses)))
         return params.continuation or None
 
-    def _shown_target(self: Explorer, exp: Explanation) -> str:
+    def _shown_target(self, exp: Explanation) -> str:
         """The class the chips show: the Explorer's target, or the LM mode's default."""
         if self.lm_panel is None:
             return self.target
         return shown_class(exp, self.target, self.lm_panel.continuation)
 
-    def _show_lm(self: Explorer, exp: Explanation, shown: str) -> None:
+    def _show_lm(self, exp: Explanation, shown: str) -> None:
         """Follow a language model's result: its candidates, rows and the baseline's guess."""
         panel = self.lm_panel
         if panel is None:
