@@ -225,7 +225,7 @@ def test_the_continuation_box_commits_on_enter_only_and_shows_rows(
     rec.assert_local()
 
 
-def test_token_text_is_inert(lm_page: tuple[RecordedPage, Locator]) -> None:
+def test_token_text_is_inert(lm_page: tuple[RecordedPage, Locator], lm_explainer: Any) -> None:
     rec, root = lm_page
     page = rec.page
     reset(page, root)
@@ -234,8 +234,10 @@ def test_token_text_is_inert(lm_page: tuple[RecordedPage, Locator]) -> None:
     box.press("Enter")
     wait_until(lambda: len(rows(root)) > 3, timeout=180, what="the markup's rows")
     wait_until(lambda: all(r["chips"] for r in rows(root)), timeout=180, what="every row's chips")
-    heads = "".join(r["head"] or "" for r in rows(root)[:-1])
-    assert heads == HOSTILE, heads  # each token's text, shown as text
+    exp = lm_explainer.explain(PROMPT, target=HOSTILE, n_steps=2)
+    heads = [r["head"] for r in rows(root)]
+    assert heads == [*exp.target_tokens, exp.classes[-1]]  # each token's text, as text
+    assert "<img" in "".join(heads) and "onerror" in root.locator(".igw-lm").inner_text()
     assert root.locator(".igw-lm b, .igw-lm img").count() == 0
     assert page.locator("img[src=x]").count() == 0 and page.title() != "pwned"
     rec.assert_local()
