@@ -114,3 +114,13 @@ def baseline_next(description: str, token: str, prob: float) -> str:
     baseline itself, over its whole vocabulary (not only the candidates shown).
     """
     return f"baseline {description} → next {token!r} {prob:.2f}"
+
+
+def needs_prompt(view: str, model: str) -> str:
+    """Why ``view`` (one with fixed classes) refuses the bare language model ``model``."""
+    return (
+        f"{view} needs fixed classes; {model} is a language model whose classes are each "
+        "prompt's top next tokens. Make it a classifier: Explainer(lm, tokenizer=tok, "
+        "prompt='Review: {text}\\nSentiment:', labels={'positive': ' good', 'negative': "
+        "' bad'}), or explore it live in igw.Explorer(lm)."
+    )

@@ -217,3 +217,10 @@ def test_several_lm_widgets_on_one_model_at_once_give_lone_numbers(gpt: igw.Expl
     finally:
         for explorer in explorers:
             explorer.close()
+
+
+def test_compare_and_explain_many_refuse_a_bare_lm_with_the_way_out(gpt: igw.Explainer) -> None:
+    with pytest.raises(ValueError, match="prompt="):
+        igw.Compare([gpt, gpt], text=PROMPT, n_steps=STEPS)
+    with pytest.raises(ValueError, match="needs fixed classes.*prompt="):
+        gpt.explain_many([PROMPT], n_steps=STEPS, progress=False)
