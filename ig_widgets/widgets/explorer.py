@@ -98,7 +98,8 @@ class Explorer(LMMode, v.VuetifyTemplate):
         A vocabulary token, ``ZeroBaseline()``, ``AverageBaseline([...])``,
         ``UncertainBaseline()``, or None for the model's default.
     target : str, int or None
-        The class to explain; None follows the predicted class.
+        The class to explain; None follows the predicted class. For a language model, the
+        continuation box's first text (one token: a candidate; several: a continuation).
     level : {"word", "token", "sentence"}
         Chips per word, per model token, or per sentence (a sentence chip expands into its
         words on click).
@@ -250,6 +251,7 @@ class Explorer(LMMode, v.VuetifyTemplate):
         self._count = 50 if n_steps == "auto" else int(n_steps)
         self._start_live(debounce=debounce, name="igw-explorer")
         classes = list(self.explainer.classes)
+        lm_panel = self._start_lm(target)  # a language model: target= is its continuation
         super().__init__(
             classes=classes,
             text=text,
@@ -257,11 +259,11 @@ class Explorer(LMMode, v.VuetifyTemplate):
             auto_steps=n_steps == "auto",
             method=method or default_method(n_steps).value,  # type: ignore[arg-type]
             level=level,
-            target=class_name(classes, target),
+            target="" if lm_panel is not None else class_name(classes, target),
             baseline=self.menu.adopt(baseline),
             chips=SaliencyChips(),
             bars=AttributionBars(order="sorted", top_k=20),
-            lm_panel=self._start_lm(),
+            lm_panel=lm_panel,
         )
         self.baseline_items = self.menu.items([], self.baseline)
         self.chips.observe(self._on_chip, "selected")

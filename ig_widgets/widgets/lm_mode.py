@@ -181,8 +181,10 @@ class LMMode(LiveWidget):
     classes: list[str]
     baseline_info: dict[str, Any]
 
-    def _start_lm(self) -> LMPanel | None:
+    def _start_lm(self, target: str | int | None = None) -> LMPanel | None:
         """The panel of a bare language model (made after ``_start_live``), else None.
+
+        ``target`` (a text, or a token id) is its first continuation.
 
         The faithfulness badge and the neutral-token scan are off for it: the metrics need
         a model with fixed classes (a prompted LM has them).
@@ -191,7 +193,12 @@ class LMMode(LiveWidget):
         if not is_bare_lm(self.explainer):
             return None
         self._discovering = self._measure_faithfulness = False
-        return LMPanel(self, self._lock)
+        if isinstance(target, int) and not isinstance(target, bool):
+            target = self.explainer.adapter.piece_name(target)  # type: ignore[attr-defined]
+        if target is not None and not isinstance(target, str):
+            raise TypeError(f"target must be a text or a token id, got {type(target).__name__}")
+        text = target if target and target.strip() else ""
+        return LMPanel(self, self._lock, continuation=text)
 
     @t.observe("text")
     def _lm_on_text(self, change: dict[str, Any]) -> None:

@@ -222,5 +222,22 @@ def test_several_lm_widgets_on_one_model_at_once_give_lone_numbers(gpt: igw.Expl
 def test_compare_and_explain_many_refuse_a_bare_lm_with_the_way_out(gpt: igw.Explainer) -> None:
     with pytest.raises(ValueError, match="prompt="):
         igw.Compare([gpt, gpt], text=PROMPT, n_steps=STEPS)
-    with pytest.raises(ValueError, match="needs fixed classes.*prompt="):
+    with pytest.raises(ValueError, match=r"needs fixed classes.*prompt="):
         gpt.explain_many([PROMPT], n_steps=STEPS, progress=False)
+
+
+def test_target_in_the_constructor_is_the_first_continuation(gpt: igw.Explainer) -> None:
+    several = lm_explorer(gpt, target=" great fun")
+    great = gpt.adapter.token_id("Ġgreat")
+    one = lm_explorer(gpt, target=great)  # a token id: that token among the candidates
+    try:
+        assert several.lm_panel.continuation == " great fun"
+        assert [r["name"] for r in several.lm_panel.row_titles] == [" great", " fun", " great fun"]
+        exp = one.explanation
+        assert exp is not None and one.lm_panel.continuation == " great"
+        assert great in exp.target_ids and one.lm_panel.explained == " great"
+        alone = gpt.explain(PROMPT, target=" great", n_steps=STEPS)
+        np.testing.assert_allclose(exp.scores, alone.scores, rtol=0, atol=1e-8)
+    finally:
+        several.close()
+        one.close()
