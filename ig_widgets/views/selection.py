@@ -397,3 +397,20 @@ def _percent(share: float) -> str:
         return f"{share:.0f} %"
     text = f"{share:.1f}"
     return f"{share:.2f} %" if text == f"{100 * DELTA_TOLERANCE:.1f}" else f"{text} %"
+
+
+def chip_token(exp: Explanation, level: str, chip: int) -> int | None:
+    """The token a chip stands for: itself, its word's first ordinary token, or None.
+
+    Parameters
+    ----------
+    level : str
+        ``"token"`` (a chip is a token), ``"word"`` (a chip is a word of ``exp.words``) or
+        ``"sentence"`` (no single token: None).
+    """
+    if level == "token":
+        return chip if 0 <= chip < len(exp.tokens) else None
+    if level == "word" and 0 <= chip < len(exp.words):
+        tokens = exp.words[chip].tokens
+        return next((i for i in tokens if not exp.special[i]), tokens[0] if tokens else None)
+    return None

@@ -24,6 +24,7 @@ from ig_widgets.engine.explanation import ClassAttribution, Explanation
 from ig_widgets.engine.metrics import comprehensiveness, sufficiency
 from ig_widgets.engine.options import IGOptions
 from ig_widgets.engine.words import Alignment, align
+from ig_widgets.views.lm import needs_prompt
 from ig_widgets.views.normalize import normalize
 from ig_widgets.views.selection import badge, class_name, faithfulness_view, legend, rule_items
 from ig_widgets.widgets._templates import vue_template
@@ -424,6 +425,8 @@ def _lockstep(stages: Sequence[Iterator[Explanation]]) -> Iterator[list[Explanat
 def _shared_classes(explainers: Sequence[Explainer]) -> list[str]:
     """The first model's class names; ``ValueError`` when another model's differ."""
     first = list(explainers[0].classes)
+    for bare in (e for e in explainers if not e.classes):  # a language model without prompt=
+        raise ValueError(needs_prompt("Compare", bare.name))
     for explainer in explainers[1:]:
         if sorted(explainer.classes) != sorted(first):
             raise ValueError(

@@ -11,7 +11,6 @@ import traitlets as t
 from ipywidgets import widget_serialization
 
 from ig_widgets.engine.baselines import Baseline
-from ig_widgets.engine.explainer import Explainer
 from ig_widgets.engine.explanation import Explanation
 from ig_widgets.engine.metrics import comprehensiveness, sufficiency
 from ig_widgets.engine.options import IGOptions, default_method
@@ -21,6 +20,7 @@ from ig_widgets.views.selection import (
     UNITS,
     badge,
     baseline_summary,
+    chip_token,
     class_index,
     class_name,
     contrast_class,
@@ -34,7 +34,8 @@ from ig_widgets.widgets._templates import vue_template
 from ig_widgets.widgets.bars import AttributionBars
 from ig_widgets.widgets.baseline_menu import BaselineMenu
 from ig_widgets.widgets.chips import SaliencyChips
-from ig_widgets.widgets.live import REFINING, LiveWidget, error_message
+from ig_widgets.widgets.live import REFINING, error_message
+from ig_widgets.widgets.lm_mode import LMMode, as_explainer
 from ig_widgets.widgets.worker import Request
 
 #: the share of the words removed (or kept) by the faithfulness badge's metrics
@@ -65,6 +66,8 @@ class Params:
         For a token-classification model, the token explained (an index into the model's
         tokens); -1 for a sequence classifier, or the first ordinary token until one is
         chosen.
+    continuation : str
+        A language model's continuation explained token by token; '' for its next token.
     """
 
     text: str
@@ -72,9 +75,10 @@ class Params:
     method: str
     baseline: str
     position: int = -1
+    continuation: str = ""
 
 
-class Explorer(LiveWidget, v.VuetifyTemplate):
+class Explorer(LMMode, v.VuetifyTemplate):
     """Live Integrated Gradients for one text: every control recomputes, no button.
 
     Parameters
@@ -94,7 +98,8 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
         A vocabulary token, ``ZeroBaseline()``, ``AverageBaseline([...])``,
         ``UncertainBaseline()``, or None for the model's default.
     target : str, int or None
-        The class to explain; None follows the predicted class.
+        The class to explain; None follows the predicted class. For a language model, the
+        continuation box's first text (one token: a candidate; several: a continuation).
     level : {"word", "token", "sentence"}
         Chips per word, per model token, or per sentence (a sentence chip expands into its
         words on click).
@@ -125,6 +130,8 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
     explained at a time, first the first ordinary token: ``token_labels`` lists each token's
     predicted label, and a click on a chip or a token label (:meth:`vue_explain_token`)
     explains that token; ``target`` then chooses among its labels.
+    For a causal language model without ``prompt=`` the Explorer opens in LM mode
+    (:class:`~ig_widgets.widgets.lm_mode.LMMode`: candidates, continue, continuation box).
     ``n_steps`` (an int in ``[1, MAX_STEPS]``; ``"auto"`` turns on ``auto_steps``),
     ``method`` (a rule of :data:`~ig_widgets.engine.quadrature.ALL_METHODS`) and ``level``
     are validated: a bad value raises ``TraitError``, and from the browser it is shown in the
@@ -231,10 +238,7 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
         faithfulness: bool = True,
         **explainer_kwargs: Any,
     ) -> None:
-        if isinstance(model_or_explainer, Explainer):
-            self.explainer = model_or_explainer
-        else:
-            self.explainer = Explainer(model_or_explainer, **explainer_kwargs)
+        self.explainer = as_explainer(model_or_explainer, **explainer_kwargs)
         if level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
         if not isinstance(max_tokens, int) or max_tokens < 1:
@@ -247,6 +251,7 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
         self._count = 50 if n_steps == "auto" else int(n_steps)
         self._start_live(debounce=debounce, name="igw-explorer")
         classes = list(self.explainer.classes)
+        lm_panel = self._start_lm(target)  # a language model: target= is its continuation
         super().__init__(
             classes=classes,
             text=text,
@@ -254,10 +259,11 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
             auto_steps=n_steps == "auto",
             method=method or default_method(n_steps).value,  # type: ignore[arg-type]
             level=level,
-            target=class_name(classes, target),
+            target="" if lm_panel is not None else class_name(classes, target),
             baseline=self.menu.adopt(baseline),
             chips=SaliencyChips(),
             bars=AttributionBars(order="sorted", top_k=20),
+            lm_panel=lm_panel,
         )
         self.baseline_items = self.menu.items([], self.baseline)
         self.chips.observe(self._on_chip, "selected")
@@ -381,6 +387,7 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
             method=self.method,
             baseline=self.baseline,
             position=self.position,
+            continuation=self.lm_panel.continuation if self.lm_panel is not None else "",
         )
 
     def _stages(self, params: Params, request: Request) -> Iterator[Explanation]:
@@ -398,7 +405,7 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
             params.text,
             **options.as_kwargs(),
             baseline=baseline,
-            target=None if position is None else (position, None),
+            target=self._lm_target(params, baseline, position),
             progress=lambda done, total: self._progress(request, done, total),
             cancel=request.cancel,
         )
@@ -432,8 +439,9 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
     # ------------------------------------------------------------------ rendering
     def _show(self, exp: Explanation) -> None:
         """Show ``exp`` for the current target, contrast and level."""
-        other = contrast_class(exp, self.target, self.contrast_class) if self.contrast else None
-        view = select(exp, self.target, self.level, other)
+        target = self._shown_target(exp)
+        other = contrast_class(exp, target, self.contrast_class) if self.contrast else None
+        view = select(exp, target, self.level, other)
         attr = view.attribution
         if self.faithfulness and (not exp.is_final or exp is not self._measured):
             self.faithfulness = {}  # measured on another result: it comes again after this one
@@ -462,7 +470,7 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
         self.badge = badge(attr, exp.output)
         self.baseline_info = self._baseline_info(exp)
         self.legend = legend(attr.label, self.level, self.chips.palette)
-        notes = [why_not_note(exp, self.target, other) if other is not None else ""]
+        notes = [why_not_note(exp, target, other) if other is not None else ""]
         if exp.all_unknown:
             notes.insert(0, ALL_UNKNOWN)
         self.note = " ".join(n for n in notes if n)
@@ -470,6 +478,7 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
         self.status = f"{stage}{exp.n_steps} steps · {exp.method} · baseline {exp.baseline}" + (
             "" if exp.is_final else REFINING
         )
+        self._show_lm(exp, target)
 
     def _baseline_info(self, exp: Explanation) -> dict[str, Any]:
         """The baseline's prediction and, when it is far from neutral, a switch to a better one."""
@@ -481,20 +490,3 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
             probs = "/".join(f"{p:.2f}" for p in found.probs)
             suggest_text = f"use {suggest!r} ({probs} at this length)"
         return {"text": text, "far": far, "suggest": suggest, "suggest_text": suggest_text}
-
-
-def chip_token(exp: Explanation, level: str, chip: int) -> int | None:
-    """The token a chip stands for: itself, its word's first ordinary token, or None.
-
-    Parameters
-    ----------
-    level : str
-        ``"token"`` (a chip is a token), ``"word"`` (a chip is a word of ``exp.words``) or
-        ``"sentence"`` (no single token: None).
-    """
-    if level == "token":
-        return chip if 0 <= chip < len(exp.tokens) else None
-    if level == "word" and 0 <= chip < len(exp.words):
-        tokens = exp.words[chip].tokens
-        return next((i for i in tokens if not exp.special[i]), tokens[0] if tokens else None)
-    return None

@@ -135,6 +135,11 @@ def explain_many(
         raise TypeError(f"unexpected options for the local backend: {sorted(backend_options)}")
     if isinstance(texts, str):
         raise TypeError("texts must be a list of texts, not one string (use explain for one)")
+    if not explainer.classes:  # a language model without prompt=: classes change per text
+        raise ValueError(
+            "explain_many needs fixed classes, and a language model's are each prompt's top "
+            "next tokens: make it a classifier with prompt='…{text}…' and labels={name: word}."
+        )
     settings = run_settings(
         explainer,
         n_steps=n_steps,
