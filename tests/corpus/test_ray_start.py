@@ -173,7 +173,8 @@ def test_the_agents_port_files_are_written_as_the_agents_would(tmp_path: Path) -
 
 def test_the_port_writer_stops_when_told(tmp_path: Path) -> None:
     done = threading.Event()
-    writer = threading.Thread(target=publish_ports, args=(SimpleNamespace(), {}, done))
+    ports = dict(zip(ray_start.AGENT_PORTS, ray_start.free_ports(4), strict=True))
+    writer = threading.Thread(target=publish_ports, args=(SimpleNamespace(), ports, done))
     writer.start()
     done.set()
     writer.join(timeout=10)

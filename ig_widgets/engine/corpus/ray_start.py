@@ -143,7 +143,7 @@ def start_cause(node: Any) -> str:
         if not path.is_file():
             continue
         text = path.read_text(errors="replace")
-        found = re.search(r"Timed out waiting for file \S*?(\w+_port)\b", text)
+        found = re.search(r"Timed out waiting for file \S*/([a-z_]+?_port)_", text)
         if found:
             return f"raylet: timed out waiting for the agents' {found.group(1)}"
         found = re.search(r"Check failed: [^\n]{0,200}", text)
