@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib
 import logging
 import os
 import re
@@ -68,11 +69,15 @@ def launch_head(num_cpus: int | None) -> Any:
     from ray._private.parameter import RayParams
 
     ports = dict(zip(AGENT_PORTS, free_ports(len(AGENT_PORTS)), strict=True))
+    config: Any = dict(BUSY_MACHINE_CONFIG)  # Ray annotates its values as str; it takes ints
     params = RayParams(
         num_cpus=num_cpus,
         include_dashboard=False,
-        _system_config=dict(BUSY_MACHINE_CONFIG),
-        **ports,
+        _system_config=config,
+        metrics_agent_port=ports["metrics_agent_port"],
+        metrics_export_port=ports["metrics_export_port"],
+        dashboard_agent_listen_port=ports["dashboard_agent_listen_port"],
+        runtime_env_agent_port=ports["runtime_env_agent_port"],
     )
     node = Node.__new__(Node)  # a handle before __init__, so a failed start can be stopped
     done = threading.Event()
@@ -105,29 +110,24 @@ def publish_ports(node: Any, ports: dict[str, int], done: threading.Event) -> No
     left alone. Returns when the files are written or ``done`` is set.
     """
     from ray._private.utils import get_dashboard_dependency_error
-    from ray._raylet import (
-        DASHBOARD_AGENT_LISTEN_PORT_NAME,
-        METRICS_AGENT_PORT_NAME,
-        METRICS_EXPORT_PORT_NAME,
-        RUNTIME_ENV_AGENT_PORT_NAME,
-        get_port_filename,
-        persist_port,
-    )
 
+    lib: Any = importlib.import_module("ray._raylet")  # compiled: no stubs for mypy
     minimal = get_dashboard_dependency_error() is not None
     values = {
-        METRICS_AGENT_PORT_NAME: -1 if minimal else ports["metrics_agent_port"],
-        METRICS_EXPORT_PORT_NAME: -1 if minimal else ports["metrics_export_port"],
-        DASHBOARD_AGENT_LISTEN_PORT_NAME: -1 if minimal else ports["dashboard_agent_listen_port"],
-        RUNTIME_ENV_AGENT_PORT_NAME: ports["runtime_env_agent_port"],
+        lib.METRICS_AGENT_PORT_NAME: -1 if minimal else ports["metrics_agent_port"],
+        lib.METRICS_EXPORT_PORT_NAME: -1 if minimal else ports["metrics_export_port"],
+        lib.DASHBOARD_AGENT_LISTEN_PORT_NAME: -1
+        if minimal
+        else ports["dashboard_agent_listen_port"],
+        lib.RUNTIME_ENV_AGENT_PORT_NAME: ports["runtime_env_agent_port"],
     }
     while not done.is_set():
         node_id = getattr(node, "_node_id", None)
         session = getattr(node, "_session_dir", None)
         if node_id and session and os.path.isdir(session):
             for name, port in values.items():
-                if not os.path.exists(os.path.join(session, get_port_filename(node_id, name))):
-                    persist_port(session, node_id, name, port)
+                if not os.path.exists(os.path.join(session, lib.get_port_filename(node_id, name))):
+                    lib.persist_port(session, node_id, name, port)
             return
         done.wait(0.02)
 
