@@ -143,6 +143,33 @@ def test_the_raylets_reason_is_read_from_its_log(tmp_path: Path) -> None:
     assert start_cause(object()) == ""  # a node that never got a session directory
 
 
+def test_a_head_that_fails_is_stopped_and_its_reason_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ray._private.node import Node
+
+    (tmp_path / "raylet.out").write_text(
+        "Check failed: x Timed out waiting for file /s/metrics_agent_port_0123abcd\n"
+    )
+    killed: list[dict] = []
+
+    def failing_init(self: Any, params: Any, **kwargs: object) -> None:
+        assert params.metrics_agent_port > 0 and params.runtime_env_agent_port > 0
+        assert params._system_config == ray_start.BUSY_MACHINE_CONFIG
+        raise Exception("The current node timed out during startup.")
+
+    monkeypatch.setattr(Node, "__init__", failing_init)
+    monkeypatch.setattr(Node, "get_logs_dir_path", lambda self: str(tmp_path))
+    monkeypatch.setattr(Node, "kill_all_processes", lambda self, **kw: killed.append(kw))
+    with pytest.raises(RuntimeError) as caught:
+        launch_head(2)
+    assert str(caught.value) == (
+        "The current node timed out during startup. "
+        "[raylet: timed out waiting for the agents' metrics_agent_port]"
+    )
+    assert killed == [{"check_alive": False, "allow_graceful": True, "wait": True}]
+
+
 def test_the_agents_port_files_are_written_as_the_agents_would(tmp_path: Path) -> None:
     from ray._private.utils import get_dashboard_dependency_error
     from ray._raylet import get_port_filename, wait_for_persisted_port

@@ -89,8 +89,8 @@ def launch_head(num_cpus: int | None) -> Any:
         node.__init__(  # type: ignore[misc]
             params, head=True, shutdown_at_exit=False, spawn_reaper=True, ray_init_cluster=True
         )
-    except BaseException as exc:
-        cause = start_cause(node)
+    except BaseException as exc:  # Ctrl-C included: what was started is stopped
+        cause = start_cause(node) if isinstance(exc, Exception) else ""
         _kill(node)
         if cause:
             raise RuntimeError(f"{exc} [{cause}]") from exc
