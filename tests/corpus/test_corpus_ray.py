@@ -17,7 +17,7 @@ from support.toy_models import toy_bundle
 
 import ig_widgets as igw
 from ig_widgets.engine.corpus import CorpusExplanation, explain_many
-from ig_widgets.engine.corpus.ray_start import start_ray
+from ig_widgets.engine.corpus.ray_start import start_ray, stop_ray
 
 ray = pytest.importorskip("ray", reason="the Ray backend needs ig-widgets[ray]")
 
@@ -40,9 +40,9 @@ TEXTS = [*SENTENCES[:24], "", None]
 def local_ray() -> Iterator[None]:
     """A local Ray of 2 CPUs for the module (the backend leaves a running Ray alone)."""
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers lack tests/
-    start_ray(num_cpus=2)  # retried as the backend retries it: the machine may be busy
+    start_ray(num_cpus=2)  # as the backend starts it: the machine may be busy
     yield
-    ray.shutdown()
+    stop_ray()
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pyarrow as pa
 from ig_widgets.engine.baselines import Baseline
 from ig_widgets.engine.core import CancelHook, is_cancelled
 from ig_widgets.engine.corpus.inputs import InputRow, RunSettings, weights_fingerprint
-from ig_widgets.engine.corpus.ray_start import start_ray
+from ig_widgets.engine.corpus.ray_start import start_ray, stop_ray
 from ig_widgets.engine.corpus.store import ResultWriter, release_memory
 from ig_widgets.engine.corpus.work import ProgressBar, explain_window
 from ig_widgets.models.demo import demo_models, load_demo_model
@@ -200,7 +200,7 @@ def run_ray(
             )
     finally:
         if started:
-            ray.shutdown()
+            stop_ray()
 
 
 @contextlib.contextmanager
