@@ -395,7 +395,7 @@ class Explorer(LiveWidget, v.VuetifyTemplate):
         )
         position = prepared.position(params.position)  # token classification: one token
         yield from self.explainer.refine(
-            params.text,
+            prepared,  # its tokens: the request tokenises once
             **options.as_kwargs(),
             baseline=baseline,
             target=None if position is None else (position, None),
