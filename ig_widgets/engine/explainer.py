@@ -288,6 +288,7 @@ class Explainer(StageLoop):
         if bound is not self.adapter:  # the request has classes of its own (a language model)
             view = copy.copy(self)  # the same caches, seen through the bound adapter
             view.adapter = bound
+            target = None  # the bound adapter's classes are what the target named
         plan = plan_stages(given, stages=stages, first=first)
         yield from view._stages(tok, plan, baseline, target, progress, cancel)
 
