@@ -67,15 +67,41 @@ def held_out(splits: dict[str, Any]) -> dict[str, list[str]]:
     }
 
 
-def common_metrics(args: argparse.Namespace, sizes: dict[str, int]) -> dict[str, Any]:
-    """Fields every ``metrics.json`` holds: date, settings, data sizes, versions, machine."""
+def run_metrics(
+    args: argparse.Namespace,
+    splits: dict[str, Any],
+    model: torch.nn.Module,
+    weights: Path,
+    history: Any,
+    clock: tuple[float, float, float],
+    scores: dict[str, Any],
+    sample: dict[str, list[str]],
+    **sizes: int,
+) -> dict[str, Any]:
+    """What every ``metrics.json`` holds: date, settings, data and model sizes, times, scores.
+
+    ``clock`` is ``(started, training seconds, training CPU seconds)``; ``sizes`` are the
+    model's own counts (``vocab_size``, …), written before the parameter count.
+    """
+    started, train_time, train_cpu = clock
     return {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "seed": args.seed,
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "dataset_sizes": sizes,
+        "dataset_sizes": {k: len(v) for k, v in splits.items()},
         "versions": {"torch": torch.__version__, "python": platform.python_version()},
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {args.threads} torch threads",
+        **sizes,
+        "n_parameters": sum(p.numel() for p in model.parameters()),
+        "weights_bytes": weights.stat().st_size,
+        "history": history,
+        "seconds": {
+            "training": round(train_time, 1),
+            "training_cpu": round(train_cpu, 1),
+            "total": round(time.perf_counter() - started, 1),
+        },
+        "perplexity": scores,
+        "sample_next_tokens": sample,
     }
 
 
@@ -225,21 +251,10 @@ def train_gpt(args: argparse.Namespace, splits: dict[str, Any]) -> None:
     with torch.no_grad():
         logits = shipped.model(**shipped.tokenizer(prompt, return_tensors="pt")).logits[0, -1]
     top = [shipped.tokenizer.decode([i]) for i in logits.topk(5).indices.tolist()]
-    metrics = {
-        **common_metrics(args, {k: len(v) for k, v in splits.items()}),
-        "training_tokens": int(blocks.numel()),
-        "vocab_size": config.vocab_size,
-        "n_parameters": sum(p.numel() for p in model.parameters()),
-        "weights_bytes": weights.stat().st_size,
-        "history": history,
-        "seconds": {
-            "training": round(train_time, 1),
-            "training_cpu": round(train_cpu, 1),
-            "total": round(time.perf_counter() - started, 1),
-        },
-        "perplexity": scores,
-        "sample_next_tokens": {prompt: top},
-    }
+    metrics = run_metrics(
+        args, splits, model, weights, history, (started, train_time, train_cpu), scores,
+        {prompt: top}, training_tokens=int(blocks.numel()), vocab_size=config.vocab_size,
+    )  # fmt: skip
     metrics["versions"]["transformers"] = __import__("transformers").__version__
     metrics["versions"]["tokenizers"] = __import__("tokenizers").__version__
     write_json(out / "metrics.json", metrics)
@@ -328,20 +343,10 @@ def train_awd(args: argparse.Namespace, splits: dict[str, Any]) -> None:
         ids = torch.tensor([awd_lstm_lm.encode(shipped, prompt)[:-1]])
         last = awd_lstm_lm.logits(shipped, ids)[0, -1]
     top = [shipped.dls.vocab[i] for i in last.topk(5).indices.tolist()]
-    metrics = {
-        **common_metrics(args, {k: len(v) for k, v in splits.items()}),
-        "vocab_size": len(dls.vocab),
-        "n_parameters": sum(p.numel() for p in learn.model.parameters()),
-        "weights_bytes": weights.stat().st_size,
-        "history": {"columns": list(names), "rows": history},
-        "seconds": {
-            "training": round(train_time, 1),
-            "training_cpu": round(train_cpu, 1),
-            "total": round(time.perf_counter() - started, 1),
-        },
-        "perplexity": scores,
-        "sample_next_tokens": {prompt: top},
-    }
+    metrics = run_metrics(
+        args, splits, learn.model, weights, {"columns": list(names), "rows": history},
+        (started, train_time, train_cpu), scores, {prompt: top}, vocab_size=len(dls.vocab),
+    )  # fmt: skip
     metrics["versions"]["fastai"] = __import__("fastai").__version__
     write_json(out / "metrics.json", metrics)
 

@@ -26,10 +26,14 @@ class Prepared:
     labels : tuple[str, ...]
         For a token-classification model, each token's predicted label, ``(n_tokens,)``;
         ``()`` for a model that classifies the whole text.
+    model_name : str
+        The model whose tokenizer made ``tokenized`` (``Explainer.refine(prepared)`` refuses a
+        text prepared for another model).
     """
 
     tokenized: Tokenized
     labels: tuple[str, ...] = ()
+    model_name: str = ""
 
     @property
     def text(self) -> str:

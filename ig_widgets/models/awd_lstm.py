@@ -24,6 +24,32 @@ def read_metrics(data_dir: Path | None = None) -> dict[str, Any]:
     return json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
 
 
+def fastai_text(*names: str) -> list[Any]:
+    """``fastai.text.all``'s ``names``, imported on first use with its known deprecations hidden.
+
+    fastai is imported here, not at module import, so ``import ig_widgets`` stays light.
+    """
+    with known_warnings_hidden():  # fastai's import-time deprecations, exactly those
+        import fastai.text.all as text_all
+    return [getattr(text_all, name) for name in names]
+
+
+def shipped(data_dir: Path | str | None, default: Path) -> tuple[Path, dict[str, Any], list[str]]:
+    """The folder of a bundled AWD-LSTM (``default`` when None), its config and vocabulary."""
+    folder = Path(data_dir) if data_dir is not None else default
+    config = read_config(folder)
+    vocab = json.loads((folder / config["vocab"]).read_text(encoding="utf-8"))
+    return folder, config, vocab
+
+
+def with_weights(learn: Any, folder: Path, config: dict[str, Any]) -> Any:
+    """``learn`` with the shipped float16 weights (as float32) and no progress bar."""
+    (progress,) = fastai_text("ProgressCallback")
+    load_state(learn.model, folder / config["weights"])
+    learn.remove_cb(progress)  # no progress bar printed by every predict()
+    return learn
+
+
 def load(data_dir: Path | str | None = None) -> Any:
     """Rebuild the demo sentiment ``Learner`` from the weights and vocabulary in the package.
 
@@ -39,8 +65,8 @@ def load(data_dir: Path | str | None = None) -> Any:
 
     The ``Learner`` has no ``ProgressCallback``, so ``predict`` prints nothing; add one back
     (``learn.add_cb(ProgressCallback())``) to see bars when fine-tuning.  Nothing is
-    downloaded and nothing is written to disk.  fastai is imported here, not at
-    module import, so ``import ig_widgets`` stays light.
+    downloaded and nothing is written to disk.  fastai is imported on first use
+    (:func:`fastai_text`), so ``import ig_widgets`` stays light.
 
     Parameters
     ----------
@@ -56,38 +82,28 @@ def load(data_dir: Path | str | None = None) -> Any:
     """
     import pandas as pd
 
-    with known_warnings_hidden():  # fastai's import-time deprecations, exactly those
-        from fastai.text.all import (
-            AWD_LSTM,
-            CategoryBlock,
-            ColReader,
-            ColSplitter,
-            DataBlock,
-            ProgressCallback,
-            TextBlock,
-            text_classifier_learner,
-        )
-
-    folder = Path(data_dir) if data_dir is not None else DATA_DIR
-    config = read_config(folder)
-    vocab = json.loads((folder / config["vocab"]).read_text(encoding="utf-8"))
+    awd, category_block, col_reader, col_splitter, data_block, text_block, learner = fastai_text(
+        "AWD_LSTM", "CategoryBlock", "ColReader", "ColSplitter", "DataBlock", "TextBlock",
+        "text_classifier_learner",
+    )  # fmt: skip
+    folder, config, vocab = shipped(data_dir, DATA_DIR)
     classes = list(config["classes"])
     rows = pd.DataFrame({"text": classes, "label": classes, "is_valid": [False, True]})
-    block = DataBlock(
+    block = data_block(
         blocks=(
-            TextBlock.from_df("text", vocab=vocab, seq_len=config["seq_len"], n_workers=0),
-            CategoryBlock(vocab=classes),
+            text_block.from_df("text", vocab=vocab, seq_len=config["seq_len"], n_workers=0),
+            category_block(vocab=classes),
         ),
-        get_x=ColReader("text"),
-        get_y=ColReader("label"),
-        splitter=ColSplitter("is_valid"),
+        get_x=col_reader("text"),
+        get_y=col_reader("label"),
+        splitter=col_splitter("is_valid"),
     )
     dls = block.dataloaders(rows, bs=2, num_workers=0, path=folder)
     if list(dls.vocab[1]) != classes:
         raise RuntimeError(f"class order changed: {list(dls.vocab[1])} != {classes}")
-    learn = text_classifier_learner(
+    learn = learner(
         dls,
-        AWD_LSTM,
+        awd,
         config=dict(config["awd_lstm_config"]),
         pretrained=False,
         drop_mult=config["drop_mult"],
@@ -95,6 +111,4 @@ def load(data_dir: Path | str | None = None) -> Any:
         max_len=config["max_len"],
         lin_ftrs=config["lin_ftrs"],
     )
-    load_state(learn.model, folder / config["weights"])
-    learn.remove_cb(ProgressCallback)  # no progress bar printed by every predict()
-    return learn
+    return with_weights(learn, folder, config)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ig_widgets.models import awd_lstm
 from ig_widgets.models.perplexity import PerplexityResult, perplexity
-from ig_widgets.models.quiet import known_warnings_hidden
-from ig_widgets.models.weights import load_state
 
 if TYPE_CHECKING:
     import torch
@@ -59,39 +56,27 @@ def load(data_dir: Path | str | None = None) -> Any:
     """
     import pandas as pd
 
-    with known_warnings_hidden():  # fastai's import-time deprecations, exactly those
-        from fastai.text.all import (
-            AWD_LSTM,
-            ColReader,
-            ColSplitter,
-            DataBlock,
-            ProgressCallback,
-            TextBlock,
-            language_model_learner,
-        )
-
-    folder = Path(data_dir) if data_dir is not None else DATA_DIR
-    config = read_config(folder)
-    vocab = json.loads((folder / config["vocab"]).read_text(encoding="utf-8"))
+    awd, col_reader, col_splitter, data_block, text_block, learner = awd_lstm.fastai_text(
+        "AWD_LSTM", "ColReader", "ColSplitter", "DataBlock", "TextBlock", "language_model_learner"
+    )
+    folder, config, vocab = awd_lstm.shipped(data_dir, DATA_DIR)
     rows = pd.DataFrame({"text": ["xxunk", "xxunk"], "is_valid": [False, True]})
-    block = DataBlock(
-        blocks=TextBlock.from_df("text", is_lm=True, vocab=vocab, n_workers=0),
-        get_x=ColReader("text"),
-        splitter=ColSplitter("is_valid"),
+    block = data_block(
+        blocks=text_block.from_df("text", is_lm=True, vocab=vocab, n_workers=0),
+        get_x=col_reader("text"),
+        splitter=col_splitter("is_valid"),
     )
     dls = block.dataloaders(rows, bs=1, seq_len=config["seq_len"], num_workers=0, path=folder)
     if list(dls.vocab) != vocab:
         raise RuntimeError("fastai changed the shipped vocabulary")
-    learn = language_model_learner(
+    learn = learner(
         dls,
-        AWD_LSTM,
+        awd,
         config=dict(config["awd_lstm_config"]),
         pretrained=False,
         drop_mult=config["drop_mult"],
     )
-    load_state(learn.model, folder / config["weights"])
-    learn.remove_cb(ProgressCallback)  # no progress bar printed by every predict()
-    return learn
+    return awd_lstm.with_weights(learn, folder, config)
 
 
 def encode(learn: Any, text: str) -> list[int]:

@@ -402,7 +402,7 @@ class Explorer(LMMode, v.VuetifyTemplate):
         )
         position = prepared.position(params.position)  # token classification: one token
         yield from self.explainer.refine(
-            params.text,
+            prepared,  # its tokens: the request tokenises once
             **options.as_kwargs(),
             baseline=baseline,
             target=self._lm_target(params, baseline, position),

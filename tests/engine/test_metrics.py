@@ -16,6 +16,7 @@ from torch import nn
 
 import ig_widgets as igw
 from ig_widgets.engine import metrics as M
+from ig_widgets.engine.metrics import perturb  # where the batch size is read
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -289,7 +290,7 @@ def test_batches_are_bounded_and_run_under_the_model_lock(
         return forward(embeds, ids)
 
     monkeypatch.setattr(adapter, "forward_embeds", spy)
-    monkeypatch.setattr(M, "TOKENS_PER_BATCH", 12)  # rows of 5 tokens: 2 per batch
+    monkeypatch.setattr(perturb, "TOKENS_PER_BATCH", 12)  # rows of 5 tokens: 2 per batch
     result = M.tau_loo(exp, explainer)
     np.testing.assert_allclose(result.curve, expected, atol=1e-7)
     assert [b for b, _ in batches] == [2, 2, 2]

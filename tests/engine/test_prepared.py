@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from support.any_models import TAGS, train_tagger
+from support.same import assert_same
 from support.toy_models import toy_bundle
 
 import ig_widgets as igw
@@ -69,3 +71,23 @@ def test_a_caller_limit_is_refused_in_words() -> None:
         explainer.prepare(text, max_tokens=5, who="the Lab", setting="Lab(max_tokens=...)")
     with pytest.raises(ValueError, match="The text is empty"):
         explainer.prepare("  ")
+
+
+def test_refine_takes_a_prepared_text_without_tokenising_again() -> None:
+    """A Prepared explains as its text does, and the tokenizer is not asked again."""
+    explainer = igw.Explainer(toy_bundle("gru", n_classes=3))
+    text = "a fun film zzqx"
+    expected = explainer.explain(text, n_steps=8)
+    prepared = explainer.prepare(text)
+    calls = counted(explainer, "tokenize")
+    stages = list(explainer.refine(prepared, n_steps=8))
+    assert calls[0] == 0
+    assert_same(stages[-1], expected)
+    assert_same(explainer.explain(prepared, n_steps=8), expected)
+
+
+def test_a_text_prepared_for_another_model_is_refused() -> None:
+    explainer = igw.Explainer(toy_bundle("gru", n_classes=3))
+    prepared = replace(explainer.prepare("a fun film"), model_name="another-model")
+    with pytest.raises(ValueError, match="prepared by the explainer of 'another-model'"):
+        explainer.explain(prepared, n_steps=4)

@@ -89,7 +89,7 @@ def tagger() -> igw.Explainer:
 
 
 def test_one_request_tokenises_once(tagger: igw.Explainer) -> None:
-    """A token-classification request asked 3 times and tokenised 4 (refine's own one too)."""
+    """A token-classification request asked 3 times and tokenised 4; now once (refine takes it)."""
     explorer = make_explorer(tagger, faithfulness=False)
     try:
         calls = TokenizeCalls(tagger)
@@ -98,7 +98,7 @@ def test_one_request_tokenises_once(tagger: igw.Explainer) -> None:
         exp = explorer.explanation
         assert exp is not None and exp.position == 1 and exp.is_final
         assert calls.asked == 1  # one prepare: tokens, labels, first ordinary token
-        assert calls.total == 2  # prepare's and refine's own (from the cache)
+        assert calls.total == 1  # prepare's: refine takes the Prepared
         assert calls.real == 1  # the model's tokenizer ran once
     finally:
         explorer.close()
