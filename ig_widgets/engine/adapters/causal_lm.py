@@ -9,9 +9,10 @@ from typing import Any
 
 import torch
 
+from ig_widgets.engine.adapters._readouts import slot_span
 from ig_widgets.engine.adapters.base import Output, Tokenized, eval_mode, unknown_flags
 from ig_widgets.engine.adapters.hf import is_causal_lm
-from ig_widgets.engine.adapters.lm import LMAdapter, slot_span
+from ig_widgets.engine.adapters.lm import LMAdapter
 from ig_widgets.engine.adapters.torch import vocab_list
 
 #: a tokenizer's ``model_max_length`` above this means "no limit set"
