@@ -16,6 +16,7 @@ from ig_widgets.engine.heads import Output
 from ig_widgets.engine.locks import model_lock
 
 __all__ = [
+    "KeptNames",
     "ModelAdapter",
     "Output",
     "Tokenized",
@@ -389,6 +390,23 @@ class ModelAdapter(ABC):
             assert self._digest is not None
             return self._digest
         return weights_digest(self.network)
+
+
+class KeptNames:
+    """``name`` and ``vocab`` of a family that keeps them as ``_name`` and ``_vocab``."""
+
+    _name: str
+    _vocab: Sequence[str]
+
+    @property
+    def name(self) -> str:
+        """The model's name: ``name=``, else what the family found (a path, a class name)."""
+        return self._name
+
+    @property
+    def vocab(self) -> Sequence[str]:
+        """The tokenizer's vocabulary, index = id."""
+        return self._vocab
 
 
 def weights_digest(module: torch.nn.Module) -> int:

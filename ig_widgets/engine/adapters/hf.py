@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from ig_widgets.engine.adapters.base import (
+    KeptNames,
     ModelAdapter,
     Output,
     Tokenized,
@@ -59,7 +60,70 @@ def is_causal_lm(model: Any) -> bool:
     )
 
 
-class HFAdapter(ModelAdapter):
+class HFParts(KeptNames, ModelAdapter):
+    """What the Hugging Face families share: the model, its fast tokenizer, names and limits.
+
+    Not a family itself (no ``family``); a family's constructor calls :meth:`_init_hf`.
+    """
+
+    model: Any
+    tokenizer: Any
+
+    def _init_hf(self, model: Any, tokenizer: Any, name: str | None) -> None:
+        """Check the tokenizer (a fast one: offsets) and the embedding layer; keep them."""
+        if tokenizer is None:
+            raise TypeError(
+                "Pass tokenizer=: the model's fast tokenizer, e.g. "
+                "AutoTokenizer.from_pretrained(name) (use_fast=True)."
+            )
+        if not getattr(tokenizer, "is_fast", False):
+            raise TypeError(
+                "The tokenizer must be a fast (Rust) tokenizer: character offsets are needed. "
+                "Load it with AutoTokenizer.from_pretrained(name, use_fast=True)."
+            )
+        if model.get_input_embeddings() is None:
+            raise ValueError("The model has no input embedding layer (get_input_embeddings()).")
+        self.model = model
+        self.tokenizer = tokenizer
+        self._name = name or getattr(model, "name_or_path", "") or type(model).__name__
+        self._vocab = vocab_list(tokenizer.get_vocab())
+        unk = getattr(tokenizer, "unk_token_id", None)
+        self.unk_id = int(unk) if unk is not None else None
+
+    @property
+    def network(self) -> torch.nn.Module:
+        """The transformers model."""
+        return self.model
+
+    @property
+    def max_tokens(self) -> int | None:
+        """The model's maximum number of positions (capped by the tokenizer's limit)."""
+        limits = [getattr(self.model.config, "max_position_embeddings", None)]
+        limits.append(getattr(self.tokenizer, "model_max_length", None))
+        usable = [int(n) for n in limits if isinstance(n, int) and 0 < n < _NO_LIMIT]
+        return min(usable) if usable else None
+
+    def _encode(self, text: str) -> Any:
+        """The tokenizer's encoding of ``text``: its special tokens, offsets and their mask."""
+        return self.tokenizer(
+            text,
+            add_special_tokens=True,
+            return_offsets_mapping=True,
+            return_special_tokens_mask=True,
+            truncation=False,
+        )
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """Word embeddings ``(batch, n, dim)`` of ``ids`` ``(batch, n)``, no position terms."""
+        with self.lock, torch.no_grad(), eval_mode(self.model):
+            return self.model.get_input_embeddings()(ids.to(self.device))
+
+    def _prepare(self) -> contextlib.AbstractContextManager[None]:
+        """Eval mode while in use; every submodule's training flag restored afterwards."""
+        return eval_mode(self.model)
+
+
+class HFAdapter(HFParts):
     """A Hugging Face ``AutoModelForSequenceClassification``-style model and its tokenizer.
 
     ``HFAdapter(model, tokenizer=fast_tokenizer)``; optional ``output=`` (default: the head
@@ -104,34 +168,17 @@ class HFAdapter(ModelAdapter):
     ) -> None:
         if not is_hf_model(model):
             raise TypeError(f"HFAdapter needs a transformers PreTrainedModel, not {type(model)}")
-        if tokenizer is None:
-            raise TypeError(
-                "Pass tokenizer=: the model's fast tokenizer, e.g. "
-                "AutoTokenizer.from_pretrained(name) (use_fast=True)."
-            )
-        if not getattr(tokenizer, "is_fast", False):
-            raise TypeError(
-                "The tokenizer must be a fast (Rust) tokenizer: character offsets are needed. "
-                "Load it with AutoTokenizer.from_pretrained(name, use_fast=True)."
-            )
-        if model.get_input_embeddings() is None:
-            raise ValueError("The model has no input embedding layer (get_input_embeddings()).")
+        self._init_hf(model, tokenizer, name)
         #: whether ``output=`` was the user's (a default read from the config may be refused)
         self.output_given = output is not None
         output = chosen_output(output, output_from_config(model.config))
-        self.model = model
-        self.tokenizer = tokenizer
         self.output: Output = output
         self.classes = _classes(model.config, classes)
-        self._name = name or getattr(model, "name_or_path", "") or type(model).__name__
-        self._vocab = vocab_list(tokenizer.get_vocab())
         mask = getattr(tokenizer, "mask_token", None)
         token = baseline_token or mask or tokenizer.pad_token or tokenizer.unk_token
         if token is not None:
             self.token_id(token)  # ValueError when it is not in the vocabulary
         self.default_baseline_token = token
-        unk = getattr(tokenizer, "unk_token_id", None)
-        self.unk_id = int(unk) if unk is not None else None
 
     @classmethod
     def accepts(cls, model: Any, **kwargs: Any) -> bool:
@@ -141,38 +188,9 @@ class HFAdapter(ModelAdapter):
         """
         return kwargs.get("embedding") is None and is_hf_model(model) and not is_causal_lm(model)
 
-    @property
-    def name(self) -> str:
-        """The model's ``name_or_path``, or its class name."""
-        return self._name
-
-    @property
-    def vocab(self) -> Sequence[str]:
-        """The tokenizer's vocabulary, index = id."""
-        return self._vocab
-
-    @property
-    def network(self) -> torch.nn.Module:
-        """The transformers model."""
-        return self.model
-
-    @property
-    def max_tokens(self) -> int | None:
-        """The model's maximum number of positions (capped by the tokenizer's limit)."""
-        limits = [getattr(self.model.config, "max_position_embeddings", None)]
-        limits.append(getattr(self.tokenizer, "model_max_length", None))
-        usable = [int(n) for n in limits if isinstance(n, int) and 0 < n < _NO_LIMIT]
-        return min(usable) if usable else None
-
     def tokenize(self, text: str) -> Tokenized:
         """Token ids with the tokenizer's special tokens, spans from its offsets mapping."""
-        enc = self.tokenizer(
-            text,
-            add_special_tokens=True,
-            return_offsets_mapping=True,
-            return_special_tokens_mask=True,
-            truncation=False,
-        )
+        enc = self._encode(text)
         ids = tuple(int(i) for i in enc["input_ids"])
         special = tuple(bool(s) for s in enc["special_tokens_mask"])
         offsets = enc["offset_mapping"]
@@ -189,11 +207,6 @@ class HFAdapter(ModelAdapter):
         surfaces = span_surfaces(text, spans)
         oov = unknown_flags(ids, surfaces, special, self.unk_id, self.tokenizer.unk_token)
         return Tokenized(text, ids, tokens, spans, special, edge_run(special), oov)
-
-    def embed(self, ids: torch.Tensor) -> torch.Tensor:
-        """Word embeddings ``(batch, n, dim)`` of ``ids`` ``(batch, n)``, no position terms."""
-        with self.lock, torch.no_grad(), eval_mode(self.model):
-            return self.model.get_input_embeddings()(ids.to(self.device))
 
     def forward_embeds(self, embeds: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """``F`` ``(batch, n_classes)`` from word embeddings ``(batch, n, dim)``.
@@ -219,10 +232,6 @@ class HFAdapter(ModelAdapter):
         logits = pick_logits(out)
         refuse_second_softmax(logits, self.output, self.output_given)
         return logits_to_f(logits, len(self.classes), self.output)
-
-    def _prepare(self) -> contextlib.AbstractContextManager[None]:
-        """Eval mode while in use; every submodule's training flag restored afterwards."""
-        return eval_mode(self.model)
 
 
 def _classes(config: Any, classes: Sequence[str] | None) -> tuple[str, ...]:

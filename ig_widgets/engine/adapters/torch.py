@@ -37,6 +37,7 @@ from ig_widgets.engine.adapters._torch_args import (
     resolve_tokenizer,
 )
 from ig_widgets.engine.adapters.base import (
+    KeptNames,
     ModelAdapter,
     Output,
     Tokenized,
@@ -58,7 +59,7 @@ class _Captured(Exception):
     """Stops a forward once the embedding module's output has been read."""
 
 
-class TorchAdapter(ModelAdapter):
+class TorchAdapter(KeptNames, ModelAdapter):
     """Any PyTorch text model with an embedding layer.
 
     Give either a :class:`~ig_widgets.models.bundle.TorchTextClassifier`, or an
@@ -205,16 +206,6 @@ class TorchAdapter(ModelAdapter):
         arguments it needs is accepted here and refused by the constructor, which names them.
         """
         return isinstance(model, (TorchTextClassifier, nn.Module))
-
-    @property
-    def name(self) -> str:
-        """The model's name (the bundle's, ``name=``, or the module's class name)."""
-        return self._name
-
-    @property
-    def vocab(self) -> Sequence[str]:
-        """The tokenizer's vocabulary, index = id."""
-        return self._vocab
 
     @property
     def network(self) -> nn.Module:
