@@ -3,9 +3,9 @@
 Run: ``.venv/bin/python -m benchmarks.cache_key [--pairs 9] [--threads 2] [--json out.json]``
 from the project root. For the demo AWD-LSTM and a tiny BERT (``benchmarks.bert_base``'s,
 random weights): one fresh ``Explainer.explain`` (50 Gauss-Legendre points, every class) and
-the digests it computes (:func:`ig_widgets.engine.adapters.base.weights_digest`, counted on
-a first explanation: one per ``prepared()`` block, the set-up's and the stage's), timed back
-to back in pairs, the order alternating (``benchmarks/run.py``). The figure is the median
+the digests it computes (:func:`ig_widgets.engine.adapters._digest.weights_digest`, counted on
+a first explanation: one for a fixed step count, its set-up and its stage share it), timed
+back to back in pairs, the order alternating (``benchmarks/run.py``). The figure is the median
 ratio digests/explain (target < 1 %). The machine's load average is printed with it.
 """
 
@@ -22,8 +22,8 @@ import torch
 
 from benchmarks.bert_base import Bench, make_text
 from benchmarks.run import paired_ratio, timed
-from ig_widgets.engine.adapters import base
-from ig_widgets.engine.adapters.base import weights_digest
+from ig_widgets.engine.adapters import _digest
+from ig_widgets.engine.adapters._digest import weights_digest
 
 TARGET = 0.01
 SENTENCE = (
@@ -40,11 +40,11 @@ def digests_per_explain(explain: Any) -> int:
         calls.append(1)
         return weights_digest(module)
 
-    base.weights_digest = counting  # weights_version looks the function up in its module
+    _digest.weights_digest = counting  # the weights key looks the function up in its module
     try:
         explain()
     finally:
-        base.weights_digest = weights_digest
+        _digest.weights_digest = weights_digest
     return len(calls)
 
 

@@ -127,3 +127,13 @@ def test_outside_a_request_every_block_takes_the_digest(digests: list[int]) -> N
     with adapter.prepared():
         assert adapter.weights_version != key
     assert len(digests) == 2
+
+
+def test_tensors_numpy_cannot_sum_are_summed_by_torch() -> None:
+    model, _ = _explainer(7)
+    model = model.to(torch.bfloat16)  # NumPy has no bfloat16: the torch path
+    before = weights_digest(model)
+    row = model.emb.weight.data[3]
+    row[[0, 4]] = row[[4, 0]].clone()
+    assert not torch.equal(row[0], row[4])
+    assert weights_digest(model) != before

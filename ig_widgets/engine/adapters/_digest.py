@@ -91,15 +91,18 @@ def describe(module: torch.nn.Module) -> tuple[tuple[Any, ...], ...]:
 def weights_digest(module: torch.nn.Module) -> int:
     """A digest of everything a module's function is made of: parameters and buffers.
 
-    Per tensor: its identity, storage address, shape, dtype and version counter, and two
-    checksums of its values (the tensor seen as a matrix ``(-1, last dim)``; a 1-D tensor as
-    one row): the sums of its rows weighted ``1, 2, 3 …`` and the sums of its columns
-    weighted the same way. So a weight edited through ``.data`` (which leaves the version
-    counter alone), a swapped submodule or ``nn.Parameter``, buffers such as BatchNorm's
-    running statistics, rows moved within a tensor and two entries swapped within one row all
-    change it. Meta tensors have no data: only their description counts. A CPU tensor is
-    summed by NumPy on the calling thread (no copy, no parallel region to wait for on a busy
-    machine: see ``benchmarks/cache_key.py``); a tensor on an accelerator, there.
+    Per tensor: its identity, storage address, shape, dtype and version counter, and
+    checksums of its values. The values in memory order are read as rows of
+    :data:`WIDTHS` entries (the last, shorter row apart), twice, once per width; each time
+    the column sums are weighted ``1, 2, 3 …``. A changed value moves a column sum; two
+    entries swapped move two of them unless they are a multiple of both widths apart
+    (over a million entries apart). So a weight edited through ``.data`` (which leaves the
+    version counter alone), a swapped submodule or ``nn.Parameter``, buffers such as
+    BatchNorm's running statistics, rows moved within a tensor and two entries swapped within
+    a row all change it. Meta tensors have no data: only their description counts. A CPU
+    tensor is summed by NumPy on the calling thread, two fast passes over wide rows (no copy,
+    no parallel region to wait for on a busy machine: ``benchmarks/cache_key.py``); a tensor
+    on an accelerator, there, with one transfer of the results per device.
 
     Returns
     -------
@@ -107,32 +110,66 @@ def weights_digest(module: torch.nn.Module) -> int:
         A hash of the description and the checksums.
     """
     sums: list[float] = []
+    elsewhere: list[torch.Tensor] = []
     with torch.no_grad():
         for t in itertools.chain(module.parameters(), module.buffers()):
-            if t.device.type != "meta" and t.numel() > 0:
-                sums.extend(_checksums(t))
+            if t.device.type == "meta" or t.numel() == 0:
+                continue
+            flat = _flat_values(t)
+            if flat.device.type == "cpu" and flat.dtype in _NUMPY_SUMMED:
+                sums.extend(_numpy_checksums(flat.numpy()))
+            else:
+                elsewhere.append(_torch_checksums(flat))
+    if elsewhere:  # one transfer per device, not one per tensor
+        by_device: dict[torch.device, list[torch.Tensor]] = {}
+        for part in elsewhere:
+            by_device.setdefault(part.device, []).append(part)
+        for parts in by_device.values():
+            sums.extend(torch.cat(parts).tolist())
     return hash((describe(module), tuple(sums)))
 
 
-def _checksums(t: torch.Tensor) -> tuple[float, float]:
-    """Row sums and column sums of ``t`` as ``(-1, last dim)``, each weighted ``1, 2, 3 …``."""
+#: the row widths the values are read in, twice (their least common multiple is over 10⁶)
+WIDTHS = (1024, 1021)
+
+
+def _flat_values(t: torch.Tensor) -> torch.Tensor:
+    """The tensor's values in memory order, as numbers NumPy or torch can sum (1-D)."""
     values = t.detach()
     if values.is_quantized:
         values = values.int_repr()
     if values.is_complex():
         values = torch.view_as_real(values)
-    matrix = values.reshape(1, -1) if values.dim() < 2 else values.reshape(-1, values.shape[-1])
-    if matrix.device.type == "cpu" and matrix.dtype in _NUMPY_SUMMED:
-        data = matrix.numpy()
-        wide = np.float32 if data.dtype == np.float16 else None  # no float16 overflow
-        rows, cols = np.add.reduce(data, 1, wide), np.add.reduce(data, 0, wide)
-        return float(rows @ _ramp(len(rows))), float(cols @ _ramp(len(cols)))
-    if matrix.dtype == torch.bool:
-        matrix = matrix.to(torch.uint8)
-    rows_t, cols_t = matrix.sum(1).double(), matrix.sum(0).double()
-    ramp_r = torch.arange(1, len(rows_t) + 1, dtype=torch.float64, device=rows_t.device)
-    ramp_c = torch.arange(1, len(cols_t) + 1, dtype=torch.float64, device=cols_t.device)
-    return float(rows_t @ ramp_r), float(cols_t @ ramp_c)
+    if values.dtype == torch.bool:
+        values = values.to(torch.uint8)
+    return values.reshape(-1)
+
+
+def _numpy_checksums(flat: np.ndarray) -> list[float]:
+    """Per width: the weighted column sums of the full rows, and the weighted last row."""
+    wide = np.float32 if flat.dtype == np.float16 else None  # no float16 overflow
+    out = []
+    for width in WIDTHS:
+        full = flat.size // width * width
+        if full:
+            cols = np.add.reduce(flat[:full].reshape(-1, width), 0, wide)
+            out.append(float(cols @ _ramp(width)))
+        tail = flat[full:]
+        out.append(float(tail @ _ramp(tail.size)) if tail.size else 0.0)
+    return out
+
+
+def _torch_checksums(flat: torch.Tensor) -> torch.Tensor:
+    """:func:`_numpy_checksums` on the tensor's own device: ``(2 · len(WIDTHS),)`` float64."""
+    out = []
+    for width in WIDTHS:
+        full = flat.numel() // width * width
+        cols = flat[:full].reshape(-1, width).sum(0).double() if full else flat.new_zeros(width)
+        tail = flat[full:].double()
+        ramp = torch.arange(1, width + 1, dtype=torch.float64, device=flat.device)
+        out.append(cols.double() @ ramp)
+        out.append(tail @ ramp[: tail.numel()])
+    return torch.stack(out)
 
 
 #: dtypes NumPy sums (bfloat16 and the float8 kinds it lacks go through torch)
