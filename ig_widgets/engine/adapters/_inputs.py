@@ -65,11 +65,18 @@ def keyword_names(fn: Callable[..., Any]) -> frozenset[str] | None:
 
 
 def second_is_offsets(fn: Callable[..., Any]) -> bool:
-    """Whether the second positional parameter of a forward is its bags' ``offsets``."""
+    """Whether the second positional parameter of a forward is its bags' ``offsets``.
+
+    Named ``offsets``, ``offset``, ``offs`` or ``off…`` (``text_offsets`` too): TorchText's
+    ``forward(text, offsets)`` and its shorter spellings.
+    """
     try:
         params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
         return False
     kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     positional = [p.name for p in params if p.kind in kinds]
-    return len(positional) >= 2 and "offset" in positional[1].lower()
+    if len(positional) < 2:
+        return False
+    name = positional[1].lower()
+    return name.startswith("off") or "offset" in name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -169,6 +169,10 @@ class HFAdapter(HFParts):
         if not is_hf_model(model):
             raise TypeError(f"HFAdapter needs a transformers PreTrainedModel, not {type(model)}")
         self._init_hf(model, tokenizer, name)
+        _refuse_encoder_decoder(model)
+        #: a last-token classifier without a pad token (GPT-2's) refuses batches: see
+        #: :func:`_stand_in_pad`
+        self._pad_for_batches = False
         #: whether ``output=`` was the user's (a default read from the config may be refused)
         self.output_given = output is not None
         output = chosen_output(output, output_from_config(model.config))
@@ -218,7 +222,16 @@ class HFAdapter(HFParts):
             raise ValueError(f"ids must have shape ({n},), got {tuple(ids.shape)}")
         mask = torch.ones((batch, n), dtype=torch.long, device=embeds.device)
         with self.lock, eval_mode(self.model):
-            out = self.model(inputs_embeds=embeds, attention_mask=mask)
+            if not self._pad_for_batches:
+                try:
+                    out = self.model(inputs_embeds=embeds, attention_mask=mask)
+                    return logits_to_f(pick_logits(out), len(self.classes), self.output)
+                except ValueError as err:
+                    if batch == 1 or "no padding token" not in str(err):
+                        raise
+                    self._pad_for_batches = True
+            with _stand_in_pad(self.model.config, self.tokenizer):
+                out = self.model(inputs_embeds=embeds, attention_mask=mask)
         return logits_to_f(pick_logits(out), len(self.classes), self.output)
 
     def reference_forward(self, ids: torch.Tensor) -> torch.Tensor:
@@ -245,3 +258,39 @@ def _classes(config: Any, classes: Sequence[str] | None) -> tuple[str, ...]:
         return names
     id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
     return tuple(id2label.get(i, f"LABEL_{i}") for i in range(n))
+
+
+@contextlib.contextmanager
+def _stand_in_pad(config: Any, tokenizer: Any) -> Iterator[None]:
+    """A pad token id in ``config`` for one forward on embeddings; ``None`` again after it.
+
+    A classifier that pools its last non-pad position (GPT-2, Llama, Qwen2 …
+    ``ForSequenceClassification``) and has no ``pad_token_id`` refuses any batch of more
+    than one text ("Cannot handle batch sizes > 1 if no padding token is defined"), only
+    because it could not tell padding apart. On ``inputs_embeds`` it pools the last position
+    whatever the id, and the engine never pads: that is what its own forward on one text
+    does, so ``F`` is the same function (the engine checks it against that forward). Called
+    under the model's lock.
+    """
+    stand_in = next(
+        (i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id) if i is not None), 0
+    )
+    config.pad_token_id = int(stand_in)
+    try:
+        yield
+    finally:
+        config.pad_token_id = None
+
+
+def _refuse_encoder_decoder(model: Any) -> None:
+    """``TypeError`` for an encoder-decoder classifier (BART, mBART, PLBart, LED, T5 …)."""
+    if not getattr(model.config, "is_encoder_decoder", False):
+        return
+    raise TypeError(
+        f"{type(model).__name__} is an encoder-decoder classifier: it pools the decoder's "
+        "states at the <eos> tokens it finds in input_ids, and its shared embedding runs in "
+        "both the encoder and the decoder, so it cannot be run from one set of word "
+        "embeddings (transformers refuses inputs_embeds= for it) and IG on them is not "
+        "defined here. Explain an encoder classifier (BERT, RoBERTa, DeBERTa, ModernBERT) "
+        "or a decoder-only one (GPT-2, Llama, Qwen2 ...ForSequenceClassification) instead."
+    )

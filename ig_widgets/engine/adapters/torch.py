@@ -330,6 +330,14 @@ class TorchAdapter(KeptNames, ModelAdapter):
         except TypeError as err:
             if "missing" not in str(err) or "argument" not in str(err):
                 raise
+            if isinstance(self.site, BagSite) and not self._bag_offsets:
+                raise TypeError(
+                    f"The model's forward needs more than the token ids ({err}), and its "
+                    "embedding is an nn.EmbeddingBag. If that input is the bags' offsets, name "
+                    "the forward's second parameter offsets (or offs), or pass forward_fn="
+                    "lambda model, ids: model(ids.reshape(-1), torch.arange(len(ids)) * "
+                    "ids.shape[1]) (one bag per row of ids); other inputs go in forward_kwargs="
+                ) from err
             raise TypeError(
                 f"The model's forward needs more than the token ids ({err}). Pass the other "
                 "inputs as forward_kwargs={name: tensor} (a batch dimension of 1: they are "
