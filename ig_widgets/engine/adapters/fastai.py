@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -23,6 +23,9 @@ from ig_widgets.models.quiet import known_warnings_hidden
 MARKERS = frozenset({"xxbos", "xxeos", "xxfld", "xxmaj", "xxup", "xxrep", "xxwrep", "xxpad"})
 #: fastai's unknown-word token
 UNK = "xxunk"
+#: how close (relative to its largest value) this adapter's F must be to the Learner's for
+#: a length class to count as checked (the engine's own check, README: 1e-5)
+VERIFIED_RTOL = 1e-5
 
 
 def _is_fastai_classifier(model: Any) -> bool:
@@ -204,6 +207,8 @@ class FastaiAdapter(FastaiText, ModelAdapter):
             )
         self.unk_id = self._vocab.index(UNK) if UNK in self._vocab else None
         self._steps: list[Any] | None = None
+        #: (weights digest, head, length class) whose one-chunk forward matched the Learner's
+        self._verified: set[Hashable] = set()
 
     @classmethod
     def accepts(cls, model: Any, **kwargs: Any) -> bool:
@@ -349,16 +354,43 @@ class FastaiAdapter(FastaiText, ModelAdapter):
             outs.append(x)
         return torch.cat(outs, dim=1)
 
-    def reference_forward(self, ids: torch.Tensor) -> torch.Tensor:
+    def reference_forward(self, ids: torch.Tensor) -> torch.Tensor | None:
         """``F`` ``(1, n_classes)`` of ``learn.model`` on ``ids`` ``(n,)``: ``learn.predict``'s.
 
         The Learner's own ``SentenceEncoder`` runs (its ``bptt`` chunks, its ``max_len``),
-        from a reset state; the recurrent state found is put back afterwards.
+        from a reset state; the recurrent state found is put back afterwards. The engine
+        checks its ``F`` against it. That check can only fail by the way the text is cut
+        into chunks and pooled, which its length class decides (:meth:`_length_class`), and
+        by the weights: so once this adapter's own forward has matched the Learner's on a
+        text of a class (checked here too), later texts of that class with the same weights
+        and head get None (nothing to check, no extra forward). A bidirectional text past
+        ``bptt`` is checked once per number of chunks.
         """
+        key = (self.weights_version, self.output, self._length_class(ids.shape[-1]))
+        if key in self._verified:
+            return None
         batch = ids.to(self.awd_lstm.encoder.weight.device).reshape(1, -1)
         with self.lock, torch.no_grad(), eval_mode(self.learn.model), self._fresh_hidden(1):
             logits = self.learn.model(batch)[0]
-        return apply_head(logits, self.output)
+        own = apply_head(logits, self.output)
+        with self.lock, torch.no_grad(), eval_mode(self.learn.model):
+            mine = self.forward_embeds(self.embed(batch), batch[0])
+        scale = max(float(own.abs().max()), 1e-12)
+        if float((mine - own).abs().max()) <= VERIFIED_RTOL * scale:
+            self._verified.add(key)
+        return own
+
+    def _length_class(self, n: int) -> Hashable:
+        """What of a text's length decides how the Learner cuts and pools it.
+
+        Within ``bptt`` or past it, pooled whole or from a later chunk on
+        (:func:`first_kept_output`), and, for a bidirectional encoder past ``bptt``, the
+        number of chunks (each restarts its backward direction).
+        """
+        encoder = self.learn.model[0]
+        bptt = int(encoder.bptt)
+        chunks = -(-n // bptt) if self.awd_lstm.n_dir != 1 and n > bptt else None
+        return (n > bptt, first_kept_output(n, bptt, encoder.max_len) > 0, chunks)
 
 
 def learner_vocabs(learn: Any) -> tuple[list[str], tuple[str, ...] | None]:
