@@ -7,6 +7,11 @@ the digests it computes (:func:`ig_widgets.engine.adapters._digest.weights_diges
 a first explanation: one for a fixed step count, its set-up and its stage share it), timed
 back to back in pairs, the order alternating (``benchmarks/run.py``). The figure is the median
 ratio digests/explain (target < 1 %). The machine's load average is printed with it.
+
+``--fastai-check``: the check of every fastai text against ``learn.model`` on the demo
+AWD-LSTM, as it is (the Learner's forward once per length class) against the Learner's
+forward on every text (before): 6 fresh rt-polarity reviews a run, ``n_steps="auto"``,
+alternating pairs; the figure is the median time ratio now/before.
 """
 
 from __future__ import annotations
@@ -24,8 +29,12 @@ from benchmarks.bert_base import Bench, make_text
 from benchmarks.run import paired_ratio, timed
 from ig_widgets.engine.adapters import _digest
 from ig_widgets.engine.adapters._digest import weights_digest
+from ig_widgets.engine.adapters.base import eval_mode
+from ig_widgets.engine.heads import apply_head
 
 TARGET = 0.01
+#: fresh texts per run of ``--fastai-check``
+TEXTS = 6
 SENTENCE = (
     "a warm , funny and clever film that never forgets its characters , even when the plot "
     "wanders and the second half drags a little ."
@@ -69,14 +78,58 @@ def measure(explainer: Any, text: str, pairs: int) -> dict[str, float]:
     return figures
 
 
+def fastai_check(pairs: int) -> dict[str, float]:
+    """Seconds of :data:`TEXTS` explanations, the check once per length class / every text."""
+    import ig_widgets as igw
+    from benchmarks.run import DATA
+
+    texts = (DATA / "rt-polarity.pos").read_text(encoding="latin-1").splitlines()
+    explainer = igw.Explainer(igw.load_demo_model("awd_lstm"))
+    adapter = explainer.adapter
+    start = [0]
+
+    def learner_forward(ids: torch.Tensor) -> torch.Tensor:  # what ran on every text before
+        batch = ids.reshape(1, -1)
+        model = adapter.learn.model
+        with adapter.lock, torch.no_grad(), eval_mode(model), adapter._fresh_hidden(1):
+            return apply_head(model(batch)[0], adapter.output)
+
+    def run(every_text: bool) -> None:
+        batch = texts[start[0] : start[0] + TEXTS]  # fresh texts: no cached path helps
+        start[0] += TEXTS
+        if every_text:
+            adapter.reference_forward = learner_forward
+        try:
+            for text in batch:
+                explainer.explain(text, n_steps="auto")
+        finally:
+            adapter.__dict__.pop("reference_forward", None)
+
+    run(False)  # warm up
+    figures = paired_ratio(timed(lambda: run(False)), timed(lambda: run(True)), pairs)
+    figures["texts"] = float(TEXTS)
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     """Measure both models, print a Markdown table, optionally write JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=9)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--fastai-check", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.fastai_check:
+        f = fastai_check(args.pairs)
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(
+            f"fastai check once per length class / on every text: {f['ratio']:.3f} "
+            f"({f['low']:.3f}–{f['high']:.3f}), {TEXTS} texts {f['a_s']:.2f} s vs "
+            f"{f['b_s']:.2f} s, "
+            f"{args.pairs} pairs, load average {load}"
+        )
+        return 0
     import ig_widgets as igw
 
     results = {
