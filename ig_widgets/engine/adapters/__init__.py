@@ -7,6 +7,7 @@ import pkgutil
 from collections.abc import Callable
 from typing import Any
 
+from ig_widgets.engine.adapters._refused import refuse_compiled, refuse_unexplainable
 from ig_widgets.engine.adapters.base import ModelAdapter, Tokenized
 
 __all__ = ["ModelAdapter", "Tokenized", "adapter_for", "families"]
@@ -37,15 +38,21 @@ def adapter_for(model: Any, **kwargs: Any) -> ModelAdapter:
     Raises
     ------
     TypeError
-        When no family accepts the model, naming what is supported.
+        When no family accepts the model, naming what is supported; for a TorchScript or a
+        quantized model (:mod:`~ig_widgets.engine.adapters._refused`).
+    ValueError
+        For a model whose weights are on the meta device.
     """
     if isinstance(model, ModelAdapter):
         return model
+    refuse_compiled(model)
     ordered = families()
     for family in ordered:
         if family.accepts(model, **kwargs):
             make: Callable[..., ModelAdapter] = family  # every family takes (model, **kwargs)
-            return make(model, **kwargs)
+            adapter = make(model, **kwargs)
+            refuse_unexplainable(adapter.network)
+            return adapter
     names = ", ".join(f.family for f in ordered)
     raise TypeError(
         f"No adapter accepts a {type(model).__module__}.{type(model).__name__}. Supported: "

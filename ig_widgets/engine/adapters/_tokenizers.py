@@ -169,3 +169,40 @@ def check_ids(ids: Sequence[int], size: int) -> None:
         raise ValueError(
             f"The tokenizer produced ids outside the vocabulary (size {size}): {bad[:5]}"
         )
+
+
+def edge_run(special: Sequence[bool]) -> tuple[bool, ...]:
+    """True for the leading and the trailing run of special tokens (what a baseline keeps)."""
+    n = len(special)
+    keep = [False] * n
+    i = 0
+    while i < n and special[i]:
+        keep[i] = True
+        i += 1
+    j = n - 1
+    while j >= i and special[j]:
+        keep[j] = True
+        j -= 1
+    return tuple(keep)
+
+
+def vocab_list(vocab: Sequence[str] | Mapping[str, int]) -> list[str]:
+    """A vocabulary as a list indexed by id (a ``{token: id}`` mapping is inverted)."""
+    if isinstance(vocab, Mapping):
+        size = max(vocab.values(), default=-1) + 1
+        items = [""] * size
+        for token, i in vocab.items():
+            items[i] = token
+        return items
+    if isinstance(vocab, str) or not isinstance(vocab, Sequence):
+        raise TypeError("vocab= must be a list of token strings (index = id) or a {token: id} dict")
+    return [str(t) for t in vocab]
+
+
+def check_span(span: Any, length: int) -> Span:
+    if span is None:
+        return None
+    start, end = int(span[0]), int(span[1])
+    if not 0 <= start <= end <= length:
+        raise ValueError(f"The tokenizer gave span {span} outside the text (length {length}).")
+    return (start, end)

@@ -12,10 +12,13 @@ from typing import Any, ClassVar
 
 import torch
 
+from ig_widgets.engine.adapters._digest import WeightsKey
+from ig_widgets.engine.adapters._digest import weights_digest as weights_digest
 from ig_widgets.engine.heads import Output
 from ig_widgets.engine.locks import model_lock
 
 __all__ = [
+    "KeptNames",
     "ModelAdapter",
     "Output",
     "Tokenized",
@@ -188,8 +191,11 @@ class ModelAdapter(ABC):
         A family whose classes depend on the request (a language model's next-token
         candidates, a continuation's tokens) returns an adapter with those classes; it has
         then taken ``target`` in (the engine checks no class against it). Called once per
-        request, before anything is computed.
+        request, before anything is computed: the request's set-up and its first stage then
+        share one weights digest (:class:`~ig_widgets.engine.adapters._digest.WeightsKey`).
+        A family that overrides it calls this one on the adapter it returns.
         """
+        self._weights_key().start_request(getattr(self, "_prepared_depth", 0) == 0)
         return self
 
     @property
@@ -324,20 +330,31 @@ class ModelAdapter(ABC):
         """Hold the model's lock and put the model in the state IG needs; restore it on exit.
 
         Inside it (the outermost one), :attr:`weights_version` is computed once: nothing
-        the engine runs there edits the weights.
+        the engine runs there edits the weights (and a request's set-up and first stage, with
+        no yield between them, share it: :meth:`bind`).
         """
         with self.lock:
             outermost = getattr(self, "_prepared_depth", 0) == 0
+            key = self._weights_key()
             if outermost:
-                self._digest: int | None = None
+                key.enter()
             self._prepared_depth = getattr(self, "_prepared_depth", 0) + 1
+            failed = True
             try:
                 with self._prepare():
                     yield
+                failed = False
             finally:
                 self._prepared_depth -= 1
                 if outermost:
-                    self._digest = None
+                    key.leave(failed)
+
+    def _weights_key(self) -> WeightsKey:
+        """The adapter's :class:`WeightsKey` (made on first use)."""
+        key: WeightsKey | None = self.__dict__.get("_weights_key_state")
+        if key is None:
+            key = self.__dict__.setdefault("_weights_key_state", WeightsKey())
+        return key
 
     def _prepare(self) -> contextlib.AbstractContextManager[None]:
         """The family's own set-up for :meth:`prepared` (eval mode, ...); called under the lock."""
@@ -381,62 +398,28 @@ class ModelAdapter(ABC):
     def weights_version(self) -> int:
         """Changes whenever the function's weights change (for cache keys): a content digest.
 
-        See :func:`weights_digest`; within :meth:`prepared` it is computed once.
+        See :func:`~ig_widgets.engine.adapters._digest.weights_digest`; within
+        :meth:`prepared` it is computed once (and shared by a request's set-up and first
+        stage), outside it on every call.
         """
-        if getattr(self, "_prepared_depth", 0) > 0:
-            if getattr(self, "_digest", None) is None:
-                self._digest = weights_digest(self.network)
-            assert self._digest is not None
-            return self._digest
-        return weights_digest(self.network)
+        return self._weights_key().value(self.network, getattr(self, "_prepared_depth", 0) > 0)
 
 
-def weights_digest(module: torch.nn.Module) -> int:
-    """A digest of everything a module's function is made of: parameters and buffers.
+class KeptNames:
+    """``name`` and ``vocab`` of a family that keeps them as ``_name`` and ``_vocab``."""
 
-    Per tensor (by name): its identity, storage address, shape, dtype and version counter,
-    and the sums of its rows (the tensor seen as ``(-1, last dim)``; a 1-D tensor's
-    entries), all rows of all tensors weighted ``1, 2, 3 …`` into one checksum. So a weight edited
-    through ``.data`` (which leaves the version counter alone), a swapped submodule or
-    ``nn.Parameter``, buffers such as BatchNorm's running statistics, and rows moved within a
-    tensor all change it; two entries swapped within one row do not. Meta tensors have no
-    data: only their description counts. One pass over the weights, no copy of them
-    (``benchmarks/cache_key.py`` measures the cost against an explanation).
+    _name: str
+    _vocab: Sequence[str]
 
-    Returns
-    -------
-    int
-        A hash of the description and the checksums.
-    """
-    described: list[tuple[Any, ...]] = []
-    rows: dict[torch.device, list[torch.Tensor]] = {}
-    with torch.no_grad():
-        tensors = itertools.chain(module.named_parameters(), module.named_buffers())
-        for name, t in tensors:
-            described.append((name, id(t), _address(t), tuple(t.shape), t.dtype, t._version))
-            if t.device.type == "meta" or t.numel() == 0:
-                continue
-            values = t.int_repr() if t.is_quantized else t
-            if values.is_complex():
-                values = torch.view_as_real(values)
-            # rows of the last axis (a 1-D tensor: its entries), summed in the tensor's dtype:
-            # one fast pass (a float64 sum of float32 data costs 30x more)
-            flat = values.reshape(-1, values.shape[-1]).sum(1) if values.dim() > 1 else values
-            rows.setdefault(t.device, []).append(flat.reshape(-1).double())
-        checksums = []
-        for parts in rows.values():  # all row sums weighted 1, 2, 3 …: one product per device
-            joined = torch.cat(parts)
-            ramp = torch.arange(1, joined.numel() + 1, dtype=torch.float64, device=joined.device)
-            checksums.append(float(joined @ ramp))
-    return hash((tuple(described), tuple(checksums)))
+    @property
+    def name(self) -> str:
+        """The model's name: ``name=``, else what the family found (a path, a class name)."""
+        return self._name
 
-
-def _address(t: torch.Tensor) -> int:
-    """Where a tensor's data lies (0 for tensors without storage, e.g. quantized or meta)."""
-    try:
-        return int(t.data_ptr())
-    except RuntimeError:
-        return 0
+    @property
+    def vocab(self) -> Sequence[str]:
+        """The tokenizer's vocabulary, index = id."""
+        return self._vocab
 
 
 def kept_ends(tok: Tokenized) -> tuple[tuple[int, ...], tuple[int, ...]]:

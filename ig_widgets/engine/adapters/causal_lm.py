@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 
+from ig_widgets.engine.adapters._readouts import slot_span
 from ig_widgets.engine.adapters.base import Output, Tokenized, eval_mode, unknown_flags
-from ig_widgets.engine.adapters.hf import is_causal_lm
-from ig_widgets.engine.adapters.lm import LMAdapter, slot_span
-from ig_widgets.engine.adapters.torch import vocab_list
+from ig_widgets.engine.adapters.hf import HFParts, is_causal_lm
+from ig_widgets.engine.adapters.lm import LMAdapter
 
-#: a tokenizer's ``model_max_length`` above this means "no limit set"
-_NO_LIMIT = 10**6
 #: the keyword a model's forward takes to compute the logits of its last positions only
 _KEEP_KEYWORDS = ("logits_to_keep", "num_logits_to_keep")
 
 
-class CausalLMAdapter(LMAdapter):
+class CausalLMAdapter(HFParts, LMAdapter):
     """A Hugging Face causal language model and its fast tokenizer.
 
     ``CausalLMAdapter(model, tokenizer=tok)``; optional ``output="probs"`` (default: ``F`` is
@@ -53,19 +49,7 @@ class CausalLMAdapter(LMAdapter):
     ) -> None:
         if not is_causal_lm(model):
             raise TypeError(f"CausalLMAdapter needs a transformers causal LM, not {type(model)}")
-        if tokenizer is None or not getattr(tokenizer, "is_fast", False):
-            raise TypeError(
-                "Pass tokenizer=: the model's fast tokenizer (character offsets are needed), "
-                "e.g. AutoTokenizer.from_pretrained(name)."
-            )
-        if model.get_input_embeddings() is None:
-            raise ValueError("The model has no input embedding layer (get_input_embeddings()).")
-        self.model = model
-        self.tokenizer = tokenizer
-        self._name = name or getattr(model, "name_or_path", "") or type(model).__name__
-        self._vocab = vocab_list(tokenizer.get_vocab())
-        unk = getattr(tokenizer, "unk_token_id", None)
-        self.unk_id = int(unk) if unk is not None else None
+        self._init_hf(model, tokenizer, name)
         token = baseline_token or tokenizer.pad_token or tokenizer.unk_token
         token = token or tokenizer.eos_token
         if token is not None:
@@ -81,29 +65,6 @@ class CausalLMAdapter(LMAdapter):
         plain = all(kwargs.get(k) is None for k in ("embedding", "prompt", "labels"))
         return plain and is_causal_lm(model)
 
-    @property
-    def name(self) -> str:
-        """The model's ``name_or_path``, or its class name."""
-        return self._name
-
-    @property
-    def vocab(self) -> Sequence[str]:
-        """The tokenizer's vocabulary, index = id."""
-        return self._vocab
-
-    @property
-    def network(self) -> torch.nn.Module:
-        """The transformers model."""
-        return self.model
-
-    @property
-    def max_tokens(self) -> int | None:
-        """The model's maximum number of positions (capped by the tokenizer's limit)."""
-        limits = [getattr(self.model.config, "max_position_embeddings", None)]
-        limits.append(getattr(self.tokenizer, "model_max_length", None))
-        usable = [int(n) for n in limits if isinstance(n, int) and 0 < n < _NO_LIMIT]
-        return min(usable) if usable else None
-
     def tokenize_in(self, text: str, prefix: str = "", suffix: str = "") -> Tokenized:
         """Tokens of ``prefix + text + suffix`` with the tokenizer's special tokens.
 
@@ -111,13 +72,7 @@ class CausalLMAdapter(LMAdapter):
         tokenizer's own are special, kept and have no span.
         """
         full = prefix + text + suffix
-        enc = self.tokenizer(
-            full,
-            add_special_tokens=True,
-            return_offsets_mapping=True,
-            return_special_tokens_mask=True,
-            truncation=False,
-        )
+        enc = self._encode(full)
         ids = tuple(int(i) for i in enc["input_ids"])
         slot = (len(prefix), len(prefix) + len(text))
         placed = [
@@ -139,11 +94,6 @@ class CausalLMAdapter(LMAdapter):
         """The token decoded alone (``" great"``)."""
         return str(self.tokenizer.decode([token_id]))
 
-    def embed(self, ids: torch.Tensor) -> torch.Tensor:
-        """Word embeddings ``(batch, n, dim)`` of ``ids`` ``(batch, n)``, no position terms."""
-        with self.lock, torch.no_grad(), eval_mode(self.model):
-            return self.model.get_input_embeddings()(ids.to(self.device))
-
     def _logits(self, keep: int, **inputs: Any) -> torch.Tensor:
         if self._keep_keyword is not None:
             inputs[self._keep_keyword] = keep
@@ -158,7 +108,3 @@ class CausalLMAdapter(LMAdapter):
     def logits_from_ids(self, ids: torch.Tensor, keep: int) -> torch.Tensor:
         """Logits ``(batch, keep, vocab)`` of the model's own forward on ``input_ids``."""
         return self._logits(keep, input_ids=ids.to(self.device))
-
-    def _prepare(self) -> contextlib.AbstractContextManager[None]:
-        """Eval mode while in use; every submodule's training flag restored afterwards."""
-        return eval_mode(self.model)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import html
-import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from typing import Any
 
 import torch
 
+from ig_widgets.engine.adapters._fastai_spans import REPEATS, align_spans
 from ig_widgets.engine.adapters.base import (
     ModelAdapter,
     Output,
@@ -24,26 +23,9 @@ from ig_widgets.models.quiet import known_warnings_hidden
 MARKERS = frozenset({"xxbos", "xxeos", "xxfld", "xxmaj", "xxup", "xxrep", "xxwrep", "xxpad"})
 #: fastai's unknown-word token
 UNK = "xxunk"
-#: markers followed by a count token (``xxrep 4 !``, ``xxwrep 3 very``)
-_REPEATS = frozenset({"xxrep", "xxwrep"})
-#: what fastai's ``fix_html`` rewrites: (text in the original, what the tokenizer sees)
-_REWRITES: tuple[tuple[str, str], ...] = (
-    ("<br />", "\n"),
-    ("\\n", "\n"),
-    ("nbsp;", " "),
-    ("#39;", "'"),
-    ("#146;", "'"),
-    ("quot;", "'"),
-    ("amp;", "&"),
-    ("#36;", "$"),
-    ('\\"', '"'),
-    ("<unk>", "xxunk"),
-    ("...", "…"),
-)
-_BLANKS = tuple(src for src, dst in _REWRITES if dst.isspace())
-_ENTITY = re.compile(r"&(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);?")
-#: how far past the cursor a token whose text was rewritten is looked for
-_LOOKAHEAD = 200
+#: how close (relative to its largest value) this adapter's F must be to the Learner's for
+#: a length class to count as checked (the engine's own check, README: 1e-5)
+VERIFIED_RTOL = 1e-5
 
 
 def _is_fastai_classifier(model: Any) -> bool:
@@ -116,7 +98,7 @@ class FastaiText:
     def markers(self, words: Sequence[str]) -> list[bool]:
         """Which of the tokenizer's strings are markers (and ``xxrep``/``xxwrep`` counts)."""
         return [
-            w in MARKERS or (i > 0 and words[i - 1] in _REPEATS and w.isdigit())
+            w in MARKERS or (i > 0 and words[i - 1] in REPEATS and w.isdigit())
             for i, w in enumerate(words)
         ]
 
@@ -225,6 +207,8 @@ class FastaiAdapter(FastaiText, ModelAdapter):
             )
         self.unk_id = self._vocab.index(UNK) if UNK in self._vocab else None
         self._steps: list[Any] | None = None
+        #: (weights digest, head, length class) whose one-chunk forward matched the Learner's
+        self._verified: set[Hashable] = set()
 
     @classmethod
     def accepts(cls, model: Any, **kwargs: Any) -> bool:
@@ -370,16 +354,43 @@ class FastaiAdapter(FastaiText, ModelAdapter):
             outs.append(x)
         return torch.cat(outs, dim=1)
 
-    def reference_forward(self, ids: torch.Tensor) -> torch.Tensor:
+    def reference_forward(self, ids: torch.Tensor) -> torch.Tensor | None:
         """``F`` ``(1, n_classes)`` of ``learn.model`` on ``ids`` ``(n,)``: ``learn.predict``'s.
 
         The Learner's own ``SentenceEncoder`` runs (its ``bptt`` chunks, its ``max_len``),
-        from a reset state; the recurrent state found is put back afterwards.
+        from a reset state; the recurrent state found is put back afterwards. The engine
+        checks its ``F`` against it. That check can only fail by the way the text is cut
+        into chunks and pooled, which its length class decides (:meth:`_length_class`), and
+        by the weights: so once this adapter's own forward has matched the Learner's on a
+        text of a class (checked here too), later texts of that class with the same weights
+        and head get None (nothing to check, no extra forward). A bidirectional text past
+        ``bptt`` is checked once per number of chunks.
         """
+        key = (self.weights_version, self.output, self._length_class(ids.shape[-1]))
+        if key in self._verified:
+            return None
         batch = ids.to(self.awd_lstm.encoder.weight.device).reshape(1, -1)
         with self.lock, torch.no_grad(), eval_mode(self.learn.model), self._fresh_hidden(1):
             logits = self.learn.model(batch)[0]
-        return apply_head(logits, self.output)
+        own = apply_head(logits, self.output)
+        with self.lock, torch.no_grad(), eval_mode(self.learn.model):
+            mine = self.forward_embeds(self.embed(batch), batch[0])
+        scale = max(float(own.abs().max()), 1e-12)
+        if float((mine - own).abs().max()) <= VERIFIED_RTOL * scale:
+            self._verified.add(key)
+        return own
+
+    def _length_class(self, n: int) -> Hashable:
+        """What of a text's length decides how the Learner cuts and pools it.
+
+        Within ``bptt`` or past it, pooled whole or from a later chunk on
+        (:func:`first_kept_output`), and, for a bidirectional encoder past ``bptt``, the
+        number of chunks (each restarts its backward direction).
+        """
+        encoder = self.learn.model[0]
+        bptt = int(encoder.bptt)
+        chunks = -(-n // bptt) if self.awd_lstm.n_dir != 1 and n > bptt else None
+        return (n > bptt, first_kept_output(n, bptt, encoder.max_len) > 0, chunks)
 
 
 def learner_vocabs(learn: Any) -> tuple[list[str], tuple[str, ...] | None]:
@@ -429,130 +440,3 @@ def first_kept_output(n_tokens: int, bptt: int, max_len: int | None) -> int:
             f"{max_len}): raise learn.model[0].max_len to at least bptt."
         )
     return start
-
-
-# --- character spans ----------------------------------------------------------------------
-
-
-def align_spans(
-    text: str, words: Sequence[str], special: Sequence[bool]
-) -> list[tuple[int, int] | None]:
-    """Character spans of fastai tokens in the original ``text``.
-
-    fastai lower-cases, rewrites HTML (``<br />`` becomes a newline token, ``...`` becomes
-    ``…``) and collapses repeats before spaCy splits the text; spaCy keeps every token's
-    characters. So the tokens are matched left to right, case-insensitively, undoing
-    ``fix_html``'s rewrites and HTML entities on the way. A token found nowhere near the
-    cursor gets ``None``.
-
-    Parameters
-    ----------
-    text : str
-        The original text.
-    words : Sequence[str]
-        The tokenizer's strings (not the vocabulary's: unknown words keep their surface).
-    special : Sequence[bool]
-        Markers and repeat counts: they get ``None``.
-    """
-    spans: list[tuple[int, int] | None] = [None] * len(words)
-    pos = 0
-    repeat: tuple[str, int] | None = None  # pending ("xxrep" | "xxwrep", count)
-    for i, word in enumerate(words):
-        if special[i]:
-            if word.isdigit() and i > 0 and words[i - 1] in _REPEATS:
-                repeat = (words[i - 1], int(word))
-            continue
-        if word.isspace():
-            found = _blank_run(text, pos)
-        else:
-            found = _find(text, _skip_blanks(text, pos), word)
-        if found is None:
-            repeat = None
-            continue
-        start, end = found
-        if repeat is not None:
-            kind, count = repeat
-            end = _extend_run(text, start, end, word, count, between=kind == "xxwrep")
-            repeat = None
-        spans[i] = (start, end)
-        pos = end
-    return spans
-
-
-def _rewrite_at(text: str, j: int) -> tuple[int, str] | None:
-    """A rewritten piece of the original at ``j``: (its length, what the tokenizer saw)."""
-    for src, dst in _REWRITES:
-        if text.startswith(src, j):
-            return len(src), dst
-    if text[j] == "&":
-        m = _ENTITY.match(text, j)
-        if m is not None:
-            seen = html.unescape(m.group())
-            if seen != m.group():
-                return m.end() - j, seen
-    return None
-
-
-def _match(text: str, j: int, word: str) -> int | None:
-    """End of ``word`` matched at exactly ``j`` in ``text`` (case-insensitive), or None."""
-    target = word.lower()
-    k = 0
-    while k < len(target):
-        if j >= len(text):
-            return None
-        low = text[j].lower()
-        if target.startswith(low, k):
-            j, k = j + 1, k + len(low)
-            continue
-        rewrite = _rewrite_at(text, j)
-        if rewrite is None or not target.startswith(rewrite[1].lower(), k) or not rewrite[1]:
-            return None
-        j, k = j + rewrite[0], k + len(rewrite[1])
-    return j
-
-
-def _find(text: str, pos: int, word: str) -> tuple[int, int] | None:
-    """The first match of ``word`` at or shortly after ``pos``."""
-    for j in range(pos, min(len(text), pos + _LOOKAHEAD)):
-        end = _match(text, j, word)
-        if end is not None:
-            return j, end
-    return None
-
-
-def _blank_at(text: str, j: int) -> int:
-    """Length of the whitespace (or whitespace-producing markup) at ``j``; 0 when none."""
-    if j < len(text) and text[j].isspace():
-        return 1
-    return next((len(src) for src in _BLANKS if text.startswith(src, j)), 0)
-
-
-def _skip_blanks(text: str, pos: int) -> int:
-    while (step := _blank_at(text, pos)) > 0:
-        pos += step
-    return pos
-
-
-def _blank_run(text: str, pos: int) -> tuple[int, int] | None:
-    """Span of a whitespace token (a newline, ``<br />``...), without surrounding spaces."""
-    start = pos
-    while start < len(text) and text[start] == " ":
-        start += 1
-    end = _skip_blanks(text, start)
-    while end > start and text[end - 1] == " ":
-        end -= 1
-    return (start, end) if end > start else None
-
-
-def _extend_run(text: str, start: int, end: int, word: str, count: int, between: bool) -> int:
-    """End of a run of ``count`` copies of ``word`` starting at ``start``.
-
-    Characters (``xxrep``) repeat back to back; words (``xxwrep``) are separated by blanks.
-    """
-    for _ in range(count - 1):
-        j = _skip_blanks(text, end) if between else end
-        nxt = _match(text, j, word)
-        if nxt is None:
-            break
-        end = nxt
-    return end

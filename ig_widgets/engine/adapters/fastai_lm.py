@@ -6,9 +6,11 @@ from typing import Any
 
 import torch
 
+from ig_widgets.engine.adapters._fastai_spans import align_spans
+from ig_widgets.engine.adapters._readouts import slot_span
 from ig_widgets.engine.adapters.base import Output, Tokenized, unknown_flags
-from ig_widgets.engine.adapters.fastai import UNK, FastaiText, align_spans
-from ig_widgets.engine.adapters.lm import LMAdapter, is_fastai_lm, slot_span
+from ig_widgets.engine.adapters.fastai import UNK, FastaiText
+from ig_widgets.engine.adapters.lm import LMAdapter, is_fastai_lm
 
 
 class FastaiLMAdapter(FastaiText, LMAdapter):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
 
 from ig_widgets.engine.adapters.base import (
+    KeptNames,
     ModelAdapter,
     Output,
     Tokenized,
@@ -59,7 +60,70 @@ def is_causal_lm(model: Any) -> bool:
     )
 
 
-class HFAdapter(ModelAdapter):
+class HFParts(KeptNames, ModelAdapter):
+    """What the Hugging Face families share: the model, its fast tokenizer, names and limits.
+
+    Not a family itself (no ``family``); a family's constructor calls :meth:`_init_hf`.
+    """
+
+    model: Any
+    tokenizer: Any
+
+    def _init_hf(self, model: Any, tokenizer: Any, name: str | None) -> None:
+        """Check the tokenizer (a fast one: offsets) and the embedding layer; keep them."""
+        if tokenizer is None:
+            raise TypeError(
+                "Pass tokenizer=: the model's fast tokenizer, e.g. "
+                "AutoTokenizer.from_pretrained(name) (use_fast=True)."
+            )
+        if not getattr(tokenizer, "is_fast", False):
+            raise TypeError(
+                "The tokenizer must be a fast (Rust) tokenizer: character offsets are needed. "
+                "Load it with AutoTokenizer.from_pretrained(name, use_fast=True)."
+            )
+        if model.get_input_embeddings() is None:
+            raise ValueError("The model has no input embedding layer (get_input_embeddings()).")
+        self.model = model
+        self.tokenizer = tokenizer
+        self._name = name or getattr(model, "name_or_path", "") or type(model).__name__
+        self._vocab = vocab_list(tokenizer.get_vocab())
+        unk = getattr(tokenizer, "unk_token_id", None)
+        self.unk_id = int(unk) if unk is not None else None
+
+    @property
+    def network(self) -> torch.nn.Module:
+        """The transformers model."""
+        return self.model
+
+    @property
+    def max_tokens(self) -> int | None:
+        """The model's maximum number of positions (capped by the tokenizer's limit)."""
+        limits = [getattr(self.model.config, "max_position_embeddings", None)]
+        limits.append(getattr(self.tokenizer, "model_max_length", None))
+        usable = [int(n) for n in limits if isinstance(n, int) and 0 < n < _NO_LIMIT]
+        return min(usable) if usable else None
+
+    def _encode(self, text: str) -> Any:
+        """The tokenizer's encoding of ``text``: its special tokens, offsets and their mask."""
+        return self.tokenizer(
+            text,
+            add_special_tokens=True,
+            return_offsets_mapping=True,
+            return_special_tokens_mask=True,
+            truncation=False,
+        )
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """Word embeddings ``(batch, n, dim)`` of ``ids`` ``(batch, n)``, no position terms."""
+        with self.lock, torch.no_grad(), eval_mode(self.model):
+            return self.model.get_input_embeddings()(ids.to(self.device))
+
+    def _prepare(self) -> contextlib.AbstractContextManager[None]:
+        """Eval mode while in use; every submodule's training flag restored afterwards."""
+        return eval_mode(self.model)
+
+
+class HFAdapter(HFParts):
     """A Hugging Face ``AutoModelForSequenceClassification``-style model and its tokenizer.
 
     ``HFAdapter(model, tokenizer=fast_tokenizer)``; optional ``output=`` (default: the head
@@ -104,34 +168,21 @@ class HFAdapter(ModelAdapter):
     ) -> None:
         if not is_hf_model(model):
             raise TypeError(f"HFAdapter needs a transformers PreTrainedModel, not {type(model)}")
-        if tokenizer is None:
-            raise TypeError(
-                "Pass tokenizer=: the model's fast tokenizer, e.g. "
-                "AutoTokenizer.from_pretrained(name) (use_fast=True)."
-            )
-        if not getattr(tokenizer, "is_fast", False):
-            raise TypeError(
-                "The tokenizer must be a fast (Rust) tokenizer: character offsets are needed. "
-                "Load it with AutoTokenizer.from_pretrained(name, use_fast=True)."
-            )
-        if model.get_input_embeddings() is None:
-            raise ValueError("The model has no input embedding layer (get_input_embeddings()).")
+        self._init_hf(model, tokenizer, name)
+        _refuse_encoder_decoder(model)
+        #: a last-token classifier without a pad token (GPT-2's) refuses batches: see
+        #: :func:`_stand_in_pad`
+        self._pad_for_batches = False
         #: whether ``output=`` was the user's (a default read from the config may be refused)
         self.output_given = output is not None
         output = chosen_output(output, output_from_config(model.config))
-        self.model = model
-        self.tokenizer = tokenizer
         self.output: Output = output
         self.classes = _classes(model.config, classes)
-        self._name = name or getattr(model, "name_or_path", "") or type(model).__name__
-        self._vocab = vocab_list(tokenizer.get_vocab())
         mask = getattr(tokenizer, "mask_token", None)
         token = baseline_token or mask or tokenizer.pad_token or tokenizer.unk_token
         if token is not None:
             self.token_id(token)  # ValueError when it is not in the vocabulary
         self.default_baseline_token = token
-        unk = getattr(tokenizer, "unk_token_id", None)
-        self.unk_id = int(unk) if unk is not None else None
 
     @classmethod
     def accepts(cls, model: Any, **kwargs: Any) -> bool:
@@ -141,38 +192,9 @@ class HFAdapter(ModelAdapter):
         """
         return kwargs.get("embedding") is None and is_hf_model(model) and not is_causal_lm(model)
 
-    @property
-    def name(self) -> str:
-        """The model's ``name_or_path``, or its class name."""
-        return self._name
-
-    @property
-    def vocab(self) -> Sequence[str]:
-        """The tokenizer's vocabulary, index = id."""
-        return self._vocab
-
-    @property
-    def network(self) -> torch.nn.Module:
-        """The transformers model."""
-        return self.model
-
-    @property
-    def max_tokens(self) -> int | None:
-        """The model's maximum number of positions (capped by the tokenizer's limit)."""
-        limits = [getattr(self.model.config, "max_position_embeddings", None)]
-        limits.append(getattr(self.tokenizer, "model_max_length", None))
-        usable = [int(n) for n in limits if isinstance(n, int) and 0 < n < _NO_LIMIT]
-        return min(usable) if usable else None
-
     def tokenize(self, text: str) -> Tokenized:
         """Token ids with the tokenizer's special tokens, spans from its offsets mapping."""
-        enc = self.tokenizer(
-            text,
-            add_special_tokens=True,
-            return_offsets_mapping=True,
-            return_special_tokens_mask=True,
-            truncation=False,
-        )
+        enc = self._encode(text)
         ids = tuple(int(i) for i in enc["input_ids"])
         special = tuple(bool(s) for s in enc["special_tokens_mask"])
         offsets = enc["offset_mapping"]
@@ -190,11 +212,6 @@ class HFAdapter(ModelAdapter):
         oov = unknown_flags(ids, surfaces, special, self.unk_id, self.tokenizer.unk_token)
         return Tokenized(text, ids, tokens, spans, special, edge_run(special), oov)
 
-    def embed(self, ids: torch.Tensor) -> torch.Tensor:
-        """Word embeddings ``(batch, n, dim)`` of ``ids`` ``(batch, n)``, no position terms."""
-        with self.lock, torch.no_grad(), eval_mode(self.model):
-            return self.model.get_input_embeddings()(ids.to(self.device))
-
     def forward_embeds(self, embeds: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """``F`` ``(batch, n_classes)`` from word embeddings ``(batch, n, dim)``.
 
@@ -205,7 +222,16 @@ class HFAdapter(ModelAdapter):
             raise ValueError(f"ids must have shape ({n},), got {tuple(ids.shape)}")
         mask = torch.ones((batch, n), dtype=torch.long, device=embeds.device)
         with self.lock, eval_mode(self.model):
-            out = self.model(inputs_embeds=embeds, attention_mask=mask)
+            if not self._pad_for_batches:
+                try:
+                    out = self.model(inputs_embeds=embeds, attention_mask=mask)
+                    return logits_to_f(pick_logits(out), len(self.classes), self.output)
+                except ValueError as err:
+                    if batch == 1 or "no padding token" not in str(err):
+                        raise
+                    self._pad_for_batches = True
+            with _stand_in_pad(self.model.config, self.tokenizer):
+                out = self.model(inputs_embeds=embeds, attention_mask=mask)
         return logits_to_f(pick_logits(out), len(self.classes), self.output)
 
     def reference_forward(self, ids: torch.Tensor) -> torch.Tensor:
@@ -220,10 +246,6 @@ class HFAdapter(ModelAdapter):
         refuse_second_softmax(logits, self.output, self.output_given)
         return logits_to_f(logits, len(self.classes), self.output)
 
-    def _prepare(self) -> contextlib.AbstractContextManager[None]:
-        """Eval mode while in use; every submodule's training flag restored afterwards."""
-        return eval_mode(self.model)
-
 
 def _classes(config: Any, classes: Sequence[str] | None) -> tuple[str, ...]:
     n = int(config.num_labels)
@@ -236,3 +258,39 @@ def _classes(config: Any, classes: Sequence[str] | None) -> tuple[str, ...]:
         return names
     id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
     return tuple(id2label.get(i, f"LABEL_{i}") for i in range(n))
+
+
+@contextlib.contextmanager
+def _stand_in_pad(config: Any, tokenizer: Any) -> Iterator[None]:
+    """A pad token id in ``config`` for one forward on embeddings; ``None`` again after it.
+
+    A classifier that pools its last non-pad position (GPT-2, Llama, Qwen2 …
+    ``ForSequenceClassification``) and has no ``pad_token_id`` refuses any batch of more
+    than one text ("Cannot handle batch sizes > 1 if no padding token is defined"), only
+    because it could not tell padding apart. On ``inputs_embeds`` it pools the last position
+    whatever the id, and the engine never pads: that is what its own forward on one text
+    does, so ``F`` is the same function (the engine checks it against that forward). Called
+    under the model's lock.
+    """
+    stand_in = next(
+        (i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id) if i is not None), 0
+    )
+    config.pad_token_id = int(stand_in)
+    try:
+        yield
+    finally:
+        config.pad_token_id = None
+
+
+def _refuse_encoder_decoder(model: Any) -> None:
+    """``TypeError`` for an encoder-decoder classifier (BART, mBART, PLBart, LED, T5 …)."""
+    if not getattr(model.config, "is_encoder_decoder", False):
+        return
+    raise TypeError(
+        f"{type(model).__name__} is an encoder-decoder classifier: it pools the decoder's "
+        "states at the <eos> tokens it finds in input_ids, and its shared embedding runs in "
+        "both the encoder and the decoder, so it cannot be run from one set of word "
+        "embeddings (transformers refuses inputs_embeds= for it) and IG on them is not "
+        "defined here. Explain an encoder classifier (BERT, RoBERTa, DeBERTa, ModernBERT) "
+        "or a decoder-only one (GPT-2, Llama, Qwen2 ...ForSequenceClassification) instead."
+    )

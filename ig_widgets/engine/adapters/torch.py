@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import inspect
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -11,14 +10,34 @@ from typing import Any
 import torch
 from torch import nn
 
+from ig_widgets.engine.adapters._inputs import (
+    ForwardKwargs,
+    broadcast,
+    check_forward_kwargs,
+    keyword_names,
+    second_is_offsets,
+    stacked,
+)
+from ig_widgets.engine.adapters._outputs import logits_to_f as logits_to_f
+from ig_widgets.engine.adapters._outputs import pick_logits as pick_logits
 from ig_widgets.engine.adapters._sites import BagSite, site_for
 from ig_widgets.engine.adapters._tokenizers import (
     CallableTokenizer,
     Encoded,
     check_ids,
+    check_span,
     flat_ints,
 )
+from ig_widgets.engine.adapters._tokenizers import edge_run as edge_run
+from ig_widgets.engine.adapters._tokenizers import vocab_list as vocab_list
+from ig_widgets.engine.adapters._torch_args import (
+    check_classes,
+    require,
+    resolve_embedding,
+    resolve_tokenizer,
+)
 from ig_widgets.engine.adapters.base import (
+    KeptNames,
     ModelAdapter,
     Output,
     Tokenized,
@@ -26,187 +45,21 @@ from ig_widgets.engine.adapters.base import (
     span_surfaces,
     unknown_flags,
 )
-from ig_widgets.engine.heads import apply_head, check_logits, chosen_output, refuse_second_softmax
-from ig_widgets.engine.spans import Span, looks_special
-from ig_widgets.models.bundle import TextTokenizer, TorchTextClassifier
+from ig_widgets.engine.heads import chosen_output, refuse_second_softmax
+from ig_widgets.engine.spans import looks_special
+from ig_widgets.models.bundle import TorchTextClassifier
 
 #: vocabulary entries tried, in order, as the default baseline token
 BASELINE_CANDIDATES = ("<unk>", "[UNK]", "<UNK>", "xxunk", "<pad>", "[PAD]", "<PAD>", "xxpad")
-#: ``forward_kwargs=``: inputs fixed for every text, or a function of a text's ids ``(n,)``
-ForwardKwargs = Mapping[str, Any] | Callable[[torch.Tensor], Mapping[str, Any]]
 #: how many tokenised texts keep their extra per-token inputs (attention masks ...)
 _EXTRAS_KEPT = 256
-
-
-def pick_logits(out: Any, output_key: int | str | None = None) -> torch.Tensor:
-    """The logits tensor inside whatever a model's forward returned.
-
-    A tensor is taken as is; a ``NamedTuple`` gives its field ``output_key`` (default
-    ``logits`` when it has one, else element 0); a tuple or list gives element
-    ``output_key`` (default 0); a mapping (dict, Hugging Face ``ModelOutput``) or an object
-    with attributes (a dataclass) gives key ``output_key`` (default ``"logits"``).
-    """
-    named = isinstance(out, tuple) and hasattr(out, "_fields")
-    by_name = named and (
-        isinstance(output_key, str) or (output_key is None and "logits" in out._fields)
-    )
-    if isinstance(out, torch.Tensor):
-        picked: Any = out
-    elif isinstance(out, (tuple, list)) and not by_name:
-        if isinstance(output_key, str):
-            raise TypeError(
-                f"The model returned a {type(out).__name__}; output_key must be an int index "
-                f"(got {output_key!r})."
-            )
-        index = 0 if output_key is None else output_key
-        if not -len(out) <= index < len(out):
-            raise ValueError(f"output_key={index} is out of range: the model returned {len(out)}")
-        picked = out[index]
-    elif isinstance(out, Mapping) or hasattr(out, "logits") or by_name:
-        if isinstance(output_key, int):
-            raise TypeError(f"The model returned a {type(out).__name__}; output_key must be a key.")
-        key = output_key or "logits"
-        found = out.get(key) if isinstance(out, Mapping) else getattr(out, key, None)
-        if found is None:
-            keys = list(out) if isinstance(out, Mapping) else list(getattr(out, "_fields", []))
-            raise ValueError(
-                f"The model's output has no {key!r}; pass output_key= naming the logits. "
-                f"Keys: {keys}"
-            )
-        picked = found
-    else:
-        raise TypeError(
-            f"Cannot find logits in a {type(out).__name__}: the forward must return a tensor, "
-            "a tuple/list (see output_key=), a NamedTuple, a dict or an object with .logits."
-        )
-    if not isinstance(picked, torch.Tensor):
-        raise TypeError(f"The picked model output is a {type(picked).__name__}, not a tensor.")
-    return picked
-
-
-def logits_to_f(
-    logits: torch.Tensor, n_classes: int, output: Output, n_tokens: int | None = None
-) -> torch.Tensor:
-    """Check the model's outputs and turn them into ``F`` (see :mod:`ig_widgets.engine.heads`).
-
-    Parameters
-    ----------
-    logits : torch.Tensor
-        ``(batch, n_classes)``, per token ``(batch, n_tokens, n_classes)``, or ``(batch,)``
-        for a single output.
-    n_tokens : int, optional
-        The input's length, which a per-token output must match.
-    """
-    if logits.dim() == 1 and n_classes == 1:
-        logits = logits.unsqueeze(-1)
-    check_logits(logits, n_classes, n_tokens)
-    return apply_head(logits, output)
-
-
-def edge_run(special: Sequence[bool]) -> tuple[bool, ...]:
-    """True for the leading and the trailing run of special tokens (what a baseline keeps)."""
-    n = len(special)
-    keep = [False] * n
-    i = 0
-    while i < n and special[i]:
-        keep[i] = True
-        i += 1
-    j = n - 1
-    while j >= i and special[j]:
-        keep[j] = True
-        j -= 1
-    return tuple(keep)
-
-
-def vocab_list(vocab: Sequence[str] | Mapping[str, int]) -> list[str]:
-    """A vocabulary as a list indexed by id (a ``{token: id}`` mapping is inverted)."""
-    if isinstance(vocab, Mapping):
-        size = max(vocab.values(), default=-1) + 1
-        items = [""] * size
-        for token, i in vocab.items():
-            items[i] = token
-        return items
-    if isinstance(vocab, str) or not isinstance(vocab, Sequence):
-        raise TypeError("vocab= must be a list of token strings (index = id) or a {token: id} dict")
-    return [str(t) for t in vocab]
-
-
-def _embedding_names(model: nn.Module) -> list[str]:
-    return [
-        name for name, m in model.named_modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag))
-    ]
-
-
-def _require(model: nn.Module, tokenizer: Any, embedding: Any, classes: Any) -> None:
-    """``TypeError`` naming every keyword argument a plain module is missing."""
-    what = {
-        "tokenizer": (tokenizer, "an object with .vocab and .encode(text) -> (ids, spans), or "
-                      "a callable text -> list of ids together with vocab="),
-        "embedding": (embedding, "the embedding module or its dotted attribute name; embedding "
-                      f"layers in this model: {_embedding_names(model) or 'none found'}"),
-        "classes": (classes, "the class names, in the order of the model's outputs"),
-    }  # fmt: skip
-    missing = [f"{k}= ({hint})" for k, (value, hint) in what.items() if value is None]
-    if missing:
-        raise TypeError(
-            "A plain torch.nn.Module needs tokenizer=, embedding= and classes=. Missing: "
-            + "; ".join(missing)
-        )
-
-
-def _resolve_embedding(model: nn.Module, embedding: Any) -> nn.Module:
-    hint = f" Embedding layers in this model: {_embedding_names(model) or 'none found'}."
-    if isinstance(embedding, str):
-        try:
-            return model.get_submodule(embedding)
-        except AttributeError:
-            raise ValueError(f"The model has no submodule {embedding!r}.{hint}") from None
-    if not isinstance(embedding, nn.Module):
-        raise TypeError(
-            f"embedding= must be an nn.Module or a name, not {type(embedding).__name__}"
-        )
-    if not any(m is embedding for m in model.modules()):
-        raise ValueError(f"embedding= is not a submodule of the model.{hint}")
-    return embedding
-
-
-def _resolve_tokenizer(tokenizer: Any, vocab: Any) -> TextTokenizer:
-    if isinstance(tokenizer, CallableTokenizer):
-        return tokenizer
-    if callable(tokenizer) and hasattr(tokenizer, "get_vocab"):  # a Hugging Face tokenizer
-        return CallableTokenizer(tokenizer, vocab_list(vocab or tokenizer.get_vocab()))
-    if isinstance(tokenizer, TextTokenizer):
-        if vocab is not None:
-            raise TypeError("vocab= is only for a callable tokenizer; this one has .vocab")
-        return tokenizer
-    if callable(tokenizer):
-        if vocab is None:
-            raise TypeError("A callable tokenizer needs vocab= (token strings, index = id).")
-        return CallableTokenizer(tokenizer, vocab_list(vocab))
-    raise TypeError(f"tokenizer= must be a TextTokenizer or a callable, not {type(tokenizer)}")
-
-
-def _check_classes(classes: Any, output: Output) -> tuple[str, ...]:
-    """Distinct class names; one class only for heads other than the softmax."""
-    if isinstance(classes, str):
-        raise TypeError("classes= must be a sequence of class names, not one string.")
-    names = tuple(str(c) for c in classes)
-    if len(set(names)) != len(names) or not names:
-        raise ValueError(f"classes= must be distinct names, got {names}")
-    if len(names) == 1 and output == "probs":
-        raise ValueError(
-            "A softmax over one class is constant (every attribution would be 0): pass "
-            "output='identity' for a regression output, 'sigmoid' for one binary label, or "
-            "'logits'."
-        )
-    return names
 
 
 class _Captured(Exception):
     """Stops a forward once the embedding module's output has been read."""
 
 
-class TorchAdapter(ModelAdapter):
+class TorchAdapter(KeptNames, ModelAdapter):
     """Any PyTorch text model with an embedding layer.
 
     Give either a :class:`~ig_widgets.models.bundle.TorchTextClassifier`, or an
@@ -299,7 +152,7 @@ class TorchAdapter(ModelAdapter):
                 "inputs' ids in forward_kwargs= (fixed, broadcast to every path point); "
                 "explain each layer with its own Explainer."
             )
-        _require(model, tokenizer, embedding, classes)
+        require(model, tokenizer, embedding, classes)
         #: whether ``output=`` was the user's (the default softmax may be refused)
         self.output_given = output is not None
         output = chosen_output(output, "probs")
@@ -309,25 +162,25 @@ class TorchAdapter(ModelAdapter):
             if fn is not None and not callable(fn):
                 raise TypeError(f"{what}= must be a callable, not {type(fn).__name__}")
         self.module = model
-        self.embedding = _resolve_embedding(model, embedding)
+        self.embedding = resolve_embedding(model, embedding)
         self.site = site_for(self.embedding)
-        self.tokenizer = _resolve_tokenizer(tokenizer, vocab)
+        self.tokenizer = resolve_tokenizer(tokenizer, vocab)
         self.output: Output = output
-        self.classes = _check_classes(classes, output)
+        self.classes = check_classes(classes, output)
         self.output_key = output_key
         self.output_select = output_select
         self.forward_kwargs: ForwardKwargs
         if callable(forward_kwargs) and not isinstance(forward_kwargs, Mapping):
             self.forward_kwargs = forward_kwargs
         else:
-            self.forward_kwargs = _check_forward_kwargs(forward_kwargs)
+            self.forward_kwargs = check_forward_kwargs(forward_kwargs)
         #: the text lengths the model has run on (a fixed per-token tensor fits one only)
         self._lengths: set[int] = set()
         self.forward_fn = forward_fn
         call = forward_fn if forward_fn is not None else model.forward
-        self._takes = _keyword_names(call)
+        self._takes = keyword_names(call)
         self._bag_offsets = (
-            isinstance(self.site, BagSite) and forward_fn is None and _second_is_offsets(call)
+            isinstance(self.site, BagSite) and forward_fn is None and second_is_offsets(call)
         )
         self._extras: OrderedDict[tuple[int, ...], dict[str, list[int]]] = OrderedDict()
         self._fills: dict[str, int | None] = {}
@@ -355,16 +208,6 @@ class TorchAdapter(ModelAdapter):
         return isinstance(model, (TorchTextClassifier, nn.Module))
 
     @property
-    def name(self) -> str:
-        """The model's name (the bundle's, ``name=``, or the module's class name)."""
-        return self._name
-
-    @property
-    def vocab(self) -> Sequence[str]:
-        """The tokenizer's vocabulary, index = id."""
-        return self._vocab
-
-    @property
     def network(self) -> nn.Module:
         """The wrapped module."""
         return self.module
@@ -378,7 +221,7 @@ class TorchAdapter(ModelAdapter):
         check_ids(ids, len(self._vocab))
         if len(enc.spans) != len(ids):
             raise ValueError(f"The tokenizer gave {len(enc.spans)} spans for {len(ids)} ids.")
-        spans = tuple(_check_span(s, len(text)) for s in enc.spans)
+        spans = tuple(check_span(s, len(text)) for s in enc.spans)
         tokens = tuple(self._vocab[i] for i in ids)
         if enc.special is not None:
             special = tuple(enc.special)
@@ -454,10 +297,10 @@ class TorchAdapter(ModelAdapter):
         given = self.forward_kwargs
         if not isinstance(given, Mapping):
             rows = [ids[0]] if same_rows else list(ids)
-            per_row = [_check_forward_kwargs(given(row), "forward_kwargs(ids)") for row in rows]
+            per_row = [check_forward_kwargs(given(row), "forward_kwargs(ids)") for row in rows]
             if same_rows:
-                return _broadcast(per_row[0], batch, ids.device)
-            return _stacked(per_row, ids.device)
+                return broadcast(per_row[0], batch, ids.device)
+            return stacked(per_row, ids.device)
         self._lengths.add(n)
         for key, value in given.items():
             if not isinstance(value, torch.Tensor) or value.dim() < 2:
@@ -471,7 +314,7 @@ class TorchAdapter(ModelAdapter):
                     f"function of the ids: forward_kwargs=lambda ids: {{{key!r}: ...}} (ids "
                     "(n_tokens,), tensors with a batch dimension of 1)."
                 )
-        return _broadcast(given, batch, ids.device)
+        return broadcast(given, batch, ids.device)
 
     def _call_model(self, ids: torch.Tensor, same_rows: bool) -> Any:
         """Run the model on ids ``(batch, n)`` (already on its device)."""
@@ -487,6 +330,14 @@ class TorchAdapter(ModelAdapter):
         except TypeError as err:
             if "missing" not in str(err) or "argument" not in str(err):
                 raise
+            if isinstance(self.site, BagSite) and not self._bag_offsets:
+                raise TypeError(
+                    f"The model's forward needs more than the token ids ({err}), and its "
+                    "embedding is an nn.EmbeddingBag. If that input is the bags' offsets, name "
+                    "the forward's second parameter offsets (or offs), or pass forward_fn="
+                    "lambda model, ids: model(ids.reshape(-1), torch.arange(len(ids)) * "
+                    "ids.shape[1]) (one bag per row of ids); other inputs go in forward_kwargs="
+                ) from err
             raise TypeError(
                 f"The model's forward needs more than the token ids ({err}). Pass the other "
                 "inputs as forward_kwargs={name: tensor} (a batch dimension of 1: they are "
@@ -582,75 +433,3 @@ class TorchAdapter(ModelAdapter):
     def _prepare(self) -> contextlib.AbstractContextManager[None]:
         """Eval mode while in use; every submodule's training flag restored afterwards."""
         return eval_mode(self.module)
-
-
-def _check_forward_kwargs(kwargs: Any, what: str = "forward_kwargs=") -> dict[str, Any]:
-    """``forward_kwargs=`` (or what its function returned) checked: tensors of batch 1."""
-    if kwargs is None:
-        return {}
-    if not isinstance(kwargs, Mapping):
-        raise TypeError(
-            f"{what} must be a dict (or a function of the ids returning one), not "
-            f"{type(kwargs).__name__}"
-        )
-    for key, value in kwargs.items():
-        if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] != 1:
-            raise ValueError(
-                f"{what}[{key!r}] has shape {tuple(value.shape)}: a tensor needs a "
-                "batch dimension of 1 (it is broadcast to every path point)."
-            )
-    return dict(kwargs)
-
-
-def _stacked(rows: list[dict[str, Any]], device: torch.device) -> dict[str, Any]:
-    """Per-row keyword arguments (each tensor of batch 1) as one batch; others: the first row's."""
-    out: dict[str, Any] = {}
-    for key, first in rows[0].items():
-        values = [r.get(key) for r in rows]
-        if isinstance(first, torch.Tensor) and first.dim() > 0:
-            out[key] = torch.cat([torch.as_tensor(v).to(device) for v in values])
-        else:
-            out[key] = first
-    return out
-
-
-def _broadcast(kwargs: Mapping[str, Any], batch: int, device: torch.device) -> dict[str, Any]:
-    """Tensors of ``kwargs`` on ``device``, their batch dimension 1 repeated ``batch`` times."""
-    out = {}
-    for key, value in kwargs.items():
-        if isinstance(value, torch.Tensor) and value.dim() > 0:
-            value = value.to(device).expand(batch, *value.shape[1:]).contiguous()
-        out[key] = value
-    return out
-
-
-def _keyword_names(fn: Callable[..., Any]) -> frozenset[str] | None:
-    """The keyword parameters of ``fn``; None when it takes ``**kwargs`` (or has no signature)."""
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return None
-    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    return frozenset(p.name for p in params if p.kind in kinds)
-
-
-def _second_is_offsets(fn: Callable[..., Any]) -> bool:
-    """Whether the second positional parameter of a forward is its bags' ``offsets``."""
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        return False
-    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    positional = [p.name for p in params if p.kind in kinds]
-    return len(positional) >= 2 and "offset" in positional[1].lower()
-
-
-def _check_span(span: Any, length: int) -> Span:
-    if span is None:
-        return None
-    start, end = int(span[0]), int(span[1])
-    if not 0 <= start <= end <= length:
-        raise ValueError(f"The tokenizer gave span {span} outside the text (length {length}).")
-    return (start, end)
