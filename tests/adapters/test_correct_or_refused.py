@@ -179,7 +179,11 @@ def test_weight_edits_change_the_next_explanation(edit: Any, seed: int) -> None:
     edit(model)
     after = explainer.explain(TEXT, n_steps=8)
     fresh = igw.Explainer(model, tokenizer=WordTokenizer(), embedding="emb", classes=list("abc"))
-    np.testing.assert_allclose(after.scores, fresh.explain(TEXT, n_steps=8).scores, atol=1e-12)
+    # float32 level: a fresh explainer may batch the points differently (its chunk size is not
+    # yet measured), which moves sums by ~1e-7; a stale cache moves them by the edit (~1e-1)
+    np.testing.assert_allclose(
+        after.scores, fresh.explain(TEXT, n_steps=8).scores, rtol=1e-6, atol=1e-7
+    )
     assert not np.allclose(before.scores, after.scores)
     # nothing edited: the cached points are reused (same numbers, no new forward needed)
     np.testing.assert_array_equal(explainer.explain(TEXT, n_steps=8).scores, after.scores)
