@@ -28,6 +28,8 @@ _EXPORTS: dict[str, str] = {
     "Explanation": "ig_widgets.engine.explanation",
     "IGOptions": "ig_widgets.engine.options",
     "CorpusExplanation": "ig_widgets.engine.corpus",
+    "CorpusComparison": "ig_widgets.engine.corpus",
+    "compare_corpora": "ig_widgets.engine.corpus",
     "probe": "ig_widgets.engine.probes",
     "ClassAttribution": "ig_widgets.engine.explanation",
     "Word": "ig_widgets.engine.explanation",
@@ -61,6 +63,7 @@ __all__ = [
     "ClassAttribution",
     "Compare",
     "ConvergenceView",
+    "CorpusComparison",
     "CorpusExplanation",
     "DatasetView",
     "Explainer",
@@ -78,6 +81,7 @@ __all__ = [
     "Word",
     "ZeroBaseline",
     "__version__",
+    "compare_corpora",
     "demo_models",
     "discover_neutral_tokens",
     "load_demo_model",
@@ -134,7 +138,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ZeroBaseline,
     )
     from ig_widgets.engine.core import Cancelled
-    from ig_widgets.engine.corpus import CorpusExplanation
+    from ig_widgets.engine.corpus import CorpusComparison, CorpusExplanation, compare_corpora
     from ig_widgets.engine.explainer import Explainer
     from ig_widgets.engine.explanation import ClassAttribution, Explanation, Word
     from ig_widgets.engine.neutral import NeutralToken, discover_neutral_tokens

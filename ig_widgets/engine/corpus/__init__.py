@@ -3,7 +3,8 @@
 The parts: :mod:`.inputs` (the run's settings and checked rows), :mod:`.work` (explaining
 rows in this process), :mod:`.ray_backend` (on Ray Data actors), :mod:`.store` (the sink
 that writes Arrow tables as row groups, and the store that reads them) and :mod:`.result`
-(:class:`CorpusExplanation`); the file format is :mod:`ig_widgets.engine.fileformat`.
+(:class:`CorpusExplanation`) and :mod:`.compare` (two runs side by side,
+:func:`compare_corpora`); the file format is :mod:`ig_widgets.engine.fileformat`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ig_widgets.engine.baselines import Baseline
 from ig_widgets.engine.core import CancelHook
+from ig_widgets.engine.corpus.compare import CorpusComparison, compare_corpora
 from ig_widgets.engine.corpus.inputs import (
     InputRow,
     RunSettings,
@@ -74,11 +76,13 @@ __all__ = [
     "ROW_FIELDS",
     "WINDOW",
     "WORD_FIELDS",
+    "CorpusComparison",
     "CorpusExplanation",
     "InputRow",
     "ProgressBar",
     "ResultWriter",
     "RunSettings",
+    "compare_corpora",
     "decode",
     "encode",
     "explain_many",

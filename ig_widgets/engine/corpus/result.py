@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
-import string
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,30 +16,20 @@ from ig_widgets.engine.core import CancelHook
 from ig_widgets.engine.corpus.store import Store
 from ig_widgets.engine.explanation import Explanation, class_index, record_kinds
 from ig_widgets.engine.fileformat import decode
+from ig_widgets.engine.words import word_key
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ig_widgets.engine.corpus.compare import CorpusComparison
     from ig_widgets.engine.explainer import Explainer
     from ig_widgets.engine.metrics import FaithfulnessSummary
 
 #: the columns a summary (to_dataframe) reads
 _SUMMARY = ("id", "order", "text", "label", "error", "predicted", "probs", "f_input")
 _SUMMARY_LISTS = ("f_baseline", "delta")
-#: quotes, dashes and ellipses stripped from a word's ends besides ASCII punctuation
-_PUNCTUATION = string.punctuation + "“”‘’«»…–—"
-#: HTML tag fragments left in whitespace-separated words (``<br />`` in IMDB reviews)
-_TAG = re.compile(r"<[^>\s]*>?|^[^<\s]*/?>")
 
-
-def word_key(text: str) -> str:
-    """How :meth:`CorpusExplanation.word_importance` groups words.
-
-    Lower-cased, HTML tag fragments (``<br``, ``/>``) removed and the punctuation around the
-    word stripped; punctuation inside a word stays (``don't``, ``well-made``). ``""`` for a
-    word made only of punctuation.
-    """
-    return _TAG.sub("", text).strip(_PUNCTUATION + string.whitespace).lower()
+__all__ = ["CorpusExplanation", "word_key"]
 
 
 class CorpusExplanation:
@@ -323,6 +311,22 @@ class CorpusExplanation:
             cancel=cancel,
             total=done,
         )
+
+    def compare(
+        self,
+        other: CorpusExplanation,
+        *,
+        target: int | str | None = None,
+        names: tuple[str, str] | None = None,
+        min_count: int = 5,
+    ) -> CorpusComparison:
+        """Compare this run with ``other`` over their shared texts (changes are other − self).
+
+        See :func:`ig_widgets.engine.corpus.compare.compare_corpora` (``igw.compare_corpora``).
+        """
+        from ig_widgets.engine.corpus.compare import compare_corpora
+
+        return compare_corpora(self, other, target=target, names=names, min_count=min_count)
 
     def word_importance(self, target: int | str, min_count: int = 5) -> pd.DataFrame:
         """What each word does for class ``target``, over the corpus.
