@@ -243,7 +243,7 @@ def _comparison_data(comparison: CorpusComparison, palette: str) -> dict[str, An
                 "chips": chips.get(key, []),
             }
         )
-    target = _target_name(comparison)
+    target = comparison.target
     words = comparison.words()
     return {
         "kind": "comparison",
@@ -256,7 +256,7 @@ def _comparison_data(comparison: CorpusComparison, palette: str) -> dict[str, An
         "chart": {
             "words": _change_chart(words),
             "target": target,
-            "min_count": int(getattr(comparison, "min_count", 0) or 0),
+            "min_count": comparison.min_count,
             "kind": "change",
         },
         "summary": _comparison_summary(comparison, texts, target),
@@ -266,33 +266,30 @@ def _comparison_data(comparison: CorpusComparison, palette: str) -> dict[str, An
 def _comparison_chips(
     comparison: CorpusComparison, texts: pd.DataFrame, palette: str
 ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """Both runs' chips of each shared text, for the compared class, on one shared scale."""
-    target = _target_name(comparison)
+    """Both runs' chips of each shared text, for the compared class, on one shared scale.
+
+    Where both runs explained the text, the two rows hold the same words
+    (:meth:`CorpusComparison.aligned`, as Compare aligns them across tokenizers); where one
+    failed, the other shows its own words and the failed one none.
+    """
+    target = comparison.target
+    names = comparison.names
     for row in texts.itertuples(index=False):
-        pair = []
-        for run, name, error in (
-            (comparison.a, comparison.names[0], row.error_a),
-            (comparison.b, comparison.names[1], row.error_b),
-        ):
-            exp = None if _text(error) else run.by_id(row.id)
-            pair.append((name, None if exp is None else _words(exp, target)))
-        shown = [w[1] for _, w in pair if w is not None]
-        scale = max((display_scale(s) for s in shown), default=0.0)
-        chips = []
-        for name, words in pair:
-            if words is None:
-                chips.append({"name": name, "words": [], "scores": [], "scale": 0, "special": []})
-                continue
-            chips.append(_chip_row(*words, scale, name))
+        failed = (_text(row.error_a), _text(row.error_b))
+        rows: list[tuple[list[str], list[float], list[int]]]
+        if not any(failed):
+            words, attr_a, attr_b = comparison.aligned(row.id)
+            rows = [(words, [float(x) for x in attr], []) for attr in (attr_a, attr_b)]
+        else:
+            runs = (comparison.a, comparison.b)
+            rows = [
+                ([], [], []) if error else _words(run.by_id(row.id), target)
+                for run, error in zip(runs, failed, strict=True)
+            ]
+        scale = max(display_scale(scores) for _, scores, _ in rows)
+        chips = [_chip_row(*r, scale, name) for r, name in zip(rows, names, strict=True)]
         chips[0]["legend"] = legend(target, "word", palette)
         yield str(row.id), chips
-
-
-def _target_name(comparison: CorpusComparison) -> str:
-    """The compared class's name."""
-    target = comparison.target
-    classes = comparison.a.classes
-    return classes[target] if isinstance(target, int) else str(target)
 
 
 def _comparison_summary(
@@ -306,11 +303,12 @@ def _comparison_summary(
     ]
     if len(agree):
         lines.append(f"the two predict the same class for {float(agree.mean()):.1%} of them")
-    only = getattr(comparison, "unmatched", None)
-    if callable(only):
-        only = only()
-    if only is not None and len(only):
-        lines.append(f"{len(only)} texts are in only one of the runs and are not shown")
+    unmatched = len(comparison.only_a) + len(comparison.only_b)
+    if unmatched:
+        lines.append(
+            f"{unmatched} texts are in one run only and are not shown "
+            f"({len(comparison.only_a)} only in {a}, {len(comparison.only_b)} only in {b})"
+        )
     return lines
 
 
@@ -367,8 +365,8 @@ def _change_chart(words: pd.DataFrame) -> list[list[Any]]:
             _round(row["mean_a"]),
             _round(row["mean_b"]),
             _round(row["mean_change"]),
-            _round(row["mean_change_low"]),
-            _round(row["mean_change_high"]),
+            _number(row["mean_change_low"]),
+            _number(row["mean_change_high"]),
             int(row["count_a"]),
             int(row["count_b"]),
         ]

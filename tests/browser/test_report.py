@@ -182,3 +182,73 @@ def test_report_row_chips_chart_and_hostile_texts(
     finally:
         rec.close()
     assert rec.requests and all(url.startswith("file:") for url in rec.requests), rec.requests
+
+
+@pytest.fixture(scope="module")
+def comparison(run: CorpusExplanation) -> Any:
+    texts, labels = _texts()
+    other = igw.Explainer(toy_bundle("mean", seed=3)).explain_many(
+        texts, labels, n_steps=8, progress=False
+    )
+    return igw.compare_corpora(run, other, names=("gru", "mean"), min_count=2)
+
+
+def test_comparison_report_disagree_filter_and_shared_scale(
+    browser: Any, comparison: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "comparison.html"
+    corpus_report(comparison, path=path)
+    texts = comparison.texts()
+    texts["key"] = texts["id"].astype(str)
+    disagree = texts[texts["agree"].eq(False).fillna(False).astype(bool)]
+    assert 0 < len(disagree) < len(texts), "the two toy models should disagree on some texts"
+    rec = RecordedPage(browser, offline=True)
+    try:
+        page = _open(rec, path)
+        assert page.get_attribute("#igw-report", "data-kind") == "comparison"
+        assert page.get_attribute("#igw-report", "data-sort-by") == "disagreement"
+        shown = [float(x) for x in _column(page, "disagreement")]
+        assert shown == sorted(shown, reverse=True)
+        page.locator("th[data-sort=score_change]").click()
+        changes = [float(x) for x in _column(page, "score_change")]
+        assert changes == sorted(changes, reverse=True)
+        page.locator("[aria-label=disagree]").check()
+        assert sorted(_ids(page)) == sorted(disagree["key"])
+        assert set(_column(page, "agree")) == {"✗"}
+        key = _ids(page)[0]
+        page.locator(f"tr.igw-report-row[data-id='{key}']").click()
+        rows = page.locator(".igw-report-detail .igw-chips")
+        assert rows.count() == 2
+        assert [rows.nth(i).get_attribute("data-run") for i in range(2)] == ["gru", "mean"]
+        scales = {rows.nth(i).get_attribute("data-scale") for i in range(2)}
+        assert len(scales) == 1, f"the two rows are not on one scale: {scales}"
+        words, attr_a, attr_b = comparison.aligned(int(key))
+        for i, attr in enumerate((attr_a, attr_b)):
+            chips = chip_state(rows.nth(i))
+            assert [text for text, _, _ in chips] == words
+            assert np.allclose([s for _, s, _ in chips], attr, rtol=1e-3, atol=1e-9)
+        both = np.concatenate([attr_a, attr_b])
+        strongest = int(np.argmax(np.abs(both)))
+        run_row, word = divmod(strongest, len(words))
+        from ig_widgets.views.normalize import color_for
+
+        colour = (
+            rows.nth(run_row)
+            .locator(".igw-chip")
+            .nth(word)
+            .evaluate("e => getComputedStyle(e).backgroundColor")
+        )
+        assert colour == color_for(1.0 if both[strongest] >= 0 else -1.0)
+        page.locator("[aria-label=disagree]").uncheck()
+        assert page.get_attribute("#igw-report", "data-n-matching") == str(len(texts))
+        # the chart: the words whose mean attribution changed most
+        words_frame = comparison.words()
+        top = words_frame.loc[words_frame["mean_change"].abs().idxmax(), "word"]
+        bars = page.locator(".igw-report-words .igw-bar")
+        assert bars.count() == min(len(words_frame), 30) and bars.first.get_attribute(
+            "data-word"
+        ) == str(top)
+        screenshot(page, "report_comparison")
+    finally:
+        rec.close()
+    assert rec.requests and all(url.startswith("file:") for url in rec.requests), rec.requests
