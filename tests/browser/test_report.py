@@ -241,6 +241,14 @@ def test_comparison_report_disagree_filter_and_shared_scale(
         assert colour == color_for(1.0 if both[strongest] >= 0 else -1.0)
         page.locator("[aria-label=disagree]").uncheck()
         assert page.get_attribute("#igw-report", "data-n-matching") == str(len(texts))
+        # hostile texts, now in both runs' chips: shown as text, nothing ran
+        title = page.title()
+        page.locator("[aria-label=search]").fill("</script>")
+        page.locator("tr.igw-report-row").first.click()
+        assert page.locator(".igw-report-detail .igw-chips").count() == 2
+        assert page.locator("#igw-report img, #igw-report b, #igw-report script").count() == 0
+        assert page.evaluate("window.pwned") is None and page.title() == title
+        page.locator("[aria-label=search]").fill("")
         # the chart: the words whose mean attribution changed most
         words_frame = comparison.words()
         top = words_frame.loc[words_frame["mean_change"].abs().idxmax(), "word"]
