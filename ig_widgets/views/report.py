@@ -34,8 +34,11 @@ TEMPLATE = Path(__file__).with_name("report.html")
 LEVELS = 200
 #: words in the word-importance chart (largest |mean| or |mean change| first)
 CHART_WORDS = 30
-#: significant digits kept of each attribution (the chips' scores, the chart's means)
+#: significant digits kept of the numbers of the table and the chart, and of a chip row's scale
 DIGITS = 4
+#: a chip's score is stored as the integer ``round(score / scale * QUANTUM)``: to 1/10,000 of
+#: the row's largest |score| (5 characters instead of 8: 1,000 reviews stay under 5 MB)
+QUANTUM = 10_000
 
 # what the table shows for one run and for a comparison: key, heading, kind of cell
 _RUN_COLUMNS = (
@@ -122,6 +125,7 @@ def corpus_report(
     data["colors"] = _colour_scale(palette)
     data["hues"] = list(HUE_NAMES[palette])
     data["delta_tolerance"] = DELTA_TOLERANCE
+    data["quantum"] = QUANTUM
     page = _fill(data)
     if path is not None:
         Path(path).write_text(page, encoding="utf-8")
@@ -200,7 +204,7 @@ def _run_chips(
     for id_, exp in run.explanations():
         words, scores, special = _words(exp, target)
         label = exp.classes[exp.predicted if target is None else exp.class_index(target)]
-        chip = _chip_row(words, scores, special, display_scale(scores), run.model_name)
+        chip = _chip_row(exp.text, words, scores, special, display_scale(scores), run.model_name)
         chip["legend"] = legend(label, "word", palette)
         yield str(id_), [chip]
 
@@ -287,7 +291,7 @@ def _comparison_chips(
                 for run, error in zip(runs, failed, strict=True)
             ]
         scale = max(display_scale(scores) for _, scores, _ in rows)
-        chips = [_chip_row(*r, scale, name) for r, name in zip(rows, names, strict=True)]
+        chips = [_chip_row(row.text, *r, scale, name) for r, name in zip(rows, names, strict=True)]
         chips[0]["legend"] = legend(target, "word", palette)
         yield str(row.id), chips
 
@@ -321,20 +325,80 @@ def _words(exp: Explanation, target: int | str | None) -> tuple[list[str], list[
 
 
 def _chip_row(
-    words: list[str], scores: list[float], special: list[int], scale: float, name: str
+    text: str,
+    words: list[str],
+    scores: list[float],
+    special: list[int],
+    scale: float,
+    name: str,
 ) -> dict[str, Any]:
-    """One chip row: words, rounded raw scores, and the ``|score|`` painted at full strength.
+    """One chip row: where its words lie in ``text``, its scores, the ``|score|`` at full colour.
 
-    The page paints a score ``s`` with the colour step of ``clip(s / scale, -1, 1)`` (all
-    zeros when ``scale`` is 0), as :func:`ig_widgets.views.normalize.scaled` does.
+    Keys: ``spans`` (per word, the UTF-16 offset from the previous word's end and the word's
+    length: the page cuts the words out of the text it already holds), ``extra`` (the words
+    that are not the next piece of the text, e.g. special tokens, by index), ``q`` (each
+    score as ``round(score / scale * QUANTUM)``), ``scale`` and ``special`` (indices). The
+    page paints a score ``s`` with the colour step of ``clip(s / scale, -1, 1)`` (all zeros
+    when ``scale`` is 0), as :func:`ig_widgets.views.normalize.scaled` does.
+    :func:`decode_chips` reads a row back.
     """
+    spans: list[int] = []
+    extra: dict[str, str] = {}
+    cursor = 0
+    flagged = set(special)
+    for i, word in enumerate(words):
+        start = -1 if i in flagged or not word else text.find(word, cursor)
+        if start < 0 or text[cursor:start].strip():
+            spans += [0, 0]
+            extra[str(i)] = word
+            continue
+        spans += [_utf16(text[cursor:start]), _utf16(word)]
+        cursor = start + len(word)
+    rounded = _round(scale)
     return {
         "name": name,
-        "words": words,
-        "scores": [_round(s) for s in scores],
-        "scale": _round(scale),
+        "spans": spans,
+        "extra": extra,
+        "q": [round(x / rounded * QUANTUM) if rounded > 0 else 0 for x in scores],
+        "scale": rounded,
         "special": special,
     }
+
+
+def _utf16(text: str) -> int:
+    """The length of ``text`` in UTF-16 code units (JavaScript's string indices)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def decode_chips(text: str, chips: dict[str, Any]) -> tuple[list[str], list[float]]:
+    """The words and scores of one chip row of the report's data, as the page reads them.
+
+    Parameters
+    ----------
+    text : str
+        The row's text (``row["text"]``).
+    chips : dict
+        One of ``row["chips"]``.
+
+    Returns
+    -------
+    words : list of str
+        ``(n_words,)``.
+    scores : list of float
+        ``(n_words,)``, to 1/:data:`QUANTUM` of the row's scale.
+    """
+    units = text.encode("utf-16-le")
+    words, cursor = [], 0
+    spans = chips["spans"]
+    for i in range(len(spans) // 2):
+        if str(i) in chips["extra"]:
+            words.append(chips["extra"][str(i)])
+            continue
+        start = cursor + spans[2 * i]
+        cursor = start + spans[2 * i + 1]
+        words.append(units[2 * start : 2 * cursor].decode("utf-16-le"))
+    scores = [q * chips["scale"] / QUANTUM for q in chips["q"]]
+    return words, scores
 
 
 def _colour_scale(palette: str) -> dict[str, list[str]]:

@@ -140,7 +140,8 @@ def test_report_row_chips_chart_and_hostile_texts(
         view = select(exp, None, "word")
         chips = chip_state(detail)
         assert [text for text, _, _ in chips] == view.tokens
-        assert np.allclose([s for _, s, _ in chips], view.scores, rtol=1e-3, atol=1e-9)
+        top = max(abs(s) for s in view.scores)
+        assert np.allclose([s for _, s, _ in chips], view.scores, rtol=1e-3, atol=top * 1e-4)
         strongest = int(np.argmax(np.abs(view.scores)))
         colours = detail.locator(".igw-chip").evaluate_all(
             "els => els.map(e => getComputedStyle(e).backgroundColor)"
@@ -226,7 +227,8 @@ def test_comparison_report_disagree_filter_and_shared_scale(
         for i, attr in enumerate((attr_a, attr_b)):
             chips = chip_state(rows.nth(i))
             assert [text for text, _, _ in chips] == words
-            assert np.allclose([s for _, s, _ in chips], attr, rtol=1e-3, atol=1e-9)
+            top = max(np.abs(attr_a).max(), np.abs(attr_b).max())
+            assert np.allclose([s for _, s, _ in chips], attr, rtol=1e-3, atol=top * 1e-4)
         both = np.concatenate([attr_a, attr_b])
         strongest = int(np.argmax(np.abs(both)))
         run_row, word = divmod(strongest, len(words))

@@ -13,7 +13,7 @@ from support.toy_models import toy_bundle
 import ig_widgets as igw
 from ig_widgets.engine.corpus import CorpusExplanation
 from ig_widgets.views.normalize import color_for, text_color_for
-from ig_widgets.views.report import LEVELS, corpus_report, script_json
+from ig_widgets.views.report import LEVELS, QUANTUM, corpus_report, decode_chips, script_json
 from ig_widgets.views.selection import select
 
 TEXTS = [
@@ -68,15 +68,18 @@ def test_run_page_is_self_contained_and_holds_the_runs_figures(
     assert [r["text"] for r in data["rows"]] == TEXTS
     failed = [r for r in data["rows"] if r["error"]]
     assert len(failed) == 1 and failed[0]["text"] == "" and failed[0]["chips"] == []
+    assert data["quantum"] == QUANTUM
     for row, (id_, exp) in zip(
         [r for r in data["rows"] if not r["error"]], run.explanations(), strict=True
     ):
         assert row["id"] == str(id_) and row["predicted"] == exp.predicted_class
         view = select(exp, None, "word")
         (chips,) = row["chips"]
-        assert chips["words"] == view.tokens
-        assert np.allclose(chips["scores"], view.scores, rtol=1e-3, atol=0)
-        assert chips["scale"] == pytest.approx(max(abs(s) for s in view.scores), rel=1e-3)
+        words, scores = decode_chips(row["text"], chips)
+        assert words == view.tokens
+        top = max(abs(s) for s in view.scores)
+        assert np.allclose(scores, view.scores, rtol=1e-3, atol=top / QUANTUM)
+        assert chips["scale"] == pytest.approx(top, rel=1e-3)
         assert row["confidence"] == pytest.approx(float(exp.probs[exp.predicted]), rel=1e-3)
     for name in run.classes:
         words = run.word_importance(name, min_count=1)
@@ -111,16 +114,29 @@ def test_comparison_page_holds_the_comparisons_figures(
             assert row["agree"] == bool(t.agree)
             words, attr_a, attr_b = comparison.aligned(t.id)
             chips_a, chips_b = row["chips"]
-            assert chips_a["words"] == chips_b["words"] == words
-            assert np.allclose(chips_b["scores"], attr_b, rtol=1e-3, atol=0)
             top = max(np.abs(attr_a).max(), np.abs(attr_b).max())
+            for chips, attr in ((chips_a, attr_a), (chips_b, attr_b)):
+                shown, scores = decode_chips(row["text"], chips)
+                assert shown == words
+                assert np.allclose(scores, attr, rtol=1e-3, atol=top / QUANTUM)
             assert chips_a["scale"] == chips_b["scale"] == pytest.approx(top, rel=1e-3)
         else:
-            assert row["error"] and all(not c["words"] for c in row["chips"])
+            assert row["error"] and all(not c["q"] for c in row["chips"])
     words = comparison.words().set_index("word")
     chart = data["chart"]["words"]
     assert chart[0][0] == words["mean_change"].abs().idxmax()
     assert chart[0][3] == pytest.approx(words.loc[chart[0][0], "mean_change"], rel=1e-3)
+
+
+def test_chips_are_cut_out_of_the_text_even_past_the_basic_plane() -> None:
+    from ig_widgets.views.report import _chip_row
+
+    text = "😀 great  film, <b>x</b>"
+    words = ["xxbos", "😀", "great", "film,", "<b>x</b>", "absent"]
+    row = _chip_row(text, words, [0.5, -1.0, 2.0, 0.25, 0.0, 1.0], [0], 2.0, "m")
+    assert set(row["extra"]) == {"0", "5"}  # the special token and a word not in the text
+    assert row["q"] == [2500, -5000, 10000, 1250, 0, 5000]
+    assert decode_chips(text, row) == (words, [0.5, -1.0, 2.0, 0.25, 0.0, 1.0])
 
 
 def test_bad_arguments_say_what_is_wrong(run: CorpusExplanation, run_b: CorpusExplanation) -> None:
