@@ -1,20 +1,24 @@
-"""Assertions for your own model tests (pytest or plain asserts): stability and attribution."""
+"""Assertions for your own model tests (pytest or plain asserts): stability, attribution, drift."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ig_widgets.engine.corpus import explain_many
+import numpy as np
+
+from ig_widgets.engine.corpus import compare_corpora, explain_many
 from ig_widgets.engine.explanation import class_index
 from ig_widgets.engine.probes import probe, word_share, words_matching
+from ig_widgets.engine.words import word_key
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ig_widgets.engine.corpus import CorpusComparison, CorpusExplanation
     from ig_widgets.engine.explainer import Explainer
 
-__all__ = ["assert_attribution_below", "assert_prediction_stable"]
+__all__ = ["assert_attribution_below", "assert_explanations_stable", "assert_prediction_stable"]
 
 #: how many offending texts a failure message lists
 SHOWN = 10
@@ -185,6 +189,205 @@ def assert_attribution_below(
             lines.append(f"{head}: {row['words']} {row['share']:.1%} of |attribution|")
     lines += _more(len(bad))
     raise AssertionError("\n".join(lines))
+
+
+def assert_explanations_stable(
+    reference: CorpusExplanation,
+    current: CorpusExplanation,
+    *,
+    top_k: int = 5,
+    tol: float = 0.05,
+    min_count: int = 3,
+    target: int | str | None = None,
+    allow_flips: bool = False,
+    text_tol: float | None = None,
+) -> pd.DataFrame:
+    """Fail when a model's reasons drift from a reference run of the same texts.
+
+    Both runs are paired by text id and aligned word by word (across tokenizers, as
+    :func:`ig_widgets.compare_corpora` does). In each text a word's **share** is its
+    ``|attribution|`` over the text's total ``|attribution|`` for the compared class (the
+    reference's predicted class of that text, or ``target``), so runs of different scales
+    compare. The assertion fails when:
+
+    - a word (grouped by :func:`word_key`, seen ``min_count`` times or more) has a mean
+      share, over its occurrences, that moved by more than ``tol`` (e.g. a name that now
+      carries 20 % of every text's attribution where it carried 5 %);
+    - a prediction changed class (unless ``allow_flips``);
+    - with ``text_tol``: one of a text's ``top_k`` words (in either run) moved by more than
+      ``text_tol`` in that text;
+    - a reference text is missing from ``current`` or could not be explained there.
+
+    Parameters
+    ----------
+    reference, current : CorpusExplanation
+        The stored reference run and the new one (same texts, same ids, same class names).
+    top_k : int
+        The words per text the report shows (and that ``text_tol`` watches).
+    tol : float
+        The largest allowed change of a word's mean share, in ``[0, 1]``.
+    min_count : int
+        Words seen fewer times are not judged on their mean (too noisy).
+    target : int, str or None
+        The class whose attributions are compared in every text; None: per text, the
+        reference's predicted class.
+    allow_flips : bool
+        Accept changed predictions.
+    text_tol : float or None
+        Also judge each text on its own (None: off).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :meth:`CorpusComparison.texts`'s rows with ``max_shift`` (the largest share change
+        among a text's top words), ``top_reference`` and ``top_current`` (``word share``
+        lists), when the assertion holds.
+
+    Raises
+    ------
+    AssertionError
+        Saying which words moved (share before → after, occurrences), the texts where they
+        moved most with their top words in both runs, and which predictions changed.
+    """
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"top_k must be a positive int, got {top_k!r}")
+    for name, value in (("tol", tol), ("text_tol", text_tol)):
+        if value is not None and not 0 <= value <= 1:
+            raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+    names = ("reference", "current")
+    comparison = compare_corpora(
+        reference, current, target=target, names=names, min_count=min_count
+    )
+    table = comparison.texts()
+    ok = table["error_a"].isna() & table["error_b"].isna()
+    occurrences, per_text = _shares(comparison, table[ok], target, top_k)
+    table = table.join(per_text, on="id")
+    words = _drifting_words(occurrences, min_count, tol)
+    lines = []
+    if not words.empty:
+        lines += _word_lines(words, occurrences, table, comparison, tol)
+    flips = table[table["agree"].eq(False).fillna(False).astype(bool)]
+    if len(flips) and not allow_flips:
+        lines.append(f"predictions that changed class ({len(flips)} of {len(table)} texts):")
+        for _, row in flips.head(SHOWN).iterrows():
+            lines.append(
+                f"  [{row['id']}] {_short(row['text'])!r}: {row['predicted_a']} → "
+                f"{row['predicted_b']} (P({comparison.target}) {row['prob_a']:.3f} → "
+                f"{row['prob_b']:.3f})"
+            )
+        lines += _more(len(flips))
+    if text_tol is not None:
+        moved = table[table["max_shift"] > text_tol]
+        if len(moved):
+            lines.append(f"texts whose top words moved by more than {text_tol} ({len(moved)}):")
+            lines += [_text_line(row) for _, row in moved.head(SHOWN).iterrows()]
+            lines += _more(len(moved))
+    lines += _missing_lines(comparison, table)
+    if not lines:
+        return table
+    head = (
+        f"explanations drifted from the reference ({reference.model_name} → "
+        f"{current.model_name}, {len(comparison.shared)} texts; tol {tol} of a text's "
+        "|attribution| per word)"
+    )
+    raise AssertionError("\n".join([head, *lines]))
+
+
+def _shares(
+    comparison: CorpusComparison, rows: pd.DataFrame, target: int | str | None, top_k: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each word occurrence's share in both runs, and each text's top words and largest shift."""
+    import pandas as pd
+
+    found: list[tuple[str, Any, float, float]] = []
+    per_text: dict[Any, dict[str, Any]] = {}
+    for id_, predicted in zip(rows["id"], rows["predicted_a"], strict=True):
+        words, a, b = comparison.aligned(id_, predicted if target is None else target)
+        sa, sb = _share(a), _share(b)
+        watched = sorted(set(_top(sa, top_k)) | set(_top(sb, top_k)))
+        shift = np.abs(sb - sa)
+        per_text[id_] = {
+            "max_shift": float(shift[watched].max()) if watched else 0.0,
+            "top_reference": _listed(words, sa, top_k),
+            "top_current": _listed(words, sb, top_k),
+        }
+        found += [
+            (word_key(w), id_, float(x), float(y)) for w, x, y in zip(words, sa, sb, strict=True)
+        ]
+    occurrences = pd.DataFrame(found, columns=["word", "id", "share_a", "share_b"])
+    occurrences = occurrences[occurrences["word"] != ""]
+    frame = pd.DataFrame.from_dict(
+        per_text, orient="index", columns=["max_shift", "top_reference", "top_current"]
+    )
+    return occurrences, frame
+
+
+def _share(scores: np.ndarray) -> np.ndarray:
+    """``|scores| / sum |scores|`` (zeros for an all-zero text), ``(n_words,)``."""
+    magnitude = np.abs(np.asarray(scores, dtype=np.float64))
+    total = magnitude.sum()
+    return magnitude / total if total > 0 else magnitude
+
+
+def _top(shares: np.ndarray, k: int) -> list[int]:
+    return [int(i) for i in np.argsort(-shares, kind="stable")[:k]]
+
+
+def _listed(words: list[str], shares: np.ndarray, k: int) -> str:
+    return ", ".join(f"{words[i]} {shares[i]:.2f}" for i in _top(shares, k))
+
+
+def _drifting_words(occurrences: pd.DataFrame, min_count: int, tol: float) -> pd.DataFrame:
+    """Per word seen ``min_count`` times: mean shares and their change, where it exceeds tol."""
+    grouped = occurrences.groupby("word")
+    stats = grouped[["share_a", "share_b"]].mean()
+    stats["change"] = stats["share_b"] - stats["share_a"]
+    stats["count"] = grouped.size()
+    stats["texts"] = grouped["id"].nunique()
+    moved = stats[(stats["count"] >= min_count) & (stats["change"].abs() > tol)]
+    return moved.reindex(moved["change"].abs().sort_values(ascending=False).index)
+
+
+def _word_lines(
+    words: pd.DataFrame,
+    occurrences: pd.DataFrame,
+    table: pd.DataFrame,
+    comparison: CorpusComparison,
+    tol: float,
+) -> list[str]:
+    """The drifting words, then the texts where they moved most with their top words."""
+    lines = [f"words whose mean share of the attribution moved by more than {tol}:"]
+    for word, row in words.head(SHOWN).iterrows():
+        lines.append(
+            f"  {word}: {row['share_a']:.3f} → {row['share_b']:.3f} ({row['change']:+.3f}) "
+            f"over {int(row['count'])} occurrences in {int(row['texts'])} texts"
+        )
+    lines += _more(len(words))
+    hits = occurrences[occurrences["word"].isin(words.index)].copy()
+    hits["moved"] = (hits["share_b"] - hits["share_a"]).abs()
+    ids = list(dict.fromkeys(hits.sort_values("moved", ascending=False)["id"]))
+    lines.append(
+        f"texts where they moved most (top words: {comparison.names[0]} | {comparison.names[1]}):"
+    )
+    indexed = table.set_index("id", drop=False)
+    lines += [_text_line(indexed.loc[i]) for i in ids[:SHOWN]]
+    return lines
+
+
+def _text_line(row: Any) -> str:
+    return f"  [{row['id']}] {_short(row['text'])!r}: {row['top_reference']} | {row['top_current']}"
+
+
+def _missing_lines(comparison: CorpusComparison, table: pd.DataFrame) -> list[str]:
+    """Reference texts the current run lacks or could not explain."""
+    lines = []
+    if comparison.only_a:
+        shown = ", ".join(repr(i) for i in comparison.only_a[:SHOWN])
+        lines.append(f"{len(comparison.only_a)} reference texts are missing from the run: {shown}")
+    broken = table[table["error_a"].isna() & table["error_b"].notna()]
+    for _, row in broken.head(SHOWN).iterrows():
+        lines.append(f"  [{row['id']}] could not be explained: {row['error_b']}")
+    return lines
 
 
 def _short(text: str, limit: int = 70) -> str:

@@ -383,8 +383,13 @@ class CorpusComparison:
                 rows += [{"id": i, "text": texts[i], "run": name} for i in ids]
         return pd.DataFrame(rows, columns=["id", "text", "run"])
 
-    def aligned(self, id_: int | str) -> tuple[list[str], np.ndarray, np.ndarray]:
+    def aligned(
+        self, id_: int | str, target: int | str | None = None
+    ) -> tuple[list[str], np.ndarray, np.ndarray]:
         """One shared text's words and both runs' attributions for the compared class.
+
+        ``target`` (a name, or an index among ``a.classes``) reads another class than the
+        comparison's :attr:`target`.
 
         Returns
         -------
@@ -405,7 +410,10 @@ class CorpusComparison:
                 "in neither run" if id_ not in set(self.only_a + self.only_b) else "in one run only"
             )
             raise KeyError(f"text {id_!r} is {where}")
-        rows = align([self.a.by_id(id_), self.b.by_id(id_)], self.target)
+        name = (
+            self.target if target is None else self.a.classes[class_index(self.a.classes, target)]
+        )
+        rows = align([self.a.by_id(id_), self.b.by_id(id_)], name)
         return [w.text for w in rows.words], rows.scores[0].copy(), rows.scores[1].copy()
 
     # ------------------------------------------------------------------ the pass
