@@ -6,6 +6,7 @@ import html
 import json
 import math
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -485,10 +486,12 @@ def script_json(data: Any) -> str:
 
 def _fill(data: dict[str, Any]) -> str:
     """The template with the title (escaped) and the data (script-safe JSON) put in."""
-    page = TEMPLATE.read_text(encoding="utf-8")
-    title = html.escape(str(data["title"]), quote=True)
-    # the data goes in last: nothing in it is ever read as a placeholder
-    page = page.replace("@@CHIP_CSS@@", CHIP_CSS).replace("@@TITLE@@", title)
-    page = page.replace("@@KIND@@", html.escape(data["kind"]))
-    head, tail = page.split("@@DATA@@")
-    return head + script_json(data) + tail
+    pieces = re.split(r"@@(CHIP_CSS|TITLE|KIND|DATA)@@", TEMPLATE.read_text(encoding="utf-8"))
+    # re.split keeps each placeholder's name at the odd places; nothing put in is read as one
+    values = {
+        "CHIP_CSS": CHIP_CSS,
+        "TITLE": html.escape(str(data["title"]), quote=True),
+        "KIND": html.escape(data["kind"]),
+        "DATA": script_json(data),
+    }
+    return "".join(values[p] if i % 2 else p for i, p in enumerate(pieces))

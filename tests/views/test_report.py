@@ -55,13 +55,13 @@ def test_run_page_is_self_contained_and_holds_the_runs_figures(
     run: CorpusExplanation, tmp_path: Path
 ) -> None:
     path = tmp_path / "run.html"
-    page = corpus_report(run, path=path, min_count=1, title="<b>my</b> run")
+    page = corpus_report(run, path=path, min_count=1, title="<b>my</b> run @@DATA@@")
     assert path.read_text(encoding="utf-8") == page
     assert page.count("<script") == 2 and page.count("</script>") == 2  # the data and the code
     code = re.sub(r'(id="igw-report-data">).*?(</script>)', r"\1\2", page)
     assert not re.search(r"(src|href|url)\s*[=(]|https?:|//cdn", code), "the page loads nothing"
     assert "default-src 'none'" in page  # and the browser is told to refuse any request
-    assert "<title>&lt;b&gt;my&lt;/b&gt; run</title>" in page
+    assert "<title>&lt;b&gt;my&lt;/b&gt; run @@DATA@@</title>" in page
     data = _data(page)
     frame = run.to_dataframe()
     assert [r["id"] for r in data["rows"]] == [str(i) for i in frame["id"]]
