@@ -43,14 +43,10 @@ QUANTUM = 10_000
 
 # what the table shows for one run and for a comparison: key, heading, kind of cell
 _RUN_COLUMNS = (
-    ("id", "id", "text"),
-    ("label", "label", "text"),
-    ("predicted", "predicted", "text"),
-    ("confidence", "confidence", "number"),
-    ("correct", "correct", "bool"),
-    ("delta_share", "delta", "percent"),
-    ("n_tokens", "tokens", "int"),
-)
+    ("id", "id", "text"), ("label", "label", "text"), ("predicted", "predicted", "text"),
+    ("confidence", "confidence", "number"), ("correct", "correct", "bool"),
+    ("delta_share", "delta", "percent"), ("n_tokens", "tokens", "int"),
+)  # fmt: skip
 _COMPARE_COLUMNS = (
     ("id", "id", "text"),
     ("predicted_a", "predicted ({a})", "text"),
@@ -171,8 +167,8 @@ def _run_data(
             {
                 "id": key,
                 "text": _text(row.text),
-                "label": _name(row.label),
-                "predicted": _name(row.predicted),
+                "label": _text(row.label),
+                "predicted": _text(row.predicted),
                 "confidence": _number(row.confidence),
                 "correct": _flag(row.correct),
                 "delta_share": _number(row.delta_share),
@@ -236,8 +232,8 @@ def _comparison_data(comparison: CorpusComparison, palette: str) -> dict[str, An
             {
                 "id": key,
                 "text": _text(row.text),
-                "predicted_a": _name(row.predicted_a),
-                "predicted_b": _name(row.predicted_b),
+                "predicted_a": _text(row.predicted_a),
+                "predicted_b": _text(row.predicted_b),
                 "score_a": _number(row.score_a),
                 "score_b": _number(row.score_b),
                 "score_change": _number(row.score_change),
@@ -294,6 +290,8 @@ def _comparison_chips(
         scale = max(display_scale(scores) for _, scores, _ in rows)
         chips = [_chip_row(row.text, *r, scale, name) for r, name in zip(rows, names, strict=True)]
         chips[0]["legend"] = legend(target, "word", palette)
+        if not any(failed):  # one word list for both rows: the second reads the first's
+            del chips[1]["spans"], chips[1]["extra"]
         yield str(row.id), chips
 
 
@@ -371,7 +369,9 @@ def _utf16(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def decode_chips(text: str, chips: dict[str, Any]) -> tuple[list[str], list[float]]:
+def decode_chips(
+    text: str, chips: dict[str, Any], words_of: dict[str, Any] | None = None
+) -> tuple[list[str], list[float]]:
     """The words and scores of one chip row of the report's data, as the page reads them.
 
     Parameters
@@ -379,7 +379,10 @@ def decode_chips(text: str, chips: dict[str, Any]) -> tuple[list[str], list[floa
     text : str
         The row's text (``row["text"]``).
     chips : dict
-        One of ``row["chips"]``.
+        One of ``row["chips"]``; a row without ``spans`` (the second of a comparison)
+        has the words of ``row["chips"][0]``, passed as ``words_of``.
+    words_of : dict, optional
+        The chip row whose words ``chips`` shares.
 
     Returns
     -------
@@ -390,10 +393,12 @@ def decode_chips(text: str, chips: dict[str, Any]) -> tuple[list[str], list[floa
     """
     units = text.encode("utf-16-le")
     words, cursor = [], 0
-    spans = chips["spans"]
+    source = chips if "spans" in chips else words_of
+    assert source is not None, "this chip row shares the words of another: pass words_of"
+    spans, extra = source["spans"], source["extra"]
     for i in range(len(spans) // 2):
-        if str(i) in chips["extra"]:
-            words.append(chips["extra"][str(i)])
+        if str(i) in extra:
+            words.append(extra[str(i)])
             continue
         start = cursor + spans[2 * i]
         cursor = start + spans[2 * i + 1]
@@ -466,11 +471,8 @@ def _flag(value: Any) -> bool | None:
     return None if _missing(value) else bool(value)
 
 
-def _name(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
 def _text(value: Any) -> str:
+    """A string cell as it is; anything else (None, NaN) as ``""``."""
     return value if isinstance(value, str) else ""
 
 

@@ -115,8 +115,9 @@ def test_comparison_page_holds_the_comparisons_figures(
             words, attr_a, attr_b = comparison.aligned(t.id)
             chips_a, chips_b = row["chips"]
             top = max(np.abs(attr_a).max(), np.abs(attr_b).max())
+            assert "spans" not in chips_b  # one word list for both rows
             for chips, attr in ((chips_a, attr_a), (chips_b, attr_b)):
-                shown, scores = decode_chips(row["text"], chips)
+                shown, scores = decode_chips(row["text"], chips, chips_a)
                 assert shown == words
                 assert np.allclose(scores, attr, rtol=1e-3, atol=top / QUANTUM)
             assert chips_a["scale"] == chips_b["scale"] == pytest.approx(top, rel=1e-3)
