@@ -42,6 +42,8 @@ _EXPORTS: dict[str, str] = {
     "discover_neutral_tokens": "ig_widgets.engine.neutral",
     "NeutralToken": "ig_widgets.engine.neutral",
     "Tokenized": "ig_widgets.engine.adapters.base",
+    # views
+    "corpus_report": "ig_widgets.views.report",
     # widgets
     "SaliencyChips": "ig_widgets.widgets.chips",
     "AttributionBars": "ig_widgets.widgets.bars",
@@ -82,6 +84,7 @@ __all__ = [
     "ZeroBaseline",
     "__version__",
     "compare_corpora",
+    "corpus_report",
     "demo_models",
     "discover_neutral_tokens",
     "load_demo_model",
@@ -145,6 +148,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ig_widgets.engine.options import IGOptions
     from ig_widgets.engine.probes import probe
     from ig_widgets.models.demo import demo_models, load_demo_model
+    from ig_widgets.views.report import corpus_report
     from ig_widgets.widgets.bars import AttributionBars
     from ig_widgets.widgets.chips import SaliencyChips
     from ig_widgets.widgets.compare import Compare

@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
-import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 import numpy as np
 
-from ig_widgets import IGWidgetsWarning
+from ig_widgets.cli import dataset, report
+from ig_widgets.cli.dataset import positive as _positive
 from ig_widgets.engine.options import (
     COMPLETENESS_TOLERANCE,
     DEFAULT_MAX_STEPS,
@@ -25,16 +24,11 @@ from ig_widgets.views.normalize import normalize as normalize_scores
 from ig_widgets.views.selection import baseline_summary, completeness
 
 if TYPE_CHECKING:
-    import pandas as pd
-
-    from ig_widgets.engine.corpus import CorpusExplanation
     from ig_widgets.engine.explainer import Explainer
     from ig_widgets.engine.explanation import ClassAttribution, Explanation
 
 #: exit codes: bad input or usage, a failure to write the report, an interrupted run
 EXIT_USAGE, EXIT_IO, EXIT_INTERRUPTED = 2, 1, 130
-#: a word must be used this often to be listed in the explain-dataset summary
-MIN_COUNT = 5
 
 # C0/C1 control characters (except tab and newline) are shown as U+FFFD so that text pasted
 # from elsewhere cannot drive the terminal with escape sequences
@@ -57,16 +51,6 @@ def _steps(value: str) -> int | str:
         return int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer or 'auto', got {value!r}") from None
-
-
-def _positive(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
-    return number
 
 
 #: the option of each IGOptions entry, to say in an error which one was bad
@@ -119,7 +103,7 @@ def ig_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> IGO
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command-line parser (``explain``, ``explain-dataset`` and ``models`` sub-commands)."""
+    """The command-line parser (``explain``, ``explain-dataset``, ``report``, ``models``)."""
     parser = _Parser(
         prog="python -m ig_widgets",
         description="Integrated Gradients explanations of a text classifier, in the terminal.",
@@ -154,45 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("classifier", "lm", "all"),
         help="all (default), classifiers (the models explain takes) or language models",
     )
-    _dataset_parser(commands)
+    dataset.add_parser(commands, _add_ig_options)
+    report.add_parser(commands)
     return parser
-
-
-def _dataset_parser(commands: argparse._SubParsersAction) -> None:
-    """The ``explain-dataset`` sub-command's arguments."""
-    dataset = commands.add_parser(
-        "explain-dataset",
-        help="explain every text of a CSV (or Parquet) file into a Parquet file",
-        description="Explain every text of a table with a bundled demo model, writing each "
-        "text's whole explanation to a Parquet file as it goes (an interrupted run resumes "
-        "where it stopped), then print a short summary: accuracy, the words that drive each "
-        "class and the texts whose attributions add up worst.",
-    )
-    dataset.add_argument("data", type=Path, help="a .csv, .tsv, .parquet or .jsonl file")
-    dataset.add_argument("--text-column", required=True, help="the column holding the texts")
-    dataset.add_argument("--label-column", default=None, help="the true labels (names or indices)")
-    dataset.add_argument("--id-column", default=None, help="unique ids (default: row numbers)")
-    dataset.add_argument("--model", default=None, help="bundled demo model (see 'models')")
-    dataset.add_argument("--out", type=Path, required=True, help="the Parquet file to write")
-    _add_ig_options(dataset, "auto")
-    dataset.add_argument(
-        "--baseline", default=None, help="a vocabulary token (default: the model's)"
-    )
-    dataset.add_argument(
-        "--max-tokens", type=_positive, default=None, help="record longer texts as errors"
-    )
-    dataset.add_argument("--limit", type=_positive, default=None, help="only the first N rows")
-    dataset.add_argument("--backend", default="local", choices=("local", "ray"))
-    dataset.add_argument("--address", default=None, help="a Ray cluster to join (--backend ray)")
-    dataset.add_argument(
-        "--actors", type=_positive, default=2, help="Ray actors (--backend ray, default 2)"
-    )
-    dataset.add_argument(
-        "--restart", action="store_true", help="replace --out instead of resuming it"
-    )
-    dataset.add_argument(
-        "--top", type=_positive, default=8, help="words per class in the summary (default 8)"
-    )
 
 
 # ------------------------------------------------------------------------------- colours
@@ -387,94 +335,6 @@ def _explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """A data file as a DataFrame, by its suffix (``.csv``, ``.tsv``, ``.parquet``, ``.jsonl``)."""
-    import pandas as pd
-
-    readers = {
-        ".csv": pd.read_csv,
-        ".tsv": lambda p: pd.read_csv(p, sep="\t"),
-        ".parquet": pd.read_parquet,
-        ".jsonl": lambda p: pd.read_json(p, lines=True),
-    }
-    reader = readers.get(path.suffix.lower())
-    if reader is None:
-        raise ValueError(f"cannot read {path}: use a {', '.join(readers)} file")
-    if not path.is_file():
-        raise ValueError(f"no such file: {path}")
-    return reader(path)
-
-
-def _column(frame: pd.DataFrame, name: str, what: str) -> pd.Series:
-    if name not in frame.columns:
-        columns = ", ".join(map(str, frame.columns))
-        raise ValueError(f"the {what} column {name!r} is not in the file; its columns: {columns}")
-    return frame[name]
-
-
-def summary(corpus: CorpusExplanation, top: int = 8, seconds: float | None = None) -> str:
-    """The closing report of ``explain-dataset``: counts, accuracy, words per class, deltas."""
-    frame = corpus.to_dataframe()
-    failed = int(frame["error"].notna().sum())
-    where = f" → {corpus.path}" if corpus.path is not None else ""
-    rate = f" in {seconds:.1f} s" if seconds else ""
-    lines = [f"{len(frame)} texts{rate}{where}; {failed} could not be explained"]
-    if not corpus.complete:
-        lines.append("stopped before the end: run the same command again to resume")
-    accuracy = corpus.accuracy()
-    if accuracy is not None:
-        labelled = int(frame["correct"].notna().sum())
-        lines.append(f"accuracy {accuracy:.3f} ({labelled} labelled texts)")
-    if failed < len(frame):
-        lines.append(f"words that push towards each class (mean attribution, >= {MIN_COUNT} uses):")
-        for name in corpus.classes:
-            means = corpus.word_importance(name, min_count=MIN_COUNT)["mean"].head(top)
-            number = score_format(means.to_numpy())
-            shown = ", ".join(f"{w} {number.format(m)}" for w, m in means.items())
-            lines.append(f"  {name}: {shown or '(no word used often enough)'}")
-        worst = frame.dropna(subset=["delta_share"]).nlargest(min(top, 5), "delta_share")
-        cells = ", ".join(
-            f"{i!r} {s:.1%}" for i, s in zip(worst["id"], worst["delta_share"], strict=True)
-        )
-        lines.append(f"worst completeness (|delta| / |F(input) - F(baseline)|): {cells}")
-    return "\n".join(lines) + "\n"
-
-
-def _explain_dataset(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    frame = read_table(args.data)
-    texts = _column(frame, args.text_column, "text")
-    labels = None if args.label_column is None else _column(frame, args.label_column, "label")
-    ids = None if args.id_column is None else _column(frame, args.id_column, "id")
-    if args.limit is not None:
-        texts = texts.iloc[: args.limit]
-        labels, ids = (c.iloc[: args.limit] if c is not None else None for c in (labels, ids))
-    from ig_widgets.engine.corpus import explain_many
-
-    explainer = _demo_explainer(args.model, err)
-    options: dict[str, Any] = {}
-    if args.backend == "ray":
-        options = {"address": args.address, "num_actors": args.actors}
-    started = time.perf_counter()
-    with warnings.catch_warnings():  # an interrupted run is reported below, not as a warning
-        warnings.filterwarnings("ignore", message="explain_many stopped", category=IGWidgetsWarning)
-        corpus = explain_many(
-            explainer,
-            texts,
-            labels,
-            ids,
-            **args.options.as_kwargs(),
-            baseline=args.baseline,
-            max_tokens=args.max_tokens,
-            out=args.out,
-            resume=not args.restart,
-            overwrite=args.restart,
-            backend=args.backend,
-            **options,
-        )
-    out.write(summary(corpus, args.top, time.perf_counter() - started))
-    return 0 if corpus.complete else EXIT_INTERRUPTED
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 2 bad input, 1 unwritable report).
 
@@ -490,10 +350,14 @@ def main(argv: list[str] | None = None) -> int:
             out.write("\n".join(demo_models(args.kind)) + "\n")
             return 0
         if args.command is None:
-            raise _UsageError("choose a command: explain, explain-dataset or models (see --help)")
+            raise _UsageError(
+                "choose a command: explain, explain-dataset, report or models (see --help)"
+            )
+        if args.command == "report":
+            return report.run(args, out, err)
         args.options = ig_options(args, parser)
         if args.command == "explain-dataset":
-            return _explain_dataset(args, out, err)
+            return dataset.run(args, out, err, _demo_explainer)
         return _explain(args, out, err)
     except SystemExit as done:  # --help
         return done.code if isinstance(done.code, int) else 0

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import ipyvuetify as v
@@ -14,105 +12,32 @@ import traitlets as t
 from ipywidgets import widget_serialization
 
 from ig_widgets.engine.baselines import choice_of
-from ig_widgets.engine.corpus import CorpusExplanation
+from ig_widgets.engine.corpus import CorpusComparison, CorpusExplanation, compare_corpora
 from ig_widgets.engine.explainer import Explainer
-from ig_widgets.engine.explanation import Explanation
-from ig_widgets.views.selection import DELTA_TOLERANCE, badge, legend, select
+from ig_widgets.views.normalize import display_scale
+from ig_widgets.views.selection import select
 from ig_widgets.widgets._templates import vue_template
 from ig_widgets.widgets.bars import AttributionBars
 from ig_widgets.widgets.chips import SaliencyChips
+from ig_widgets.widgets.dataset_table import (
+    ASCENDING_FIRST,
+    COMPARE_SORT_KEYS,
+    CORRECT_FILTERS,
+    MAX_WORDS,
+    SORT_KEYS,
+    Query,
+    Shown,
+    compare_row_items,
+    comparison_frame,
+    matching,
+    pair_detail,
+    row_items,
+    run_detail,
+)
 from ig_widgets.widgets.live import LiveWidget
 from ig_widgets.widgets.worker import Request
 
-#: what the table can be sorted by: the column of to_dataframe() behind each key
-SORT_KEYS = {
-    "id": "id",
-    "label": "label",
-    "predicted": "predicted",
-    "confidence": "confidence",
-    "correct": "correct",
-    "delta": "delta_share",
-    "n_tokens": "n_tokens",
-}
-CORRECT_FILTERS = ("all", "correct", "wrong")
-#: the most words the word-importance chart receives (by |mean attribution|)
-MAX_WORDS = 100
-#: the characters of a text shown in its table row (the detail shows all of it)
-ROW_CHARS = 240
-
-
-@dataclass(frozen=True)
-class Query:
-    """What the table shows: sort, filters, page, the selected row and the chart's class.
-
-    Attributes
-    ----------
-    sort_by : str
-        A key of :data:`SORT_KEYS`.
-    descending : bool
-        Largest first.
-    predicted, label : str
-        Keep rows predicted as / labelled with this class; ``""`` keeps all.
-    correct : str
-        ``"all"``, ``"correct"`` or ``"wrong"`` (rows without a label are neither).
-    confidence : tuple[float, float]
-        Keep rows whose confidence lies in this closed range.
-    large_delta : bool
-        Keep only rows whose completeness check fails (``|delta|`` over
-        ``DELTA_TOLERANCE`` of ``|F(input) − F(baseline)|``).
-    contains : str
-        Keep rows whose text holds this word (whole word, any case); ``""`` keeps all.
-    page, page_size : int
-        Which rows of the sorted, filtered table are shown.
-    selected : str
-        The selected row's id (as text); ``""`` for none.
-    importance_class : str
-        The class of the word-importance chart.
-    """
-
-    sort_by: str
-    descending: bool
-    predicted: str
-    label: str
-    correct: str
-    confidence: tuple[float, float]
-    large_delta: bool
-    contains: str
-    page: int
-    page_size: int
-    selected: str
-    importance_class: str
-
-
-@dataclass(frozen=True)
-class Shown:
-    """One stage of the view: a page of rows, the selected text, the word chart.
-
-    Attributes
-    ----------
-    rows : list[dict]
-        The page's rows, ``(≤ page_size,)``.
-    n_matching : int
-        Rows passing the filters.
-    page : int
-        The page shown (clamped to the pages there are).
-    selected : Explanation | None
-        The selected text's explanation, when it has one.
-    selected_error : str
-        The selected text's error, when it failed.
-    words : pandas.DataFrame | None
-        The chart's words (``word_importance``), None until computed.
-    query : Query
-        The query this stage answers (its ``page`` is the page asked for).
-    """
-
-    rows: list[dict[str, Any]]
-    n_matching: int
-    page: int
-    selected: Explanation | None
-    selected_error: str
-    words: pd.DataFrame | None
-    query: Query
+__all__ = ["SORT_KEYS", "DatasetView", "Query", "Shown"]
 
 
 class DatasetView(LiveWidget, v.VuetifyTemplate):
@@ -127,12 +52,27 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
     (:meth:`CorpusExplanation.word_importance`, mean attribution per use, computed in the
     background the first time).
 
+    **Two runs** (``DatasetView(run_a, run_b)`` or ``DatasetView(comparison)``): the table
+    holds both predictions, both scores of the compared class and their change, the
+    attribution change and the disagreement (:meth:`CorpusComparison.texts`, each sortable);
+    a "disagree" filter keeps the texts the two runs predict differently; a click shows the
+    text's words twice, one run above the other, on one shared colour scale
+    (:meth:`CorpusComparison.aligned`); the chart shows the words whose mean attribution
+    changed most (:meth:`CorpusComparison.words`).
+
     Parameters
     ----------
-    corpus : CorpusExplanation
-        The results of :meth:`Explainer.explain_many` (or :meth:`CorpusExplanation.load`).
-    explainer : Explainer, optional
-        The model's explainer, for "open in Explorer".
+    corpus : CorpusExplanation or CorpusComparison
+        The results of :meth:`Explainer.explain_many` (or :meth:`CorpusExplanation.load`),
+        or a comparison of two runs (:func:`ig_widgets.compare_corpora`).
+    explainer : Explainer or CorpusExplanation, optional
+        The model's explainer, for "open in Explorer"; or a second run of the same texts, to
+        compare ``corpus`` with (``compare_corpora(corpus, run_b, names=names,
+        target=target, min_count=min_count)``).
+    names : (str, str), optional
+        Two runs: what to call them (default their model names).
+    target : int, str or None
+        Two runs: the compared class (default the comparison's).
     page_size : int
         Rows per page.
     min_count : int
@@ -149,7 +89,9 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
     ``th[data-sort]``; the detail ``.igw-dataset-detail`` (``data-id``) with the chips
     inside; ``.igw-word-importance`` with the bars inside; aria-labels ``predicted``,
     ``label``, ``correct``, ``confidence``, ``large delta``, ``contains``, ``previous page``,
-    ``next page``, ``open in explorer``, ``importance class``.
+    ``next page``, ``open in explorer``, ``importance class``. Two runs: root
+    ``data-mode="comparison"``, the ``disagree`` checkbox, and in the detail two
+    ``.igw-dataset-run`` blocks (``data-run``: the run's name) each with its chips.
     """
 
     template = t.Unicode(
@@ -157,6 +99,13 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
     ).tag(sync=True)
 
     classes = t.List(t.Unicode(), help="the model's class names").tag(sync=True)
+    mode = t.Unicode("run", read_only=True, help="'run' (one run) or 'comparison' (two)").tag(
+        sync=True
+    )
+    run_names = t.List(t.Unicode(), help="two runs: their names; [] for one run").tag(sync=True)
+    disagree = t.Bool(False, help="two runs: keep only texts they predict differently").tag(
+        sync=True
+    )
     rows = t.List(t.Dict(), help="the visible page's rows").tag(sync=True)
     n_total = t.Int(0, help="texts in the corpus").tag(sync=True)
     n_matching = t.Int(0, help="texts passing the filters").tag(sync=True)
@@ -194,6 +143,9 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
     chips = t.Instance(SaliencyChips, help="the selected text's chips").tag(
         sync=True, **widget_serialization
     )
+    chips_b = t.Instance(
+        SaliencyChips, help="two runs: the second run's chips of the selected text"
+    ).tag(sync=True, **widget_serialization)
     word_bars = t.Instance(AttributionBars, help="the corpus-level word importance").tag(
         sync=True, **widget_serialization
     )
@@ -206,17 +158,40 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
 
     def __init__(
         self,
-        corpus: CorpusExplanation,
-        explainer: Explainer | None = None,
+        corpus: CorpusExplanation | CorpusComparison,
+        explainer: Explainer | CorpusExplanation | None = None,
         *,
+        names: tuple[str, str] | None = None,
+        target: int | str | None = None,
         page_size: int = 20,
         min_count: int = 5,
         debounce: float = 0.1,
     ) -> None:
+        if isinstance(explainer, CorpusExplanation):
+            if not isinstance(corpus, CorpusExplanation):
+                raise TypeError("a second run is compared with a CorpusExplanation")
+            corpus = compare_corpora(
+                corpus, explainer, names=names, target=target, min_count=min_count
+            )
+            explainer = None
+        elif isinstance(corpus, CorpusComparison) and (names or target is not None):
+            corpus = compare_corpora(
+                corpus.a,
+                corpus.b,
+                names=names or corpus.names,
+                target=corpus.target if target is None else target,
+                min_count=min_count,
+            )
+        self.comparison = corpus if isinstance(corpus, CorpusComparison) else None
+        if self.comparison is not None:
+            if explainer is not None:
+                raise TypeError("two runs open no Explorer: give no explainer with them")
+            corpus = self.comparison.a
         if not isinstance(corpus, CorpusExplanation):
             raise TypeError(
                 f"DatasetView shows a CorpusExplanation (explainer.explain_many(...) or "
-                f"CorpusExplanation.load(path)), got {type(corpus).__name__}"
+                f"CorpusExplanation.load(path)) or a CorpusComparison, got "
+                f"{type(corpus).__name__}"
             )
         if explainer is not None and not isinstance(explainer, Explainer):
             raise TypeError(f"explainer must be an Explainer, got {type(explainer).__name__}")
@@ -230,25 +205,39 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
         self.corpus = corpus
         self.explainer = explainer
         self.min_count = int(min_count)
-        frame = corpus.to_dataframe()
-        frame["key"] = frame["id"].astype(str)
+        if self.comparison is None:
+            frame = corpus.to_dataframe()
+            frame["key"] = frame["id"].astype(str)
+            self._sort_keys = SORT_KEYS
+        else:
+            frame = comparison_frame(self.comparison)
+            self._sort_keys = COMPARE_SORT_KEYS
         self._frame = frame
         self._positions = {key: i for i, key in enumerate(frame["key"])}
         self._words: dict[str, pd.DataFrame] = {}
         self._start_live(debounce=debounce, name="igw-dataset")
         classes = list(corpus.classes)
+        two = self.comparison is not None
+        chart_class = classes[-1] if len(classes) == 2 else classes[0]
         super().__init__(
             classes=classes,
+            run_names=list(self.comparison.names) if self.comparison is not None else [],
             n_total=len(frame),
             page_size=page_size,
-            importance_class=classes[-1] if len(classes) == 2 else classes[0],
+            sort_by="disagreement" if two else "confidence",
+            importance_class=self.comparison.target if self.comparison is not None else chart_class,
             can_explore=explainer is not None,
             chips=SaliencyChips(),
+            chips_b=SaliencyChips(),
             word_bars=AttributionBars(order="sorted", top_k=20, unit="words"),
         )
+        self.set_trait("mode", "comparison" if two else "run")
         self._schedule()
 
     def __repr__(self) -> str:
+        if self.comparison is not None:
+            a, b = self.comparison.names
+            return f"DatasetView({len(self._frame)} texts, {a} vs {b})"
         return f"DatasetView({len(self._frame)} texts, {self.corpus.model_name})"
 
     # ------------------------------------------------------------------ public API
@@ -258,39 +247,17 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
 
     def matching(self, query: Query | None = None) -> pd.DataFrame:
         """The corpus's rows that pass the filters, sorted (all pages)."""
-        q = query or self.query()
-        frame = self._frame
-        keep = np.ones(len(frame), dtype=bool)
-        if q.predicted:
-            keep &= (frame["predicted"] == q.predicted).to_numpy(dtype=bool, na_value=False)
-        if q.label:
-            keep &= (frame["label"] == q.label).to_numpy(dtype=bool, na_value=False)
-        if q.correct != "all":
-            keep &= frame["correct"].eq(q.correct == "correct").to_numpy(dtype=bool, na_value=False)
-        low, high = q.confidence
-        if (low, high) != (0.0, 1.0):
-            confidence = frame["confidence"].to_numpy(dtype=float)
-            keep &= (confidence >= low) & (confidence <= high)
-        if q.large_delta:
-            keep &= (frame["delta_share"] > DELTA_TOLERANCE).to_numpy(dtype=bool, na_value=False)
-        if q.contains.strip():
-            pattern = r"(?<!\w)" + re.escape(q.contains.strip()) + r"(?!\w)"
-            holds = frame["text"].str.contains(pattern, case=False, regex=True, na=False)
-            keep &= holds.to_numpy(dtype=bool)
-        rows = frame[keep]
-        return rows.sort_values(
-            SORT_KEYS[q.sort_by], ascending=not q.descending, kind="stable", na_position="last"
-        )
+        return matching(self._frame, query or self.query(), self._sort_keys)
 
     def vue_sort(self, key: Any) -> None:
         """Sort by ``key``; the same key again reverses the order."""
-        if key not in SORT_KEYS:
+        if key not in self._sort_keys:
             return
         with self._lock, self.hold_sync():
             if key == self.sort_by:
                 self.descending = not self.descending
             else:
-                self.sort_by, self.descending = key, key not in ("id", "label", "predicted")
+                self.sort_by, self.descending = key, key not in ASCENDING_FIRST
 
     def vue_select_row(self, key: Any) -> None:
         """Select the row with id ``key`` (its chips are shown); the same row again clears it."""
@@ -340,7 +307,7 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
     # ------------------------------------------------------------------ observers
     @t.observe(
         "sort_by", "descending", "predicted_filter", "label_filter", "correct_filter",
-        "confidence_range", "large_delta", "contains", "page_size",
+        "confidence_range", "large_delta", "contains", "page_size", "disagree",
     )  # fmt: skip
     def _on_query(self, change: dict[str, Any]) -> None:
         with self._lock:
@@ -355,8 +322,9 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
 
     @t.validate("sort_by")
     def _check_sort(self, proposal: dict[str, Any]) -> str:
-        if proposal["value"] not in SORT_KEYS:
-            raise t.TraitError(f"sort_by must be one of {tuple(SORT_KEYS)}")
+        keys = getattr(self, "_sort_keys", SORT_KEYS)
+        if proposal["value"] not in keys:
+            raise t.TraitError(f"sort_by must be one of {tuple(keys)}")
         return proposal["value"]
 
     @t.validate("correct_filter")
@@ -392,7 +360,12 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
     # ------------------------------------------------------------------ LiveWidget
     def _children(self) -> list[Any]:
         values = self._trait_values
-        return [values.get("chips"), values.get("word_bars"), values.get("explorer")]
+        return [
+            values.get("chips"),
+            values.get("chips_b"),
+            values.get("word_bars"),
+            values.get("explorer"),
+        ]
 
     def _request(self) -> Query:
         low, high = self.confidence_range
@@ -409,6 +382,7 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
             page_size=self.page_size,
             selected=self.selected_id,
             importance_class=self.importance_class,
+            disagree=self.disagree,
         )
 
     def _stages(self, query: Query, request: Request) -> Iterator[Shown]:
@@ -417,20 +391,27 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
         pages = max(1, -(-len(rows) // query.page_size))
         page = min(query.page, pages - 1)
         visible = rows.iloc[page * query.page_size : (page + 1) * query.page_size]
-        selected, error = None, ""
+        selected: Any = None
+        error = ""
         if query.selected:
             position = self._positions[query.selected]
             failed = self._frame["error"].iloc[position]
             if isinstance(failed, str):
                 error = failed
+            elif self.comparison is not None:
+                selected = self.comparison.aligned(self._frame["id"].iloc[position])
             else:
                 selected = self.corpus[position]
         words = self._words.get(query.importance_class)
-        shown = Shown(_row_items(visible), len(rows), page, selected, error, words, query)
+        items = row_items if self.comparison is None else compare_row_items
+        shown = Shown(items(visible), len(rows), page, selected, error, words, query)
         yield shown
         if words is None and query.importance_class:
             self._progress(request, 0.5)
-            words = self.corpus.word_importance(query.importance_class, self.min_count)
+            if self.comparison is not None:
+                words = self.comparison.words().set_index("word")
+            else:
+                words = self.corpus.word_importance(query.importance_class, self.min_count)
             self._words[query.importance_class] = words
             yield Shown(shown.rows, shown.n_matching, page, selected, error, words, query)
 
@@ -454,37 +435,51 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
             "contains": asked.contains,
             "page": shown.page,
             "page_size": asked.page_size,
+            "disagree": asked.disagree,
         }
         # the selection and the chart's class this result was computed for, not newer ones
         self._show_detail(asked.selected, shown.selected, shown.selected_error)
         self._show_words(asked.importance_class, shown.words)
         self.status = f"{shown.n_matching} of {len(self._frame)} texts"
 
-    def _show_detail(self, selected: str, exp: Explanation | None, error: str) -> None:
+    def _show_detail(self, selected: str, exp: Any, error: str) -> None:
         if exp is None:
             self.chips.set_data([], [])
+            self.chips_b.set_data([], [])
             self.detail = {"id": selected, "error": error} if selected else {}
+            return
+        if self.comparison is not None:
+            self._show_pair(selected, *exp)
             return
         view = select(exp, None, "word")
         self.chips.show_selection(view)
-        row = self._frame.iloc[self._positions[selected]]
-        self.detail = {
-            "id": selected,
-            "text": exp.text,
-            "prediction": exp.predicted_class,
-            "label": row["label"] if isinstance(row["label"], str) else "",
-            "probabilities": [
-                {"name": c, "prob": round(float(p), 4)}
-                for c, p in zip(exp.classes, exp.probs, strict=True)
-            ],
-            "badge": badge(view.attribution, exp.output),
-            "legend": legend(view.attribution.label, "word"),
-            "error": "",
-        }
+        self.detail = run_detail(selected, exp, view, self._frame.iloc[self._positions[selected]])
+
+    def _show_pair(self, selected: str, words: list[str], a: np.ndarray, b: np.ndarray) -> None:
+        """Both runs' chips of one text, on the scale of the larger of the two."""
+        assert self.comparison is not None
+        scale = max(display_scale(a), display_scale(b)) or 1.0
+        names = self.comparison.names
+        target = self.comparison.target
+        with self.hold_sync():
+            for chips, scores, name in ((self.chips, a, names[0]), (self.chips_b, b, names[1])):
+                chips.vmax = scale
+                chips.set_data(words, scores, label=f"{name}: {target}")
+        self.detail = pair_detail(selected, self._frame.iloc[self._positions[selected]], target)
 
     def _show_words(self, name: str, words: pd.DataFrame | None) -> None:
         if words is None:
             self.importance_note = f"computing the word importance for {name}…"
+            return
+        if self.comparison is not None:
+            a, b = self.comparison.names
+            top = words.reindex(words["mean_change"].abs().sort_values(ascending=False).index)
+            top = top[:MAX_WORDS]
+            self.word_bars.set_data(list(top.index), top["mean_change"].to_numpy(), label=name)
+            self.importance_note = (
+                f"change of the mean attribution towards {name} per use, {b} − {a}, words "
+                f"used at least {self.comparison.min_count} times in both ({len(words)} words)"
+            )
             return
         top = words.reindex(words["mean"].abs().sort_values(ascending=False).index)[:MAX_WORDS]
         self.word_bars.set_data(list(top.index), top["mean"].to_numpy(), label=name)
@@ -492,27 +487,3 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
             f"mean attribution towards {name} per use, words used at least "
             f"{self.min_count} times ({len(words)} words)"
         )
-
-
-def _row_items(rows: pd.DataFrame) -> list[dict[str, Any]]:
-    """The table rows sent to the browser: short text, rounded numbers, no NaN."""
-    items = []
-    for row in rows.itertuples(index=False):
-        text = row.text if isinstance(row.text, str) else ""
-        correct = None if pd.isna(row.correct) else bool(row.correct)
-        items.append(
-            {
-                "id": row.key,
-                "text": text if len(text) <= ROW_CHARS else text[: ROW_CHARS - 1] + "…",
-                "label": row.label if isinstance(row.label, str) else "",
-                "predicted": row.predicted if isinstance(row.predicted, str) else "",
-                "confidence": None if pd.isna(row.confidence) else round(float(row.confidence), 3),
-                "correct": correct,
-                "delta_share": None
-                if pd.isna(row.delta_share)
-                else round(float(row.delta_share), 4),
-                "n_tokens": None if pd.isna(row.n_tokens) else int(row.n_tokens),
-                "error": row.error if isinstance(row.error, str) else "",
-            }
-        )
-    return items

@@ -240,3 +240,77 @@ def test_module_entry_point_in_a_subprocess() -> None:
         timeout=120,
     )
     assert done.returncode == 2 and done.stderr.startswith("error:") and done.stdout == ""
+
+
+# ------------------------------------------------------------------ report (corpus runs)
+@pytest.fixture
+def two_runs(tmp_path: Path) -> tuple[Path, Path]:
+    from support.toy_models import toy_bundle
+
+    texts = ["a great film", "awful <b>plot</b>", "great fun", "not good at all"]
+    paths = []
+    for name, bundle in (("a", toy_bundle("gru")), ("b", toy_bundle("mean", seed=2))):
+        path = tmp_path / f"run_{name}.parquet"
+        explainer = ig_widgets.Explainer(bundle)
+        explainer.explain_many(texts, n_steps=8, out=path, progress=False)
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def _report_data(path: Path) -> dict[str, Any]:
+    import json
+
+    page = path.read_text(encoding="utf-8")
+    found = re.search(r'id="igw-report-data">(.*?)</script>', page)
+    assert found is not None
+    return json.loads(found.group(1))
+
+
+def test_report_of_one_run_and_of_two(
+    two_runs: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = two_runs
+    out_one = tmp_path / "one.html"
+    code, out, err = run(["report", str(a), "--out", str(out_one), "--min-count", "1"], capsys)
+    assert code == 0, err
+    assert out.startswith(f"report of 4 texts: {out_one} (") and out.endswith(" MB)\n")
+    data = _report_data(out_one)
+    assert data["kind"] == "run" and len(data["rows"]) == 4
+    assert data["rows"][1]["text"] == "awful <b>plot</b>"
+    out_two = tmp_path / "two.html"
+    argv = ["report", str(a), str(b), "--out", str(out_two), "--names", "old", "new"]
+    code, out, err = run([*argv, "--target", "negative", "--title", "old vs new"], capsys)
+    assert code == 0, err
+    data = _report_data(out_two)
+    assert data["kind"] == "comparison" and data["names"] == ["old", "new"]
+    assert data["chart"]["target"] == "negative" and data["title"] == "old vs new"
+    comparison = ig_widgets.compare_corpora(
+        ig_widgets.CorpusExplanation.load(a),
+        ig_widgets.CorpusExplanation.load(b),
+        target="negative",
+        names=("old", "new"),
+    )
+    expected = comparison.texts()["score_change"].to_numpy()
+    np.testing.assert_allclose([r["score_change"] for r in data["rows"]], expected, rtol=1e-3)
+
+
+def test_report_errors_are_one_line(
+    two_runs: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, _ = two_runs
+    page = tmp_path / "r.html"
+    code, _, err = run(["report", str(tmp_path / "missing.parquet"), "--out", str(page)], capsys)
+    assert_one_line_error(code, err, "no such file", "missing.parquet")
+    text = tmp_path / "notes.parquet"
+    text.write_text("not parquet")
+    code, _, err = run(["report", str(text), "--out", str(page)], capsys)
+    assert_one_line_error(code, err, "notes.parquet")
+    code, _, err = run(["report", str(a), "--out", str(page), "--names", "x", "y"], capsys)
+    assert_one_line_error(code, err, "--names", "second run")
+    code, _, err = run(["report", str(a), "--out", str(page), "--target", "neutral"], capsys)
+    assert_one_line_error(code, err, "neutral")
+    code, _, err = run(["report", str(a)], capsys)
+    assert_one_line_error(code, err, "--out")
+    code, _, err = run(["report", str(a), "--out", str(tmp_path / "no" / "dir.html")], capsys)
+    assert code == 1 and err.startswith("error: cannot write") and err.count("\n") == 1
+    assert not page.exists()

@@ -52,6 +52,7 @@ def test_wheel_holds_vue_templates_and_model_data(wheel):
     assert not missing, f"Vue templates missing from the wheel: {missing}"
     data = [f"ig_widgets/models/data/{m}/{f}" for m, files in PACKAGE_DATA.items() for f in files]
     assert not [d for d in data if d not in names], sorted(names)
+    assert "ig_widgets/views/report.html" in names  # the corpus report's page
 
 
 def test_installed_wheel_loads_demo_model_and_predicts(wheel, tmp_path):

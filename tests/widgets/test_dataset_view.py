@@ -313,5 +313,5 @@ def test_rows_query_names_the_rows_query(view: DatasetView) -> None:
     assert view.rows_query == mine
     assert set(mine) == {
         "sort_by", "descending", "predicted_filter", "label_filter", "correct_filter",
-        "confidence_range", "large_delta", "contains", "page", "page_size",
+        "confidence_range", "large_delta", "contains", "page", "page_size", "disagree",
     }  # fmt: skip

@@ -1,0 +1,1 @@
+"""The command line's corpus sub-commands: ``explain-dataset`` and ``report`` (app layer)."""
