@@ -49,10 +49,10 @@ class BaselineMenu:
     ``[neutral]``, ``[default]``, ``[zero]``, ``[average]``, ``[uncertain]``; any other string
     is a vocabulary token). ``[neutral]`` (the widgets' default) resolves per text into the
     most neutral frequent token at the text's length; :attr:`neutral_note` says which, or
-    why it fell back to the model's default. The menu keeps the widget's own average and uncertain baseline
-    objects, and the model's most neutral tokens once :meth:`discover` found them: a scan of
-    the vocabulary at 8 repeats, whose best :data:`SHORTLIST` are re-ranked at the text's
-    length (an LSTM's state keeps moving as a token repeats).
+    why it fell back to the model's default. The menu keeps the widget's own average and
+    uncertain baseline objects, and the model's most neutral tokens once :meth:`discover`
+    found them: a scan of the vocabulary at 8 repeats, whose best :data:`SHORTLIST` are
+    re-ranked at the text's length (an LSTM's state keeps moving as a token repeats).
 
     Parameters
     ----------
