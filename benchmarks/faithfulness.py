@@ -403,7 +403,14 @@ def main() -> None:
             for config, options in configs:
                 exps, seconds = explain_all(explainer, texts, args.steps, **options)
                 cells.append(Cell(explainer.name, name, config, seconds, score(exps, explainer)))
-                print(f"  {explainer.name} {name} {config}: {seconds:.2f} s/text", flush=True)
+                means = ", ".join(
+                    f"{h.split(' ')[0]} {fmt(cells[-1].values[h])}" for h, _ in HEADERS
+                )
+                print(
+                    f"  {explainer.name} {name} {config}: {seconds:.2f} s/text; {means}", flush=True
+                )
+                if args.json:  # every finished row so far: a run stopped early keeps them
+                    write_json(args, cells, checks, timing)
                 if name == "imdb valid" and not options:
                     checks[explainer.name] = sanity(explainer, exps)
     elapsed = time.perf_counter() - started
@@ -441,22 +448,32 @@ def main() -> None:
             f"{t['low']:.4f} | {t['high']:.4f} | 0.1 | {ok} |"
         )
     if args.json:
-        out = {
-            "settings": vars(args) | {"json": str(args.json)},
-            "cells": [
-                {
-                    "model": c.model,
-                    "data": c.data,
-                    "config": c.config,
-                    "seconds_per_text": c.seconds_per_text,
-                    "values": {k: v.tolist() for k, v in c.values.items()},
-                }
-                for c in cells
-            ],
-            "sanity": checks,
-            "p12": timing,
-        }
-        args.json.write_text(json.dumps(out, indent=1, default=float))
+        write_json(args, cells, checks, timing)
+
+
+def write_json(
+    args: argparse.Namespace,
+    cells: list[Cell],
+    checks: dict[str, list[tuple[str, float, float, float, int]]],
+    timing: dict[str, dict[str, float]],
+) -> None:
+    """Every per-text value so far into ``args.json``."""
+    out = {
+        "settings": vars(args) | {"json": str(args.json)},
+        "cells": [
+            {
+                "model": c.model,
+                "data": c.data,
+                "config": c.config,
+                "seconds_per_text": c.seconds_per_text,
+                "values": {k: v.tolist() for k, v in c.values.items()},
+            }
+            for c in cells
+        ],
+        "sanity": checks,
+        "p12": timing,
+    }
+    args.json.write_text(json.dumps(out, indent=1, default=float))
 
 
 if __name__ == "__main__":
