@@ -379,7 +379,12 @@ def main() -> None:
     parser.add_argument("--no-rules", action="store_true", help="baselines only (no other rules)")
     parser.add_argument("--no-p12", action="store_true", help="leave out the P12 timing")
     parser.add_argument("--json", type=Path, help="also write every per-text value here")
+    parser.add_argument(
+        "--tables", type=Path, nargs="+", help="only print the tables of --json files"
+    )
     args = parser.parse_args()
+    if args.tables:
+        return print_tables(args.tables)
     if args.quick:
         args.limit = args.limit or 60
         args.imdb_limit = args.imdb_limit or 12
@@ -449,6 +454,21 @@ def main() -> None:
         )
     if args.json:
         write_json(args, cells, checks, timing)
+
+
+def print_tables(paths: list[Path]) -> None:
+    """The study's tables (and sanity rows) from the rows of one or more ``--json`` files."""
+    saved = [json.loads(p.read_text()) for p in paths]
+    rows = [c for run in saved for c in run["cells"]]
+    cells = [Cell(c["model"], c["data"], c["config"], c["seconds_per_text"]) for c in rows]
+    for cell, c in zip(cells, rows, strict=True):
+        cell.values = {k: np.asarray(v, dtype=float) for k, v in c["values"].items()}
+    print(study_table(cells), "\n\n" + paired_table(cells) + "\n")
+    ranked = mean_ranks(cells, lambda c: not c.startswith("rule"))
+    print("- baselines: " + ", ".join(f"{k} {r:.2f}" for k, r in ranked) + "\n")
+    for model, rows in ((m, r) for run in saved for m, r in run["sanity"].items()):
+        for name, mean, low, high, n in rows:
+            print(f"| {model} | {name} | {mean:+.3f} | [{low:+.3f}, {high:+.3f}] | {n} |")
 
 
 def write_json(
