@@ -13,8 +13,9 @@ file order. ``--limit N`` takes the first ``N`` texts of each.
 default), on both demo models. The baselines the engine offers, all with Gauss-Legendre: the
 default token (``xxunk``/``<unk>``), the pad token, zero embeddings, the most neutral token
 (``discover_neutral_tokens``, ``length`` = the median number of tokens of the data set), the
-uncertain baseline (optimised per input length) and the average of the default token and
-zeros (the ``[average]`` choice). The quadrature rules, all with the default token.
+uncertain baseline (optimised per input length), the average of the default token and zeros
+(``[average]``) and ``[neutral]`` (the widgets' and CLI's default: each text's own most neutral
+frequent token at its length, ``neutral_token_at``). The rules, all with the default token.
 
 **Metrics** (:mod:`ig_widgets.engine.metrics`, each over the same texts):
 
@@ -24,10 +25,12 @@ zeros (the ``[average]`` choice). The quadrature rules, all with the default tok
   where each baseline is graded by its own token; equals ``log-odds`` for non-token
   baselines);
 - ``comp@20`` ↑ and ``suff@20`` ↓: ERASER's comprehensiveness and sufficiency at 20 %,
-  tokens removed; ``AOPC comp`` ↑ and ``AOPC suff`` ↓ over ERASER's sizes.
+  tokens removed; ``AOPC comp`` ↑ and ``AOPC suff`` ↓ over ERASER's sizes;
+- ``explained`` ``|F(x) − F(x′)| / F(x)`` and ``of uniform gap`` ``(F(x) − F(x′)) / (F(x) − 1/C)``
+  of the predicted class: how much of the prediction the attributions carry (no model call).
 
-Each cell is ``mean ± half-width of the 95 % Student-t interval`` over the texts. Below each
-table, every configuration's paired difference from the default token on the same texts.
+Each cell is ``mean ± half-width of the 95 % Student-t interval`` over the texts; below, each
+configuration's paired difference from the default token. ``--tables A.json ...`` reprints them.
 
 **Sanity.** IG (default baseline) against shuffled attributions and the reversed ranking on the
 imdb validation reviews: paired margins with their 95 % intervals.
@@ -36,10 +39,8 @@ imdb validation reviews: paired margins with their 95 % intervals.
 on the 250-token review of ``benchmarks/run.py``, the median over 15 back-to-back pairs in
 alternating order. Target ≤ 0.1.
 
-Cost on the 2-core project machine, 1 thread: ``--quick`` (``--limit 60 --imdb-limit 12``)
-took 7 minutes on a busy machine (2026-11-29); the full study (11 configurations × 2 models ×
-1,266 texts, IG on 200 long reviews being most of it) is estimated at 1.5–2 hours from the
-per-text times that run printed. ``--limit 400 --imdb-limit 60`` is about half an hour.
+Cost, 2 cores, 1 thread: ``--quick`` took 7 minutes (2026-11-29); the whole study is 1.5–2 h on
+a quiet machine. Under ``nice -n 10`` beside 8 busy helpers it ran 20–60× slower (2026-12-04).
 """
 
 from __future__ import annotations
