@@ -1,7 +1,7 @@
 """Faithfulness study: the baseline and quadrature rule that make IG most faithful; sanity; P12.
 
-Run: ``.venv/bin/python benchmarks/faithfulness.py`` for the full study, or ``--quick`` for a
-documented subset. Needs ``../shared/data`` beside the project (or ``$IGW_SHARED_DATA``).
+Run: ``.venv/bin/python benchmarks/faithfulness.py`` (the full study; ``--quick``: a subset).
+Needs ``../shared/data`` beside the project (or ``$IGW_SHARED_DATA``).
 
 **Data.** The rt-polarity test split of the demo models (``load_splits`` of
 ``scripts/train_demo_model.py`` with the seed and test share recorded in the AWD-LSTM's
