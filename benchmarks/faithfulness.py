@@ -32,8 +32,7 @@ frequent token at its length, ``neutral_token_at``). The rules, all with the def
 Each cell is ``mean ± half-width of the 95 % Student-t interval`` over the texts; below, each
 configuration's paired difference from the default token. ``--tables A.json ...`` reprints them.
 
-**Sanity.** IG (default baseline) against shuffled attributions and the reversed ranking on the
-imdb validation reviews: paired margins with their 95 % intervals.
+**Sanity.** IG (default baseline) against shuffled and reversed rankings on imdb: paired margins.
 
 **P12.** (comprehensiveness + sufficiency at 20 %) time / IG time, 50 Gauss-Legendre steps,
 on the 250-token review of ``benchmarks/run.py``, the median over 15 back-to-back pairs in
