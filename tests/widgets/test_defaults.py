@@ -183,3 +183,18 @@ def test_path_view_fixes_its_warnings(learners: dict[str, Any]) -> None:
     settle(view)
     assert view.warnings == [] and "xxunk" not in view.summary["baseline"]
     view.close()
+
+
+def test_a_linked_path_view_draws_the_explorers_neutral_path(learners: dict[str, Any]) -> None:
+    """[neutral] resolves at the text's length in both: the path ends where the chips do."""
+    explorer = Explorer(learners["awd_lstm"], text=MIXED, debounce=0.01, faithfulness=False)
+    settle(explorer)
+    at_8 = baseline_from_choice(NEUTRAL, explorer.explainer.adapter, length=8)
+    assert explorer.explanation is not None and repr(at_8) not in explorer.explanation.baseline
+    view = PathView.from_explorer(explorer, debounce=0.01)
+    settle(view)
+    exp = explorer.explanation
+    assert exp is not None and view.summary["baseline"] == exp.baseline
+    assert view.summary["f_baseline"] == float(exp.f_baseline[exp.predicted])
+    view.close()
+    explorer.close()

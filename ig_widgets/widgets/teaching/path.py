@@ -240,7 +240,7 @@ class PathView(TeachingView):
             n_steps=explorer.n_steps,
             method=explorer.method,
             target=explorer.target or None,
-            baseline=explorer.baseline_object(explorer.baseline),
+            baseline=_followed(explorer, explorer.baseline),
             **kwargs,
         )
         view._explorer = explorer
@@ -283,7 +283,7 @@ class PathView(TeachingView):
         if explorer is None or not exp.is_final or explorer.parameters is None:
             return
         params = explorer.parameters
-        self._baseline = explorer.baseline_object(params.baseline)
+        self._baseline = _followed(explorer, params.baseline)
         with self.hold_trait_notifications():
             self.text, self.n_steps, self.method = params.text, exp.n_steps, params.method
         self._schedule(force=True)  # the same settings may have a new result (refresh)
@@ -358,3 +358,8 @@ class PathView(TeachingView):
         if self._auto:  # the fix found its count: the slider shows it (the points are cached)
             self._auto = False
             self.n_steps = exp.n_steps
+
+
+def _followed(explorer: Explorer, choice: str) -> Baseline | str | None:
+    """What a linked view draws for the Explorer's choice (``[neutral]`` at the text's length)."""
+    return choice if choice == NEUTRAL else explorer.baseline_object(choice)
