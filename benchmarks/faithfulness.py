@@ -1,7 +1,7 @@
 """Faithfulness study: the baseline and quadrature rule that make IG most faithful; sanity; P12.
 
-Run: ``.venv/bin/python benchmarks/faithfulness.py`` for the full study, or ``--quick`` for a
-documented subset. Needs ``../shared/data`` beside the project (or ``$IGW_SHARED_DATA``).
+Run: ``.venv/bin/python benchmarks/faithfulness.py`` (the full study; ``--quick``: a subset).
+Needs ``../shared/data`` beside the project (or ``$IGW_SHARED_DATA``).
 
 **Data.** The rt-polarity test split of the demo models (``load_splits`` of
 ``scripts/train_demo_model.py`` with the seed and test share recorded in the AWD-LSTM's
@@ -13,8 +13,9 @@ file order. ``--limit N`` takes the first ``N`` texts of each.
 default), on both demo models. The baselines the engine offers, all with Gauss-Legendre: the
 default token (``xxunk``/``<unk>``), the pad token, zero embeddings, the most neutral token
 (``discover_neutral_tokens``, ``length`` = the median number of tokens of the data set), the
-uncertain baseline (optimised per input length) and the average of the default token and
-zeros (the ``[average]`` choice). The quadrature rules, all with the default token.
+uncertain baseline (optimised per input length), the average of the default token and zeros
+(``[average]``) and ``[neutral]`` (the widgets' and CLI's default: each text's own most neutral
+frequent token at its length, ``neutral_token_at``). The rules, all with the default token.
 
 **Metrics** (:mod:`ig_widgets.engine.metrics`, each over the same texts):
 
@@ -24,22 +25,21 @@ zeros (the ``[average]`` choice). The quadrature rules, all with the default tok
   where each baseline is graded by its own token; equals ``log-odds`` for non-token
   baselines);
 - ``comp@20`` ↑ and ``suff@20`` ↓: ERASER's comprehensiveness and sufficiency at 20 %,
-  tokens removed; ``AOPC comp`` ↑ and ``AOPC suff`` ↓ over ERASER's sizes.
+  tokens removed; ``AOPC comp`` ↑ and ``AOPC suff`` ↓ over ERASER's sizes;
+- ``explained`` ``|F(x) − F(x′)| / F(x)`` and ``of uniform gap`` ``(F(x) − F(x′)) / (F(x) − 1/C)``
+  of the predicted class: how much of the prediction the attributions carry (no model call).
 
-Each cell is ``mean ± half-width of the 95 % Student-t interval`` over the texts. Below each
-table, every configuration's paired difference from the default token on the same texts.
+Each cell is ``mean ± half-width of the 95 % Student-t interval`` over the texts; below, each
+configuration's paired difference from the default token. ``--tables A.json ...`` reprints them.
 
-**Sanity.** IG (default baseline) against shuffled attributions and the reversed ranking on the
-imdb validation reviews: paired margins with their 95 % intervals.
+**Sanity.** IG (default baseline) against shuffled and reversed rankings on imdb: paired margins.
 
 **P12.** (comprehensiveness + sufficiency at 20 %) time / IG time, 50 Gauss-Legendre steps,
 on the 250-token review of ``benchmarks/run.py``, the median over 15 back-to-back pairs in
 alternating order. Target ≤ 0.1.
 
-Cost on the 2-core project machine, 1 thread: ``--quick`` (``--limit 60 --imdb-limit 12``)
-took 7 minutes on a busy machine (2026-11-29); the full study (11 configurations × 2 models ×
-1,266 texts, IG on 200 long reviews being most of it) is estimated at 1.5–2 hours from the
-per-text times that run printed. ``--limit 400 --imdb-limit 60`` is about half an hour.
+Cost, 2 cores, 1 thread: ``--quick`` took 7 minutes (2026-11-29); the whole study is 1.5–2 h on
+a quiet machine. Under ``nice -n 10`` beside 8 busy helpers it ran 20–60× slower (2026-12-04).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ import ig_widgets as igw  # noqa: E402  (after the path above)
 from benchmarks.run import long_review, paired_ratio, reviews, timed  # noqa: E402
 from ig_widgets.engine import metrics as M  # noqa: E402
 from ig_widgets.engine.baselines import AVERAGE, baseline_from_choice  # noqa: E402
-from ig_widgets.engine.neutral import discover_neutral_tokens  # noqa: E402
+from ig_widgets.engine.neutral import discover_neutral_tokens, neutral_token_at  # noqa: E402
 from ig_widgets.engine.quadrature import ALL_METHODS  # noqa: E402
 
 DATA = Path(os.environ.get("IGW_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -164,6 +164,31 @@ COLUMNS: tuple[tuple[str, M.Metric, bool], ...] = (
 )
 
 
+def explained(exp: igw.Explanation) -> float:
+    """``|F(x) − F(x′)| / F(x)`` of the predicted class: the share the attributions carry."""
+    p = exp.predicted
+    return float(abs(exp.f_input[p] - exp.f_baseline[p]) / exp.f_input[p])
+
+
+def from_uniform(exp: igw.Explanation) -> float:
+    """``(F(x) − F(x′)) / (F(x) − 1/C)`` of the predicted class: the share of the prediction's
+    distance from uniform that the attributions explain (1: a neutral baseline)."""
+    p = exp.predicted
+    gap = exp.f_input[p] - 1.0 / len(exp.classes)
+    return float((exp.f_input[p] - exp.f_baseline[p]) / gap) if abs(gap) > 1e-6 else float("nan")
+
+
+#: columns read off the explanation itself (no model call), header and whether higher is better
+EXTRA: tuple[tuple[str, Callable[[igw.Explanation], float], bool], ...] = (
+    ("explained ↑", explained, True),
+    ("of uniform gap ↑", from_uniform, True),
+)
+#: every column of the tables: header, whether higher is better
+HEADERS: tuple[tuple[str, bool], ...] = tuple((c[0], c[2]) for c in COLUMNS) + tuple(
+    (c[0], c[2]) for c in EXTRA
+)
+
+
 @dataclass
 class Cell:
     """One configuration on one model and data set: per-text values of every column."""
@@ -178,24 +203,46 @@ class Cell:
 def score(exps: list[igw.Explanation], explainer: igw.Explainer) -> dict[str, np.ndarray]:
     """Every column's per-text values, through :func:`faithfulness_summary`."""
     summary = M.faithfulness_summary(exps, explainer, metrics=[c[1] for c in COLUMNS])
-    return {
+    values = {
         header: np.asarray(m.values)
         for (header, _, _), m in zip(COLUMNS, summary.metrics, strict=True)
     }
+    values.update({header: np.array([f(e) for e in exps]) for header, f, _ in EXTRA})
+    return values
 
 
 def explain_all(
     explainer: igw.Explainer, texts: list[str], steps: int, **options: Any
 ) -> tuple[list[igw.Explanation], float]:
-    """IG of every text; the mean seconds per text (the cache cleared, so nothing is reused)."""
+    """IG of every text; the mean seconds per text (the cache cleared, so nothing is reused).
+
+    An option ``per_text`` (``text → explain options``) adds options chosen for each text.
+    """
     explainer.clear_cache()
+    per_text = options.pop("per_text", None)
     started = time.perf_counter()
-    exps = [explainer.explain(t, n_steps=steps, **options) for t in texts]
+    exps = [
+        explainer.explain(t, n_steps=steps, **options, **(per_text(t) if per_text else {}))
+        for t in texts
+    ]
     return exps, (time.perf_counter() - started) / max(len(texts), 1)
 
 
-def configurations(explainer: igw.Explainer, texts: list[str]) -> list[tuple[str, dict[str, Any]]]:
-    """(row name, ``explain`` options): the six baselines, then the other rules."""
+def neutral_at_length(explainer: igw.Explainer) -> Callable[[str], dict[str, Any]]:
+    """The widgets' and CLI's default: each text's own neutral token (default on fallback)."""
+
+    def options(text: str) -> dict[str, Any]:
+        length = sum(not s for s in explainer.tokenize(text).special)
+        choice = neutral_token_at(explainer, length)
+        return {"baseline": choice.token} if choice.token else {}
+
+    return options
+
+
+def configurations(
+    explainer: igw.Explainer, texts: list[str], rules: bool = True
+) -> list[tuple[str, dict[str, Any]]]:
+    """(row name, ``explain`` options): the seven baselines, then the other rules."""
     adapter = explainer.adapter
     pad = next(t for t in PAD_TOKENS if adapter.has_token(t))
     lengths = [sum(not s for s in explainer.tokenize(t).special) for t in texts]
@@ -208,8 +255,10 @@ def configurations(explainer: igw.Explainer, texts: list[str]) -> list[tuple[str
         (f"neutral {neutral.token} (length {length})", {"baseline": neutral.token}),
         ("uncertain", {"baseline": igw.UncertainBaseline()}),
         ("average (default, zero)", {"baseline": baseline_from_choice(AVERAGE, adapter)}),
+        ("neutral-at-length (each text's own token)", {"per_text": neutral_at_length(explainer)}),
     ]
-    rows += [(f"rule {m}", {"method": m}) for m in ALL_METHODS if m != DEFAULT_RULE]
+    if rules:
+        rows += [(f"rule {m}", {"method": m}) for m in ALL_METHODS if m != DEFAULT_RULE]
     return rows
 
 
@@ -222,12 +271,12 @@ def fmt(values: np.ndarray) -> str:
 
 
 def study_table(cells: list[Cell]) -> str:
-    head = "| model | data | configuration | n | IG s/text | " + " | ".join(c[0] for c in COLUMNS)
-    lines = [head + " |", "|" + "---|" * (5 + len(COLUMNS))]
+    head = "| model | data | configuration | n | IG s/text | " + " | ".join(h[0] for h in HEADERS)
+    lines = [head + " |", "|" + "---|" * (5 + len(HEADERS))]
     for cell in cells:
         n = int(np.isfinite(cell.values[COLUMNS[2][0]]).sum())
         row = [cell.model, cell.data, cell.config, str(n), f"{cell.seconds_per_text:.2f}"]
-        row += [fmt(cell.values[c[0]]) for c in COLUMNS]
+        row += [fmt(cell.values[h[0]]) for h in HEADERS]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -235,8 +284,8 @@ def study_table(cells: list[Cell]) -> str:
 def paired_table(cells: list[Cell]) -> str:
     """Each configuration minus the default token on the same texts, signed so > 0 is better."""
     lines = [
-        "| model | data | configuration | " + " | ".join(c[0] for c in COLUMNS) + " |",
-        "|" + "---|" * (3 + len(COLUMNS)),
+        "| model | data | configuration | " + " | ".join(h[0] for h in HEADERS) + " |",
+        "|" + "---|" * (3 + len(HEADERS)),
     ]
     reference: dict[tuple[str, str], Cell] = {}
     for cell in cells:
@@ -246,7 +295,7 @@ def paired_table(cells: list[Cell]) -> str:
             continue
         ref = reference[key]
         row = [cell.model, cell.data, cell.config]
-        for header, _, up in COLUMNS:
+        for header, up in HEADERS:
             diff = (cell.values[header] - ref.values[header]) * (1 if up else -1)
             mean, low, high, _ = M.mean_interval(diff)
             mark = " *" if np.isfinite(low) and (low > 0 or high < 0) else ""
@@ -327,8 +376,15 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=igw.demo_models("classifier"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--skip-study", action="store_true", help="sanity and P12 only")
+    parser.add_argument("--no-rules", action="store_true", help="baselines only (no other rules)")
+    parser.add_argument("--no-p12", action="store_true", help="leave out the P12 timing")
     parser.add_argument("--json", type=Path, help="also write every per-text value here")
+    parser.add_argument(
+        "--tables", type=Path, nargs="+", help="only print the tables of --json files"
+    )
     args = parser.parse_args()
+    if args.tables:
+        return print_tables(args.tables)
     if args.quick:
         args.limit = args.limit or 60
         args.imdb_limit = args.imdb_limit or 12
@@ -340,18 +396,26 @@ def main() -> None:
     timing: dict[str, dict[str, float]] = {}
     for model in args.models:
         explainer = igw.Explainer(igw.load_demo_model(model))
-        timing[model] = p12(explainer, 15)
-        print(f"{model}: P12 {timing[model]['ratio']:.4f}", flush=True)
+        if not args.no_p12:
+            timing[model] = p12(explainer, 15)
+            print(f"{model}: P12 {timing[model]['ratio']:.4f}", flush=True)
         for name, texts in data.items():
             configs = (
                 [(f"default token {explainer.adapter.default_baseline_token}", {})]
                 if args.skip_study
-                else configurations(explainer, texts)
+                else configurations(explainer, texts, rules=not args.no_rules)
             )
             for config, options in configs:
                 exps, seconds = explain_all(explainer, texts, args.steps, **options)
                 cells.append(Cell(explainer.name, name, config, seconds, score(exps, explainer)))
-                print(f"  {explainer.name} {name} {config}: {seconds:.2f} s/text", flush=True)
+                means = ", ".join(
+                    f"{h.split(' ')[0]} {fmt(cells[-1].values[h])}" for h, _ in HEADERS
+                )
+                print(
+                    f"  {explainer.name} {name} {config}: {seconds:.2f} s/text; {means}", flush=True
+                )
+                if args.json:  # every finished row so far: a run stopped early keeps them
+                    write_json(args, cells, checks, timing)
                 if name == "imdb valid" and not options:
                     checks[explainer.name] = sanity(explainer, exps)
     elapsed = time.perf_counter() - started
@@ -389,22 +453,47 @@ def main() -> None:
             f"{t['low']:.4f} | {t['high']:.4f} | 0.1 | {ok} |"
         )
     if args.json:
-        out = {
-            "settings": vars(args) | {"json": str(args.json)},
-            "cells": [
-                {
-                    "model": c.model,
-                    "data": c.data,
-                    "config": c.config,
-                    "seconds_per_text": c.seconds_per_text,
-                    "values": {k: v.tolist() for k, v in c.values.items()},
-                }
-                for c in cells
-            ],
-            "sanity": checks,
-            "p12": timing,
-        }
-        args.json.write_text(json.dumps(out, indent=1, default=float))
+        write_json(args, cells, checks, timing)
+
+
+def print_tables(paths: list[Path]) -> None:
+    """The study's tables (and sanity rows) from the rows of one or more ``--json`` files."""
+    saved = [json.loads(p.read_text()) for p in paths]
+    rows = [c for run in saved for c in run["cells"]]
+    cells = [Cell(c["model"], c["data"], c["config"], c["seconds_per_text"]) for c in rows]
+    for cell, c in zip(cells, rows, strict=True):
+        cell.values = {k: np.asarray(v, dtype=float) for k, v in c["values"].items()}
+    print(study_table(cells), "\n\n" + paired_table(cells) + "\n")
+    ranked = mean_ranks(cells, lambda c: not c.startswith("rule"))
+    print("- baselines: " + ", ".join(f"{k} {r:.2f}" for k, r in ranked) + "\n")
+    for model, rows in ((m, r) for run in saved for m, r in run["sanity"].items()):
+        for name, mean, low, high, n in rows:
+            print(f"| {model} | {name} | {mean:+.3f} | [{low:+.3f}, {high:+.3f}] | {n} |")
+
+
+def write_json(
+    args: argparse.Namespace,
+    cells: list[Cell],
+    checks: dict[str, list[tuple[str, float, float, float, int]]],
+    timing: dict[str, dict[str, float]],
+) -> None:
+    """Every per-text value so far into ``args.json``."""
+    out = {
+        "settings": vars(args) | {"json": str(args.json)},
+        "cells": [
+            {
+                "model": c.model,
+                "data": c.data,
+                "config": c.config,
+                "seconds_per_text": c.seconds_per_text,
+                "values": {k: v.tolist() for k, v in c.values.items()},
+            }
+            for c in cells
+        ],
+        "sanity": checks,
+        "p12": timing,
+    }
+    args.json.write_text(json.dumps(out, indent=1, default=float))
 
 
 if __name__ == "__main__":

@@ -15,13 +15,12 @@ from ig_widgets.cli.dataset import positive as _positive
 from ig_widgets.engine.options import (
     COMPLETENESS_TOLERANCE,
     DEFAULT_MAX_STEPS,
-    DEFAULT_STEPS,
     IGOptions,
 )
 from ig_widgets.engine.quadrature import ALL_METHODS
 from ig_widgets.views.normalize import NORMALIZE_MODES, rgb_for, score_format, text_rgb_for
 from ig_widgets.views.normalize import normalize as normalize_scores
-from ig_widgets.views.selection import baseline_summary, completeness
+from ig_widgets.views.selection import baseline_summary, cli_warnings, completeness
 
 if TYPE_CHECKING:
     from ig_widgets.engine.explainer import Explainer
@@ -117,9 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("text", help="the text to explain ('-' reads it from standard input)")
     explain.add_argument("--model", default=None, help="bundled demo model (see 'models')")
-    _add_ig_options(explain, DEFAULT_STEPS)
+    _add_ig_options(explain, "auto")
     explain.add_argument(
-        "--baseline", default=None, help="a vocabulary token (default: the model's, e.g. xxunk)"
+        "--baseline",
+        default="[neutral]",
+        help="a vocabulary token, or [neutral] (default: the model's most neutral frequent "
+        "token at the text's length), [default] (the model's, e.g. xxunk), [zero], [average]",
     )
     explain.add_argument("--target", default=None, help="class to explain (default: predicted)")
     explain.add_argument("--versus", default=None, help="contrast: explain 'TARGET and not VERSUS'")
@@ -261,9 +263,7 @@ def render(
     check = completeness(attribution)
     baseline, far = baseline_summary(exp)
     lines += ["", f"completeness: {check.text} ({check.detail})"]
-    lines += [
-        f"{baseline}" + ("  (far from neutral: try --baseline with a neutral token)" if far else "")
-    ]
+    lines += [f"{'⚠ ' if far else ''}{baseline}", *cli_warnings(attribution, exp)]
     return "\n".join(lines) + "\n"
 
 
@@ -293,9 +293,13 @@ def _explain(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not text.strip():
         raise ValueError("the text is empty: give some text to explain")
     explainer = _demo_explainer(args.model, err)
+    from ig_widgets.engine.baselines import baseline_from_choice
+
     wanted = None if args.target is None else _class(args.target, explainer.classes)
+    ordinary = sum(not s for s in explainer.tokenize(text).special)
+    baseline = baseline_from_choice(args.baseline, explainer.adapter, length=ordinary)
     exp = explainer.explain(  # checks the target before any work
-        text, options=args.options, baseline=args.baseline, target=wanted
+        text, options=args.options, baseline=baseline, target=wanted
     )
     target = exp.predicted if wanted is None else exp.class_index(wanted)
     if args.versus is not None:

@@ -12,6 +12,7 @@ import torch
 
 from ig_widgets.engine.adapters.base import ModelAdapter, Tokenized
 from ig_widgets.engine.heads import class_probabilities, uninformed
+from ig_widgets.engine.neutral import neutral_token_at
 
 
 @dataclass(frozen=True)
@@ -302,9 +303,25 @@ def parse_baseline(baseline: Baseline | str | None, adapter: ModelAdapter) -> Ba
 
 
 # ---------------------------------------------------------------------------- choices
-#: the one string encoding of a baseline choice (widgets, CLI); any other string is a token
+#: the one string encoding of a baseline choice (widgets, CLI); any other string is a token.
+#: ``[neutral]`` is resolved per text into the token it stands for (:func:`neutral_for`), so
+#: what runs and results store is that token's own ``token`` spec.
 DEFAULT, ZERO, AVERAGE, UNCERTAIN = "[default]", "[zero]", "[average]", "[uncertain]"
-BASELINE_KINDS: tuple[str, ...] = (DEFAULT, ZERO, AVERAGE, UNCERTAIN)
+NEUTRAL = "[neutral]"
+BASELINE_KINDS: tuple[str, ...] = (NEUTRAL, DEFAULT, ZERO, AVERAGE, UNCERTAIN)
+
+
+def neutral_for(adapter: ModelAdapter, length: int | None) -> tuple[str | None, str]:
+    """What ``[neutral]`` stands for at ``length`` ordinary tokens, and why, in words.
+
+    The most neutral frequent token at that length (:func:`~ig_widgets.engine.neutral.
+    neutral_token_at`), or None (the model's default baseline) with the fallback's reason.
+    ``length`` None ranks at 8 tokens.
+    """
+    choice = neutral_token_at(adapter, 8 if length is None else length)
+    if choice.token is not None:
+        return choice.token, f"neutral token {choice.token!r}: {choice.reason}"
+    return None, f"neutral: the model's default instead, as {choice.reason}"
 
 
 def baseline_from_choice(
@@ -313,6 +330,7 @@ def baseline_from_choice(
     *,
     average: Baseline | None = None,
     uncertain: UncertainBaseline | None = None,
+    length: int | None = None,
 ) -> Baseline | str | None:
     """What :meth:`Explainer.explain` receives for a baseline choice.
 
@@ -326,6 +344,8 @@ def baseline_from_choice(
         The objects ``[average]`` and ``[uncertain]`` stand for (kept by the caller, so an
         optimised uncertain baseline is reused); defaults: the default token averaged with
         zero embeddings, and a fresh :class:`UncertainBaseline`.
+    length : int, optional
+        The text's number of ordinary tokens, for ``[neutral]`` (:func:`neutral_for`).
 
     Raises
     ------
@@ -334,6 +354,8 @@ def baseline_from_choice(
     """
     if choice in ("", DEFAULT):
         return None
+    if choice == NEUTRAL:
+        return neutral_for(adapter, length)[0]
     if choice == ZERO:
         return ZeroBaseline()
     if choice == UNCERTAIN:

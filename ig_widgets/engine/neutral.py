@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,13 +14,21 @@ import torch
 
 from ig_widgets.engine.adapters import ModelAdapter, adapter_for
 from ig_widgets.engine.core import CancelHook, Cancelled, ProgressHook, is_cancelled
-from ig_widgets.engine.heads import class_probabilities, uninformed
+from ig_widgets.engine.heads import class_probabilities, has_uncertainty, uninformed
 from ig_widgets.engine.spans import looks_special
 
 #: unknown-word tokens: the classic baselines, so discovery keeps them among the candidates
 _UNKNOWN = frozenset({"xxunk", "<unk>", "[UNK]", "<UNK>"})
 #: fastai's markers (``xxfake`` fills its vocabulary up to a multiple of 8)
 _FASTAI_MARKER = re.compile(r"^xx(pad|bos|eos|fld|maj|up|rep|wrep|fake)\d*$")
+#: vocabulary tokens (from the start: the frequent ones in a frequency-ordered vocabulary)
+#: scored once per model for the default baseline's shortlist
+QUICK_CANDIDATES = 1000
+#: the shortlist's size: its tokens are re-ranked at each text's length
+SHORTLIST = 30
+#: the default baseline falls back when even the best token's class probability is this far
+#: from uniform at the text's length
+NEAR_UNIFORM = 0.1
 
 
 def is_marker(token: str) -> bool:
@@ -128,3 +138,86 @@ def discover_neutral_tokens(
     distance = np.abs(probs_all - uninformed(adapter.output, len(adapter.classes))).max(axis=1)
     order = np.argsort(distance, kind="stable")[:top_k]
     return [NeutralToken(vocab[ids[i]], probs_all[i], float(distance[i])) for i in order]
+
+
+@dataclass(frozen=True)
+class NeutralChoice:
+    """The default baseline token for one text length, or why there is none.
+
+    Attributes
+    ----------
+    token : str or None
+        The most neutral shortlisted token at ``length``; None when falling back.
+    length : int
+        The number of ordinary tokens it was ranked at.
+    probs : np.ndarray or None
+        The prediction on ``special tokens + token × length``, ``(n_classes,)``.
+    reason : str
+        Why this token, or why none (the fallback's stated reason).
+    """
+
+    token: str | None
+    length: int
+    probs: np.ndarray | None
+    reason: str
+
+
+_shortlists: weakref.WeakKeyDictionary[torch.nn.Module, tuple[int, list[NeutralToken]]] = (
+    weakref.WeakKeyDictionary()
+)
+_shortlist_lock = threading.Lock()
+
+
+def neutral_shortlist(model: Any, cancel: CancelHook | None = None) -> list[NeutralToken]:
+    """The :data:`SHORTLIST` most neutral of the first :data:`QUICK_CANDIDATES` tokens.
+
+    Scored at 8 repeats, once per model and weights (cached on the network, so every
+    Explainer and widget of one model shares it): about 0.1 s for the demo AWD-LSTM, against
+    1.5 s for its whole vocabulary.
+    """
+    adapter = adapter_of(model)
+    version = adapter.weights_version
+    with _shortlist_lock:
+        cached = _shortlists.get(adapter.network)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        names = [t for t in adapter.vocab if not is_marker(t)][:QUICK_CANDIDATES]
+        found = discover_neutral_tokens(adapter, top_k=SHORTLIST, candidates=names, cancel=cancel)
+        _shortlists[adapter.network] = (version, found)
+        return found
+
+
+def neutral_token_at(model: Any, length: int, cancel: CancelHook | None = None) -> NeutralChoice:
+    """The most neutral shortlisted token for a text of ``length`` ordinary tokens.
+
+    The shortlist (:func:`neutral_shortlist`) is re-ranked at ``length`` (an LSTM's state
+    keeps moving as a token repeats; 30 forwards). The choice falls back (``token`` None,
+    with the reason) for a regression head, which has no neutral point, and when even the
+    best token's prediction is more than :data:`NEAR_UNIFORM` from uniform.
+    """
+    adapter = adapter_of(model)
+    length = max(1, int(length))
+    if not has_uncertainty(adapter.output):
+        return NeutralChoice(None, length, None, "a regression head has no neutral point")
+    shortlist = neutral_shortlist(adapter, cancel)
+    if not shortlist:
+        return NeutralChoice(None, length, None, "the vocabulary has no ordinary token")
+    best = discover_neutral_tokens(
+        adapter,
+        top_k=1,
+        length=length,
+        candidates=[n.token for n in shortlist],
+        batch_size=len(shortlist),
+        cancel=cancel,
+    )[0]
+    probs = "/".join(f"{p:.2f}" for p in best.probs)
+    if best.distance > NEAR_UNIFORM:
+        return NeutralChoice(
+            None,
+            length,
+            best.probs,
+            f"no frequent token is neutral at {length} tokens (best {best.token!r}: {probs})",
+        )
+    return NeutralChoice(
+        best.token, length, best.probs, f"the most neutral frequent token at this length ({probs})"
+    )

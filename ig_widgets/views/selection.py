@@ -26,6 +26,11 @@ LEVELS = ("word", "token", "sentence")
 UNITS = {"word": "words", "token": "tokens", "sentence": "sentences"}
 #: a baseline whose top class probability is this far above uniform is flagged as not neutral
 FAR_FROM_NEUTRAL = 0.2
+#: the one-click fix of each warning: the widgets' button, the choice it sets, the CLI option
+FIXES = {
+    "steps": {"button": "compute the steps automatically", "cli": "--steps auto"},
+    "baseline": {"button": "use a neutral baseline", "cli": "--baseline [neutral]"},
+}
 
 Target = int | str | None
 
@@ -272,8 +277,53 @@ def completeness(attr: ClassAttribution) -> Completeness:
     return Completeness(total, diff, delta, ok, text, detail)
 
 
+def steps_meaning(check: Completeness) -> str:
+    """What a failed completeness check means, in plain words ("" when it passed)."""
+    if check.ok:
+        return ""
+    number = score_format([check.total, check.diff])
+    return (
+        f"The attributions add up to {number.format(check.total)}, but the model's output "
+        f"moved by {number.format(check.diff)} from the baseline to the text: the path "
+        "integral was approximated with too few points, so the colours are not yet exact. "
+        "More points close the gap."
+    )
+
+
+def baseline_meaning(exp: Explanation) -> str:
+    """What a baseline far from neutral means, in plain words ("" when it is not far)."""
+    text, far = baseline_summary(exp)
+    if not far:
+        return ""
+    c = exp.predicted
+    uniform = 1.0 / len(exp.classes)
+    moved = float(exp.f_input[c] - exp.f_baseline[c])
+    return (
+        f"The model already gives the baseline a confident prediction ({text.split(' → ')[-1]}"
+        f", where undecided is {uniform:.2f} per class): the attributions explain only the move "
+        f"from there to the text ({exp.classes[c]} {moved:+.2f}), not the prediction itself. "
+        "A baseline the model is undecided about leaves the whole prediction to explain."
+    )
+
+
+def cli_warnings(attr: ClassAttribution, exp: Explanation) -> list[str]:
+    """The terminal's warning lines: each meaning and its fix as a command-line option."""
+    lines = []
+    for kind, meaning in (
+        ("steps", steps_meaning(completeness(attr))),
+        ("baseline", baseline_meaning(exp)),
+    ):
+        if meaning:
+            lines.append(f"⚠ {meaning} Fix: {FIXES[kind]['cli']}")
+    return lines
+
+
 def badge(attr: ClassAttribution, output: str = "probs") -> dict[str, Any]:
-    """A widget's completeness badge: raw numbers, the verdict and its plain sentence."""
+    """A widget's completeness badge: raw numbers, the verdict and its plain sentence.
+
+    When the check fails, ``meaning`` says what that means and ``fix`` is the one-click
+    fix's button (:data:`FIXES`); both are "" when it passes.
+    """
     check = completeness(attr)
     return {
         "label": attr.label,
@@ -285,6 +335,8 @@ def badge(attr: ClassAttribution, output: str = "probs") -> dict[str, Any]:
         "text": check.text,
         "detail": check.detail,
         "output": output,
+        "meaning": steps_meaning(check),
+        "fix": "" if check.ok else FIXES["steps"]["button"],
     }
 
 

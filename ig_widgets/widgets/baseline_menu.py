@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from ig_widgets.engine.baselines import (
     AVERAGE,
     BASELINE_KINDS,
     DEFAULT,
+    NEUTRAL,
     UNCERTAIN,
     ZERO,
     AverageBaseline,
@@ -20,10 +22,13 @@ from ig_widgets.engine.baselines import (
     choice_of,
     default_average,
     default_baseline,
+    neutral_for,
 )
 from ig_widgets.engine.explainer import Explainer
+from ig_widgets.engine.explanation import Explanation
 from ig_widgets.engine.heads import has_uncertainty
 from ig_widgets.engine.neutral import NeutralToken, discover_neutral_tokens
+from ig_widgets.views.selection import FIXES, baseline_meaning, baseline_summary
 
 #: how many vocabulary matches a baseline search returns
 SEARCH_LIMIT = 30
@@ -41,11 +46,13 @@ class BaselineMenu:
     """What a live widget's baseline menu offers, and what its choices mean to the engine.
 
     Choices use the engine's one encoding (:data:`ig_widgets.engine.baselines.BASELINE_KINDS`:
-    ``[default]``, ``[zero]``, ``[average]``, ``[uncertain]``; any other string is a
-    vocabulary token). The menu keeps the widget's own average and uncertain baseline
-    objects, and the model's most neutral tokens once :meth:`discover` found them: a scan of
-    the vocabulary at 8 repeats, whose best :data:`SHORTLIST` are re-ranked at the text's
-    length (an LSTM's state keeps moving as a token repeats).
+    ``[neutral]``, ``[default]``, ``[zero]``, ``[average]``, ``[uncertain]``; any other string
+    is a vocabulary token). ``[neutral]`` (the widgets' default) resolves per text into the
+    most neutral frequent token at the text's length; :attr:`neutral_note` says which, or
+    why it fell back to the model's default. The menu keeps the widget's own average and
+    uncertain baseline objects, and the model's most neutral tokens once :meth:`discover`
+    found them: a scan of the vocabulary at 8 repeats, whose best :data:`SHORTLIST` are
+    re-ranked at the text's length (an LSTM's state keeps moving as a token repeats).
 
     Parameters
     ----------
@@ -65,6 +72,7 @@ class BaselineMenu:
         self._ranked_at: int | None = None
         self._vocab: frozenset[str] | None = None
         self._lock = threading.Lock()
+        self.neutral_note = ""  # what [neutral] last resolved to, in words
 
     # ---------------------------------------------------------------- choices
     def adopt(self, baseline: str | Baseline | None) -> str:
@@ -80,10 +88,16 @@ class BaselineMenu:
                 "baseline must be a vocabulary token, None, ZeroBaseline(), "
                 f"AverageBaseline([...]) or UncertainBaseline(), got {type(baseline).__name__}"
             )
-        return choice_of(baseline)
+        return baseline if baseline in BASELINE_KINDS else choice_of(baseline)
 
-    def resolve(self, choice: str) -> Baseline | str | None:
-        """What the engine receives for ``choice``; a clear ``ValueError`` for unknown ones."""
+    def resolve(self, choice: str, length: int | None = None) -> Baseline | str | None:
+        """What the engine receives for ``choice``; a clear ``ValueError`` for unknown ones.
+
+        ``length`` (the text's ordinary tokens) is what ``[neutral]`` is ranked at.
+        """
+        if choice == NEUTRAL:
+            token, self.neutral_note = neutral_for(self.explainer.adapter, length)
+            return token
         if choice == ZERO and self.zero is not None:
             return self.zero
         return baseline_from_choice(
@@ -101,6 +115,31 @@ class BaselineMenu:
         """The most neutral token at the length it was last ranked at (None before)."""
         return self.neutral[0] if self.neutral else None
 
+    def info(self, exp: Explanation, current: str) -> dict[str, Any]:
+        """The baseline badge of ``exp``: its prediction, and when far from neutral, the fix.
+
+        ``{text, far, meaning, suggest, suggest_text, note}``: ``meaning`` says in words what
+        a baseline far from neutral does to the attributions; ``suggest`` is the one-click
+        fix's choice: the most neutral token found at this length, else ``[neutral]``;
+        ``note`` says what ``[neutral]`` resolved to (or why it fell back).
+        """
+        text, far = baseline_summary(exp)
+        found = self.suggestion()
+        suggest, suggest_text = "", ""
+        if far and found is not None and found.token != current:
+            probs = "/".join(f"{p:.2f}" for p in found.probs)
+            suggest, suggest_text = found.token, f"use {found.token!r} ({probs} at this length)"
+        elif far and current != NEUTRAL:
+            suggest, suggest_text = NEUTRAL, FIXES["baseline"]["button"]
+        return {
+            "text": text,
+            "far": far,
+            "meaning": baseline_meaning(exp),
+            "suggest": suggest,
+            "suggest_text": suggest_text,
+            "note": self.neutral_note if current == NEUTRAL else "",
+        }
+
     # ---------------------------------------------------------------- menu items
     def search(self, query: object) -> list[str]:
         """Vocabulary tokens matching ``query``: prefix matches first, then inner matches."""
@@ -117,6 +156,7 @@ class BaselineMenu:
         default = self.explainer.adapter.default_baseline_token
         fallback = default_baseline(self.explainer.adapter).description  # says why zeros
         titles = {
+            NEUTRAL: "neutral for the model (its most neutral frequent token at this length)",
             DEFAULT: f"model default ({default})" if default else f"model default: {fallback}",
             ZERO: "zero embeddings",
             AVERAGE: (self.average or self.default_average()).description,
@@ -125,7 +165,9 @@ class BaselineMenu:
         output = self.explainer.adapter.output
         if output == "sigmoid":
             titles[UNCERTAIN] = "uncertain (optimised to ½ for every label)"
-        kinds = [k for k in BASELINE_KINDS if k != UNCERTAIN or has_uncertainty(output)]
+        kinds = [
+            k for k in BASELINE_KINDS if k not in (UNCERTAIN, NEUTRAL) or has_uncertainty(output)
+        ]
         items = [{"title": titles[kind], "value": kind} for kind in kinds]
         for n in self.neutral:
             probs = "/".join(f"{p:.2f}" for p in n.probs)

@@ -13,6 +13,7 @@ from ipywidgets import widget_serialization
 
 from ig_widgets.engine.baselines import (
     DEFAULT,
+    NEUTRAL,
     UNCERTAIN,
     ZERO,
     Baseline,
@@ -22,21 +23,31 @@ from ig_widgets.engine.baselines import (
 from ig_widgets.engine.explainer import Explainer
 from ig_widgets.engine.explanation import ClassAttribution, Explanation
 from ig_widgets.engine.metrics import comprehensiveness, sufficiency
-from ig_widgets.engine.options import IGOptions
+from ig_widgets.engine.options import IGOptions, default_method
 from ig_widgets.engine.words import Alignment, align
+from ig_widgets.views.align import difference
 from ig_widgets.views.lm import needs_prompt
-from ig_widgets.views.normalize import normalize
-from ig_widgets.views.selection import badge, class_name, faithfulness_view, legend, rule_items
+from ig_widgets.views.selection import (
+    FIXES,
+    badge,
+    baseline_meaning,
+    class_name,
+    faithfulness_view,
+    legend,
+    rule_items,
+)
 from ig_widgets.widgets._templates import vue_template
 from ig_widgets.widgets.chips import SaliencyChips
 from ig_widgets.widgets.live import REFINING, LiveWidget
 from ig_widgets.widgets.worker import Request
 
-#: the shared baseline choices (the engine's encoding): each model's default token, zero
-#: embeddings, or an embedding sequence optimised (per model) to uniform class probabilities
-BASELINE_KINDS: tuple[str, ...] = (DEFAULT, ZERO, UNCERTAIN)
+#: the shared baseline choices (the engine's encoding): each model's most neutral token at the
+#: text's length, its default token, zero embeddings, or an embedding sequence optimised (per
+#: model) to uniform class probabilities
+BASELINE_KINDS: tuple[str, ...] = (NEUTRAL, DEFAULT, ZERO, UNCERTAIN)
 #: their menu titles
 BASELINE_TITLES = {
+    NEUTRAL: "each model's most neutral token at this length",
     DEFAULT: "each model's default token",
     ZERO: "zero embeddings",
     UNCERTAIN: "uncertain (optimised per model)",
@@ -55,8 +66,8 @@ class CompareParams:
     ----------
     text : str
         The explained text.
-    n_steps : int
-        Quadrature points, the same for every model.
+    n_steps : int or "auto"
+        Quadrature points, the same for every model, or "auto" (each model until it adds up).
     method : str
         Quadrature rule.
     baseline : str
@@ -64,30 +75,9 @@ class CompareParams:
     """
 
     text: str
-    n_steps: int
+    n_steps: int | str
     method: str
     baseline: str
-
-
-def difference(a: np.ndarray, b: np.ndarray, scale: str = "own") -> np.ndarray:
-    """A − B per word, for the difference row.
-
-    Parameters
-    ----------
-    a, b : np.ndarray
-        Raw word attributions of two models for the same class, ``(n_words,)`` each.
-    scale : {"own", "shared"}
-        ``"own"``: each row scaled to its own ``max |score|`` first (values in [-2, 2]; a row
-        of zeros scales to zeros). ``"shared"``: the raw difference, in F's units.
-
-    Returns
-    -------
-    np.ndarray
-        ``(n_words,)``.
-    """
-    if scale == "shared":
-        return np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-    return normalize(a, "maxabs") - normalize(b, "maxabs")
 
 
 class Compare(LiveWidget, v.VuetifyTemplate):
@@ -101,16 +91,17 @@ class Compare(LiveWidget, v.VuetifyTemplate):
         class names (the order may differ).
     text : str
         The text every model explains.
-    n_steps : int
-        Quadrature points (the shared ``steps`` slider).
-    baseline : {"[default]", "[zero]", "[uncertain]"}
-        Each model's default baseline token, zero embeddings, or an uncertain baseline
-        optimised for each model (the engine's encoding; ``"default"``, ``"zero"`` and
-        ``"uncertain"`` are accepted too).
+    n_steps : int or "auto"
+        Quadrature points (the shared ``steps`` slider), or ``"auto"`` (the default: each
+        model adds points until its completeness check passes).
+    baseline : {"[neutral]", "[default]", "[zero]", "[uncertain]"}
+        Each model's most neutral token at the text's length (the default), its default
+        token, zero embeddings, or an uncertain baseline optimised for each model (the
+        engine's encoding; the bare names are accepted too).
     target : str or None
         The class every row explains, by name; None follows the first model's prediction.
-    method : str
-        Quadrature rule (Captum's names, or ``adaptive``).
+    method : str or None
+        Quadrature rule (Captum's names, or ``adaptive``); None: as ``Explainer.explain``.
     names : sequence of str, optional
         Row names; default the models' own names (made unique).
     scale : {"shared", "own"}
@@ -140,6 +131,7 @@ class Compare(LiveWidget, v.VuetifyTemplate):
 
     text = t.Unicode("", help="the text every model explains").tag(sync=True)
     n_steps = t.Int(50, help="quadrature points for every model").tag(sync=True)
+    auto_steps = t.Bool(True, help="each model adds points until it adds up").tag(sync=True)
     steps_max = t.Int(256, help="the steps slider's maximum").tag(sync=True)
     method = t.Unicode("gausslegendre", help="the quadrature rule for every model").tag(sync=True)
     rule_items = t.List(
@@ -182,10 +174,10 @@ class Compare(LiveWidget, v.VuetifyTemplate):
         models: Sequence[Any],
         text: str = "",
         *,
-        n_steps: int = 50,
-        baseline: str = DEFAULT,
+        n_steps: int | str = "auto",
+        baseline: str = NEUTRAL,
         target: str | None = None,
-        method: str = "gausslegendre",
+        method: str | None = None,
         names: Sequence[str] | None = None,
         scale: str = "shared",
         debounce: float = 0.25,
@@ -207,8 +199,9 @@ class Compare(LiveWidget, v.VuetifyTemplate):
         self._start_live(debounce=debounce, name="igw-compare")
         super().__init__(
             text=text,
-            n_steps=n_steps,
-            method=method,
+            n_steps=50 if n_steps == "auto" else n_steps,
+            auto_steps=n_steps == "auto",
+            method=method or default_method(n_steps).value,  # type: ignore[arg-type]
             baseline=_kind(baseline),
             scale=scale,
             classes=classes,
@@ -272,9 +265,17 @@ class Compare(LiveWidget, v.VuetifyTemplate):
         return proposal["value"]
 
     # ------------------------------------------------------------------ observers
-    @t.observe("text", "n_steps", "method", "baseline")
+    @t.observe("text", "n_steps", "auto_steps", "method", "baseline")
     def _on_compute_param(self, _change: dict[str, Any]) -> None:
         self._schedule()
+
+    def vue_fix_steps(self, _data: Any = None) -> None:
+        """The completeness warning's fix: every model adds points until it adds up."""
+        self.auto_steps = True
+
+    def vue_fix_baseline(self, _data: Any = None) -> None:
+        """The far-from-neutral warning's fix: each model's most neutral token."""
+        self.baseline = NEUTRAL
 
     @t.observe("target", "diff_a", "diff_b", "scale")
     def _on_view_param(self, _change: dict[str, Any]) -> None:
@@ -285,7 +286,8 @@ class Compare(LiveWidget, v.VuetifyTemplate):
         return [*self._trait_values.get("row_chips", []), self._trait_values.get("diff_chips")]
 
     def _request(self) -> CompareParams:
-        return CompareParams(self.text, self.n_steps, self.method, self.baseline)
+        steps = "auto" if self.auto_steps else self.n_steps
+        return CompareParams(self.text, steps, self.method, self.baseline)
 
     def _stages(self, params: CompareParams, request: Request) -> Iterator[list[Explanation]]:
         done = [0.0] * len(self.explainers)
@@ -298,7 +300,7 @@ class Compare(LiveWidget, v.VuetifyTemplate):
             return hook
 
         self._progress(request, 0.0)
-        options = IGOptions.build(params.n_steps, params.method).as_kwargs()
+        options = IGOptions.build(params.n_steps, params.method).as_kwargs()  # type: ignore[arg-type]
         # refine is a generator function (annotated Iterator): close() releases its stage
         stages = [
             cast(
@@ -306,7 +308,7 @@ class Compare(LiveWidget, v.VuetifyTemplate):
                 explainer.refine(
                     params.text,
                     **options,
-                    baseline=self._baseline_for(i, params.baseline),
+                    baseline=self._baseline_for(i, params.baseline, params.text),
                     progress=progress_of(i),
                     cancel=request.cancel,
                 ),
@@ -338,8 +340,12 @@ class Compare(LiveWidget, v.VuetifyTemplate):
                 self._measured_for, self._measured = result, measured
                 self._rerender()
 
-    def _baseline_for(self, i: int, kind: str) -> Baseline | str | None:
-        return baseline_from_choice(kind, self.explainers[i].adapter, uncertain=self._uncertain[i])
+    def _baseline_for(self, i: int, kind: str, text: str) -> Baseline | str | None:
+        explainer = self.explainers[i]
+        length = sum(not s for s in explainer.tokenize(text).special) if kind == NEUTRAL else 0
+        return baseline_from_choice(
+            kind, explainer.adapter, uncertain=self._uncertain[i], length=length
+        )
 
     # ------------------------------------------------------------------ rendering
     def _target_name(self, exps: Sequence[Explanation]) -> str:
@@ -408,18 +414,25 @@ def _row(
         "badge": badge(attr, exp.output),
         "n_tokens": len(exp.tokens),
         "baseline": exp.baseline,
+        "baseline_meaning": baseline_meaning(exp),
+        "baseline_fix": FIXES["baseline"]["button"] if baseline_meaning(exp) else "",
     }
 
 
 def _lockstep(stages: Sequence[Iterator[Explanation]]) -> Iterator[list[Explanation]]:
-    """One stage of every model's refinement at a time (the plans match: same rule, same n)."""
+    """One stage of every model's refinement at a time; a model done early keeps its last.
+
+    (With a fixed count the plans match; with ``"auto"`` each model stops when it adds up.)
+    """
+    last: list[Explanation | None] = [None] * len(stages)
     while True:
         batch = [next(gen, None) for gen in stages]
         if all(exp is None for exp in batch):
             return
-        if any(exp is None for exp in batch):
-            raise RuntimeError("the models' refinement plans differ")
-        yield batch  # type: ignore[misc]
+        last = [new if new is not None else old for new, old in zip(batch, last, strict=True)]
+        if any(exp is None for exp in last):
+            raise RuntimeError("a model's refinement gave no result")
+        yield list(last)  # type: ignore[arg-type]
 
 
 def _shared_classes(explainers: Sequence[Explainer]) -> list[str]:

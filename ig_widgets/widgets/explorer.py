@@ -10,7 +10,7 @@ import ipyvuetify as v
 import traitlets as t
 from ipywidgets import widget_serialization
 
-from ig_widgets.engine.baselines import Baseline
+from ig_widgets.engine.baselines import NEUTRAL, Baseline
 from ig_widgets.engine.explanation import Explanation
 from ig_widgets.engine.metrics import comprehensiveness, sufficiency
 from ig_widgets.engine.options import IGOptions, default_method
@@ -19,7 +19,6 @@ from ig_widgets.views.selection import (
     LEVELS,
     UNITS,
     badge,
-    baseline_summary,
     chip_token,
     class_index,
     class_name,
@@ -89,14 +88,15 @@ class Explorer(LMMode, v.VuetifyTemplate):
     text : str
         The text to explain.
     n_steps : int or "auto"
-        Quadrature points (the ``steps`` slider), or ``"auto"`` to refine until the
-        completeness check passes.
+        Quadrature points (the ``steps`` slider), or ``"auto"`` (the default) to refine until
+        the completeness check passes.
     method : str or None
         Quadrature rule: Captum's names or ``adaptive``; None is ``adaptive`` with
         ``n_steps="auto"`` and ``gausslegendre`` otherwise (as in ``Explainer.explain``).
     baseline : str, Baseline or None
         A vocabulary token, ``ZeroBaseline()``, ``AverageBaseline([...])``,
-        ``UncertainBaseline()``, or None for the model's default.
+        ``UncertainBaseline()``, ``"[neutral]"`` (the default: the model's most neutral
+        frequent token at the text's length) or None for the model's default.
     target : str, int or None
         The class to explain; None follows the predicted class. For a language model, the
         continuation box's first text (one token: a candidate; several: a continuation).
@@ -179,8 +179,8 @@ class Explorer(LMMode, v.VuetifyTemplate):
         sync=True
     )
     baseline = t.Unicode(
-        "[default]",
-        help="the committed baseline: a token, or [default]/[zero]/[average]/[uncertain]",
+        NEUTRAL,
+        help="the committed baseline: a token, or [neutral]/[default]/[zero]/[average]/[uncertain]",
     ).tag(sync=True)
     baseline_items = t.List(
         t.Dict(), help="the baseline menu: kinds, discovered neutral tokens, search matches"
@@ -227,9 +227,9 @@ class Explorer(LMMode, v.VuetifyTemplate):
         model_or_explainer: Any,
         text: str = "",
         *,
-        n_steps: int | str = 50,
+        n_steps: int | str = "auto",
         method: str | None = None,
-        baseline: str | Baseline | None = None,
+        baseline: str | Baseline | None = NEUTRAL,
         target: str | int | None = None,
         level: str = "word",
         debounce: float = 0.25,
@@ -320,10 +320,14 @@ class Explorer(LMMode, v.VuetifyTemplate):
             self.position = index
 
     def vue_use_suggested_baseline(self, _data: Any = None) -> None:
-        """Switch to the most neutral token found at this text's length."""
-        found = self.menu.suggestion()
-        if found is not None:
-            self.vue_choose_baseline(found.token)
+        """Switch to the baseline the far-from-neutral warning offers."""
+        suggest = self.baseline_info.get("suggest")
+        if suggest:
+            self.vue_choose_baseline(suggest)
+
+    def vue_fix_steps(self, _data: Any = None) -> None:
+        """The completeness warning's fix: add points until the check passes."""
+        self.auto_steps = True
 
     # ------------------------------------------------------------------ observers
     @t.observe("text", "n_steps", "auto_steps", "method", "baseline", "position")
@@ -393,13 +397,14 @@ class Explorer(LMMode, v.VuetifyTemplate):
     def _stages(self, params: Params, request: Request) -> Iterator[Explanation]:
         self._progress(request, 0, 1)
         options = IGOptions.build(params.n_steps, params.method)  # type: ignore[arg-type]
-        baseline = self.menu.resolve(params.baseline)
         prepared = self.explainer.prepare(
             params.text,
             max_tokens=self.max_tokens,
             who="the Explorer",
             setting="Explorer(..., max_tokens=...)",
         )
+        ordinary = sum(not s for s in prepared.tokenized.special)
+        baseline = self.menu.resolve(params.baseline, ordinary)
         position = prepared.position(params.position)  # token classification: one token
         yield from self.explainer.refine(
             prepared,  # its tokens: the request tokenises once
@@ -468,7 +473,7 @@ class Explorer(LMMode, v.VuetifyTemplate):
         ]
         self.prediction = exp.predicted_class
         self.badge = badge(attr, exp.output)
-        self.baseline_info = self._baseline_info(exp)
+        self.baseline_info = self.menu.info(exp, self.baseline)
         self.legend = legend(attr.label, self.level, self.chips.palette)
         notes = [why_not_note(exp, target, other) if other is not None else ""]
         if exp.all_unknown:
@@ -479,14 +484,3 @@ class Explorer(LMMode, v.VuetifyTemplate):
             "" if exp.is_final else REFINING
         )
         self._show_lm(exp, target)
-
-    def _baseline_info(self, exp: Explanation) -> dict[str, Any]:
-        """The baseline's prediction and, when it is far from neutral, a switch to a better one."""
-        text, far = baseline_summary(exp)
-        found = self.menu.suggestion()
-        suggest = found.token if far and found is not None and found.token != self.baseline else ""
-        suggest_text = ""
-        if suggest and found is not None:
-            probs = "/".join(f"{p:.2f}" for p in found.probs)
-            suggest_text = f"use {suggest!r} ({probs} at this length)"
-        return {"text": text, "far": far, "suggest": suggest, "suggest_text": suggest_text}

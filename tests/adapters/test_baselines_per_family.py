@@ -182,7 +182,11 @@ def test_the_explorer_shows_the_announcement() -> None:
     from ig_widgets.widgets.explorer import Explorer
 
     explorer = Explorer(
-        no_token_explainer(), text="the film was good", n_steps=8, discover_neutral=False
+        no_token_explainer(),
+        text="the film was good",
+        n_steps=8,
+        baseline="[default]",  # the announcement of the model's default (not [neutral])
+        discover_neutral=False,
     )
     try:
         assert explorer.wait(60), "the first computation never finished"

@@ -56,6 +56,8 @@ def test_demo_app_renders_and_recomputes(demo_app: Server, recorded: RecordedPag
     picked = settled_after(root, first)
     assert picked.words != first.words, "picking another example did not change the text"
 
+    root.locator("input[aria-label='auto steps']").uncheck()  # the default is "auto"
+    picked = settled_after(root, picked)
     n_steps = drag_steps(page, root, 0.08)
     dragged = settled_after(root, picked)
     assert dragged.n_steps == n_steps != picked.n_steps

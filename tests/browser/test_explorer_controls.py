@@ -45,7 +45,8 @@ def test_method_menu_lists_every_rule_and_choosing_one_recomputes(
     rec, root = demo
     page = rec.page
     before = settled(root)
-    assert root.get_attribute("data-method") == before.method == "gausslegendre"
+    # the demo's defaults: n_steps="auto", so the adaptive rule
+    assert root.get_attribute("data-method") == before.method == "adaptive"
     titles = menu_titles(page, root, "method")
     assert len(titles) == len(ALL_METHODS), f"the method menu shows {titles}"
     assert titles == [item["title"] for item in rule_items()]

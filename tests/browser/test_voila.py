@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from .explorer_ui import (
     explorer,
     settled,
     settled_after,
+    steps_value,
     type_text,
 )
 from .pages import RecordedPage, screenshot
@@ -38,6 +40,13 @@ def _text(root: Locator) -> str:
     return root.locator("textarea[aria-label=text]").input_value()
 
 
+def _baseline(shown: Shown) -> str:
+    """The token the demo's default ``[neutral]`` resolved to, as the status line names it."""
+    match = re.search(r"baseline token '([^']+)'", shown.status)
+    assert match, shown.status
+    return match.group(1)
+
+
 def _other_class(explainer: Any, shown: Shown) -> str:
     return next(c for c in explainer.classes if c != shown.label)
 
@@ -45,10 +54,10 @@ def _other_class(explainer: Any, shown: Shown) -> str:
 def test_chips_equal_engine(demo: tuple[RecordedPage, Locator], demo_explainer: Any) -> None:
     rec, root = demo
     shown = settled(root)
-    assert shown.method == "gausslegendre"
+    assert shown.method == "adaptive"  # the defaults: n_steps="auto" and [neutral]
     text = _text(root)
     assert text.strip(), "the demo starts with an example review"
-    exp = demo_explainer.explain(text, n_steps=shown.n_steps, method=shown.method)
+    exp = demo_explainer.explain(text, n_steps="auto", baseline=_baseline(shown))
     assert_scores_equal(shown, exp)
     assert shown.label == exp.predicted_class
     assert abs(float(shown.badge[3]) - float(exp.for_class(exp.predicted).delta)) <= 1e-6
@@ -60,25 +69,30 @@ def test_controls_recompute(demo: tuple[RecordedPage, Locator], demo_explainer: 
     rec, root = demo
     page = rec.page
     text = _text(root)
-    before = settled(root)
+    auto = settled(root)
+    token = _baseline(auto)
+    root.locator("input[aria-label='auto steps']").uncheck()  # the slider takes over
+    before = settled_after(root, auto)
+    assert before.n_steps == steps_value(root)
 
     n_steps = drag_steps(page, root, 0.05)
     assert n_steps != before.n_steps, "the drag did not move the steps slider"
     moved = settled_after(root, before)
     assert moved.n_steps == n_steps
     assert moved.scores != before.scores and moved.badge != before.badge
-    assert_scores_equal(moved, demo_explainer.explain(text, n_steps=n_steps))
+    options = {"n_steps": n_steps, "method": moved.method, "baseline": token}
+    assert_scores_equal(moved, demo_explainer.explain(text, **options))
 
     other = _other_class(demo_explainer, moved)
     choose(page, root, "target", other)
     switched = settled_after(root, moved)
     assert switched.label == other and switched.badge != moved.badge
-    assert_scores_equal(switched, demo_explainer.explain(text, n_steps=n_steps), other)
+    assert_scores_equal(switched, demo_explainer.explain(text, **options), other)
 
     choose(page, root, "baseline", "zero embeddings")
     zero = settled_after(root, switched)
     assert "zero" in zero.status and zero.scores != switched.scores
-    exp = demo_explainer.explain(text, n_steps=n_steps, baseline=igw.ZeroBaseline())
+    exp = demo_explainer.explain(text, **(options | {"baseline": igw.ZeroBaseline()}))
     assert_scores_equal(zero, exp, other)
     assert zero.badge != switched.badge
     screenshot(page, "voila_explorer_controls", root)

@@ -11,6 +11,7 @@ from ig_widgets.engine.baselines import (
     AVERAGE,
     BASELINE_KINDS,
     DEFAULT,
+    NEUTRAL,
     UNCERTAIN,
     ZERO,
     AverageBaseline,
@@ -29,7 +30,9 @@ def adapter():  # the toy vocabulary: <pad> <unk> <bos> <eos> the a movie film .
 
 
 def test_codes(adapter) -> None:
-    assert BASELINE_KINDS == ("[default]", "[zero]", "[average]", "[uncertain]")
+    assert BASELINE_KINDS == ("[neutral]", "[default]", "[zero]", "[average]", "[uncertain]")
+    neutral = baseline_from_choice(NEUTRAL, adapter, length=5)  # resolved: a plain token
+    assert isinstance(neutral, str) and adapter.has_token(neutral)
     assert baseline_from_choice(DEFAULT, adapter) is None
     assert baseline_from_choice("", adapter) is None  # a cleared box: the model's default
     assert baseline_from_choice(ZERO, adapter) == ZeroBaseline()
@@ -56,7 +59,7 @@ def test_tokens_are_looked_up_exactly(adapter) -> None:
 
 def test_unknown_bracketed_code(adapter) -> None:
     with pytest.raises(
-        ValueError, match=r"Unknown baseline '\[zeros\]': choose one of \[default\]"
+        ValueError, match=r"Unknown baseline '\[zeros\]': choose one of \[neutral\], \[default\]"
     ):
         baseline_from_choice("[zeros]", adapter)
 
@@ -74,7 +77,11 @@ def test_choice_of_is_the_inverse(adapter) -> None:
     assert choice_of(UncertainBaseline()) == UNCERTAIN
     assert choice_of(AverageBaseline(["a film"])) == AVERAGE
     for choice in (*BASELINE_KINDS, "film"):
-        assert choice_of(baseline_from_choice(choice, adapter)) == choice
+        if choice != NEUTRAL:
+            assert choice_of(baseline_from_choice(choice, adapter)) == choice
+    # [neutral] is stored as the token it resolved to, so a reload reproduces the numbers
+    token = baseline_from_choice(NEUTRAL, adapter, length=5)
+    assert choice_of(token) == token
     with pytest.raises(TypeError, match="TextBaseline has no menu choice"):
         choice_of(TextBaseline("a film"))
 

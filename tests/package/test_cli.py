@@ -16,9 +16,19 @@ from support.paths import REPO
 
 import ig_widgets
 from ig_widgets.__main__ import color_mode, main, paint
+from ig_widgets.engine.baselines import NEUTRAL, baseline_from_choice
 from ig_widgets.models import demo
 
 ROW = re.compile(r"^\s+(\d+)\s+(.*?)\s+([+-]\d+\.\d+(?:e[+-]\d+)?)\s+█*$")
+
+
+def cli_default(model: Any, text: str, n_steps: int | str) -> ig_widgets.Explanation:
+    """What ``explain TEXT --steps N`` computes: the [neutral] baseline at the text's length."""
+    explainer = ig_widgets.Explainer(model)
+    length = sum(not s for s in explainer.tokenize(text).special)
+    baseline = baseline_from_choice(NEUTRAL, explainer.adapter, length=length)
+    assert baseline is not None  # a token: the toy model has one near uniform
+    return explainer.explain(text, n_steps=n_steps, baseline=baseline)
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -105,8 +115,9 @@ def test_printed_attributions_are_the_engine_s(
     text = "a gorgeous, moving film with a great cast"
     code, out, err = run(["explain", text, "--steps", "16", "--no-color"], capsys)
     assert code == 0, err
-    exp = ig_widgets.Explainer(toy).explain(text, n_steps=16)
+    exp = cli_default(toy, text, 16)
     assert f"prediction: {exp.predicted_class}" in out
+    assert f"baseline {exp.baseline} →" in out
     for name, p in zip(exp.classes, exp.probs, strict=True):
         assert f"{name} {p:.3f}" in out
     assert f"why {exp.predicted_class}?" in out
@@ -121,7 +132,7 @@ def test_printed_attributions_are_the_engine_s(
 
 def test_levels_targets_contrast_and_top_k(toy: Any, capsys: pytest.CaptureFixture[str]) -> None:
     text = "The acting is wonderful and the story is moving."
-    exp = ig_widgets.Explainer(toy).explain(text, n_steps=8)
+    exp = cli_default(toy, text, 8)
     code, out, _ = run(["explain", text, "--steps", "8", "--level", "token"], capsys)
     assert code == 0 and [t for _, t, _ in rows(out)] == list(exp.tokens)
     code, out, _ = run(["explain", text, "--steps", "8", "--target", "negative"], capsys)
@@ -240,6 +251,31 @@ def test_module_entry_point_in_a_subprocess() -> None:
         timeout=120,
     )
     assert done.returncode == 2 and done.stderr.startswith("error:") and done.stdout == ""
+
+
+def test_default_run_needs_no_advice(capsys: pytest.CaptureFixture[str]) -> None:
+    """The demo's default run: auto steps, a neutral baseline, no warning and no "try"."""
+    text = "The cast is wonderful, but the script wastes them on a plot that goes nowhere."
+    code, out, err = run(["explain", text, "--no-color"], capsys)
+    assert code == 0, err
+    assert "adaptive" in out and "✓ adds up" in out
+    assert "⚠" not in out and "try --baseline" not in out and "Fix:" not in out
+
+
+def test_warnings_say_what_they_mean_and_the_fix(capsys: pytest.CaptureFixture[str]) -> None:
+    """Too few points and the unknown-word baseline: each warning in words, with its option."""
+    text = "The cast is wonderful, but the script wastes them on a plot that goes nowhere."
+    code, out, err = run(
+        ["explain", text, "--steps", "4", "--baseline", "[default]", "--no-color"], capsys
+    )
+    assert code == 0, err
+    warnings = [line for line in out.splitlines() if line.startswith("⚠ The")]
+    assert len(warnings) == 2
+    assert "too few points" in warnings[0] and warnings[0].endswith("Fix: --steps auto")
+    assert "confident prediction" in warnings[1]
+    assert warnings[1].endswith("Fix: --baseline [neutral]")
+    code, fixed, _ = run(["explain", text, "--steps", "auto", "--no-color"], capsys)
+    assert code == 0 and "⚠" not in fixed  # both fixes together: nothing left to warn about
 
 
 # ------------------------------------------------------------------ report (corpus runs)

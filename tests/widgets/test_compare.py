@@ -27,7 +27,9 @@ def demo_pair() -> list[Any]:
 
 
 def make_compare(models: list[Any] | None = None, **kwargs: Any) -> Compare:
-    options: dict[str, Any] = {"n_steps": 16, "debounce": 0.02}
+    # the models' default tokens, not [neutral] (Compare's default): these tests compare with
+    # Explainer.explain's own default
+    options: dict[str, Any] = {"n_steps": 16, "debounce": 0.02, "baseline": "[default]"}
     options.update(kwargs)
     models = models if models is not None else [toy_bundle("gru"), toy_bundle("mean", seed=3)]
     compare = Compare(models, text=options.pop("text", TEXT), **options)

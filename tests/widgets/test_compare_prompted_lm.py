@@ -21,7 +21,14 @@ def test_compare_two_prompted_lms_word_by_word() -> None:
         igw.Explainer(model, tokenizer=tok, prompt=PROMPT, labels=LABELS)
         for model, tok in (tiny_lm("gpt2"), tiny_lm("llama"))
     ]
-    compare = Compare(explainers, text=TEXT, n_steps=8, debounce=0.02, names=["gpt2", "llama"])
+    compare = Compare(  # the default token: compared with explain's own default below
+        explainers,
+        text=TEXT,
+        n_steps=8,
+        baseline="[default]",
+        debounce=0.02,
+        names=["gpt2", "llama"],
+    )
     assert compare.wait(120.0), "the comparison never finished"
     exps = compare.explanations
     assert exps is not None and compare.error == ""

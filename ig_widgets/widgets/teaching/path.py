@@ -9,11 +9,11 @@ import numpy as np
 import traitlets as t
 from ipywidgets import widget_serialization
 
-from ig_widgets.engine.baselines import Baseline
+from ig_widgets.engine.baselines import BASELINE_KINDS, NEUTRAL, Baseline, baseline_from_choice
 from ig_widgets.engine.explanation import Explanation
 from ig_widgets.engine.options import IGOptions
 from ig_widgets.views.normalize import score_format
-from ig_widgets.views.selection import class_name, rule_items
+from ig_widgets.views.selection import FIXES, badge, baseline_meaning, class_name, rule_items
 from ig_widgets.widgets._templates import vue_template
 from ig_widgets.widgets.teaching.base import TeachingView
 from ig_widgets.widgets.teaching.charts import Axis, Bar, Chart, ChartWidget, Series, as_floats
@@ -35,8 +35,8 @@ class PathParams:
     ----------
     text : str
         The explained text.
-    n_steps : int
-        Quadrature points of the rule shown.
+    n_steps : int or "auto"
+        Quadrature points of the rule shown ("auto": as many as the completeness check needs).
     method : str
         The quadrature rule shown.
     baseline : Baseline, str or None
@@ -44,7 +44,7 @@ class PathParams:
     """
 
     text: str
-    n_steps: int
+    n_steps: int | str
     method: str
     baseline: Baseline | str | None
 
@@ -159,7 +159,7 @@ class PathView(TeachingView):
     method : str
         The quadrature rule (Captum's names).
     baseline : Baseline, str or None
-        As :meth:`ig_widgets.Explainer.explain` takes it.
+        As :meth:`ig_widgets.Explainer.explain` takes it, or ``"[neutral]"``.
 
     Notes
     -----
@@ -167,7 +167,11 @@ class PathView(TeachingView):
     same path (``α = i/32``; it also gives ``dF/dα`` and the gradient norm there) and one at
     the requested rule, whose ``path`` holds the points actually used. Both go through the
     explainer's cache, so a linked view costs little beyond what the Explorer computed.
-    DOM: root ``.igw-path-view``; three ``.igw-chart`` panels; summary ``.igw-path-summary``.
+    A path that does not add up, or a baseline far from neutral, is warned about in
+    :attr:`warnings`, each with its one-click fix (:meth:`vue_fix`: the points the check
+    needs, or ``[neutral]``).
+    DOM: root ``.igw-path-view``; three ``.igw-chart`` panels; summary ``.igw-path-summary``;
+    warnings ``.igw-warning`` (``data-kind``) with their ``.igw-warning-fix`` buttons.
     """
 
     template = t.Unicode(
@@ -189,6 +193,9 @@ class PathView(TeachingView):
     summary = t.Dict(
         help="F at both ends, the rule, Σ attributions and delta of the drawn class"
     ).tag(sync=True)
+    warnings = t.List(
+        t.Dict(), help="what is wrong with the drawn path, as {kind, meaning, fix}"
+    ).tag(sync=True)
     charts = t.List(
         t.Instance(ChartWidget), help="F, dF/dα and the gradient's magnitude along the path"
     ).tag(sync=True, **widget_serialization)
@@ -205,6 +212,7 @@ class PathView(TeachingView):
         debounce: float = 0.2,
     ) -> None:
         self._baseline = baseline
+        self._auto = False  # the steps fix asked for the points the check needs
         self._explorer: Explorer | None = None
         super().__init__(
             explainer_or_model,
@@ -232,7 +240,7 @@ class PathView(TeachingView):
             n_steps=explorer.n_steps,
             method=explorer.method,
             target=explorer.target or None,
-            baseline=explorer.baseline_object(explorer.baseline),
+            baseline=_followed(explorer, explorer.baseline),
             **kwargs,
         )
         view._explorer = explorer
@@ -251,6 +259,14 @@ class PathView(TeachingView):
         self._baseline = value
         self._schedule()
 
+    def vue_fix(self, kind: Any) -> None:
+        """A warning's one-click fix: ``"steps"`` or ``"baseline"``; others are ignored."""
+        if kind == "steps":
+            self._auto = True
+            self._schedule()
+        elif kind == "baseline":
+            self.baseline = NEUTRAL
+
     def close(self) -> None:
         """Stop following the Explorer, then close."""
         explorer = self.__dict__.get("_explorer")
@@ -267,7 +283,7 @@ class PathView(TeachingView):
         if explorer is None or not exp.is_final or explorer.parameters is None:
             return
         params = explorer.parameters
-        self._baseline = explorer.baseline_object(params.baseline)
+        self._baseline = _followed(explorer, params.baseline)
         with self.hold_trait_notifications():
             self.text, self.n_steps, self.method = params.text, exp.n_steps, params.method
         self._schedule(force=True)  # the same settings may have a new result (refresh)
@@ -288,20 +304,25 @@ class PathView(TeachingView):
         return list(self._trait_values.get("charts", []))
 
     def _request(self) -> PathParams:
-        return PathParams(self.text, self.n_steps, self.method, self._baseline)
+        steps = "auto" if self._auto else self.n_steps
+        return PathParams(self.text, steps, self.method, self._baseline)
 
     def _compute(self, params: PathParams, request: Request) -> PathResult:
+        baseline = params.baseline
+        if isinstance(baseline, str) and baseline in BASELINE_KINDS:
+            length = sum(not s for s in self.explainer.tokenize(params.text).special)
+            baseline = baseline_from_choice(baseline, self.explainer.adapter, length=length)
         exp = self.explainer.explain(
             params.text,
-            **IGOptions.build(params.n_steps, params.method).as_kwargs(),
-            baseline=params.baseline,
+            **IGOptions.build(params.n_steps, params.method).as_kwargs(),  # type: ignore[arg-type]
+            baseline=baseline,
             progress=lambda done, total: self._progress(request, done, 2 * total),
             cancel=request.cancel,
         )
         dense = self.explainer.explain(
             params.text,
             **IGOptions.build(DENSE_POINTS, DENSE_METHOD).as_kwargs(),
-            baseline=params.baseline,
+            baseline=baseline,
             progress=lambda done, total: self._progress(request, total + done, 2 * total),
             cancel=request.cancel,
         )
@@ -328,3 +349,17 @@ class PathView(TeachingView):
             "n_tokens": len(exp.tokens),
         }
         self.status = f"{exp.n_steps} points · {exp.method} · baseline {exp.baseline}"
+        check, meaning = badge(attr, exp.output), baseline_meaning(exp)
+        self.warnings = [
+            {"kind": kind, "meaning": text, "fix": FIXES[kind]["button"]}
+            for kind, text in (("steps", check["meaning"]), ("baseline", meaning))
+            if text
+        ]
+        if self._auto:  # the fix found its count: the slider shows it (the points are cached)
+            self._auto = False
+            self.n_steps = exp.n_steps
+
+
+def _followed(explorer: Explorer, choice: str) -> Baseline | str | None:
+    """What a linked view draws for the Explorer's choice (``[neutral]`` at the text's length)."""
+    return choice if choice == NEUTRAL else explorer.baseline_object(choice)
