@@ -192,13 +192,17 @@ def neutral_token_at(model: Any, length: int, cancel: CancelHook | None = None) 
 
     The shortlist (:func:`neutral_shortlist`) is re-ranked at ``length`` (an LSTM's state
     keeps moving as a token repeats; 30 forwards). The choice falls back (``token`` None,
-    with the reason) for a regression head, which has no neutral point, and when even the
-    best token's prediction is more than :data:`NEAR_UNIFORM` from uniform.
+    with the reason) for a regression head and for a bare language model's next token (neither
+    has a neutral point), and when even the best token's prediction is more than
+    :data:`NEAR_UNIFORM` from uniform.
     """
     adapter = adapter_of(model)
     length = max(1, int(length))
     if not has_uncertainty(adapter.output):
         return NeutralChoice(None, length, None, "a regression head has no neutral point")
+    if not adapter.classes:
+        reason = "a language model's candidates change with the text: no neutral point"
+        return NeutralChoice(None, length, None, reason)
     shortlist = neutral_shortlist(adapter, cancel)
     if not shortlist:
         return NeutralChoice(None, length, None, "the vocabulary has no ordinary token")
