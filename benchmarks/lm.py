@@ -281,9 +281,7 @@ def g5_points(explainer: Any, texts: list[str]) -> dict[str, Any]:
 def g5(bench: Bench, n_big: int, n_demo: int) -> dict[str, Any]:
     """G5 on the 124 M model (reviews' first tokens, top 1) and the demo LM (rt-polarity, top 5)."""
     import ig_widgets as igw
-
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from faithfulness import datasets
+    from benchmarks.faithfulness import datasets
 
     long = [t for t in reviews() if len(bench.tok(t)["input_ids"]) >= bench.n_tokens]
     big = [prefix(bench.tok, t, bench.n_tokens)[0] for t in long[:n_big]]
