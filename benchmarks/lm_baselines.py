@@ -177,7 +177,7 @@ def study(name: str, dev: list[str], test: list[str], steps: int) -> dict[str, A
     model = igw.load_demo_model(name)
     tokens = token_candidates(name, model)
     out: dict[str, Any] = {"dev": {}, "test": {}, "seconds": {}}
-    tasks = {k: Task(name, model, k) for k in ("next token", "prompted")}
+    tasks = {k: Task(name, model, k) for k in ("prompted", "next token")}
     for kind, task in tasks.items():
         neutral = None
         if kind == "prompted":
