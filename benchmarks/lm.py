@@ -63,12 +63,17 @@ def tokenizer() -> Any:
     return tok
 
 
-def gpt2_small(tok: Any, n_positions: int = 1024) -> Any:
-    """``GPT2LMHeadModel(GPT2Config())``, random weights, the tokenizer's special ids."""
+def gpt2_small(tok: Any, n_positions: int = 1024, tiny: bool = False) -> Any:
+    """``GPT2LMHeadModel(GPT2Config())``, random weights, the tokenizer's special ids.
+
+    ``tiny``: 2 layers of width 32 (the smoke test's), the same vocabulary.
+    """
     import transformers
 
     torch.manual_seed(0)
+    size = {"n_layer": 2, "n_embd": 32, "n_head": 2} if tiny else {}
     config = transformers.GPT2Config(
+        **size,
         n_positions=n_positions,
         bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id,
@@ -160,11 +165,11 @@ def captum_lig(model: Any, fwd: Any, ids: torch.Tensor, base: torch.Tensor) -> A
 class Bench:
     """The model, the prompt and the engine's explainers on it, at one prompt length."""
 
-    def __init__(self, n_tokens: int, steps: int) -> None:
+    def __init__(self, n_tokens: int, steps: int, tiny: bool = False) -> None:
         import ig_widgets as igw
 
         self.tok = tokenizer()
-        self.model = gpt2_small(self.tok)
+        self.model = gpt2_small(self.tok, tiny=tiny)
         self.text, self.rest = prefix(self.tok, " ".join(reviews()), n_tokens, CONTINUATION_TOKENS)
         self.steps = steps
         self.lm = igw.Explainer(self.model, tokenizer=self.tok, top_k=TOP_K)
