@@ -1,0 +1,48 @@
+"""The LM benchmark's functions on a tiny GPT-2 config, so that the script cannot rot."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+import torch
+from support.paths import SHARED_DATA
+
+from benchmarks import lm as B
+
+torch.set_num_threads(1)
+pytestmark = pytest.mark.skipif(
+    not (SHARED_DATA / "imdb_sample.csv").exists(), reason="needs ../shared/data (the prompts)"
+)
+
+
+@pytest.fixture(scope="module")
+def bench() -> B.Bench:
+    return B.Bench(16, 2, tiny=True)
+
+
+def test_rounds_alternate_the_order_after_the_warm_up() -> None:
+    calls: list[str] = []
+
+    def side(name: str, seconds: float) -> Any:
+        return lambda: calls.append(name) or seconds
+
+    times = B.rounds([side("a", 2.0), side("b", 1.0), side("c", 4.0)], 3, lambda: calls.append("w"))
+    assert calls == ["w", "a", "b", "c", "c", "b", "a", "a", "b", "c"]
+    out = B.summary(times[0], times[2])
+    assert out["ratio"] == out["low"] == out["high"] == 0.5 and out["pairs"] == 3
+
+
+def test_prompt_has_the_asked_tokens_and_the_continuation_follows(bench: B.Bench) -> None:
+    assert bench.n_tokens == 16
+    full = bench.tok(bench.text + bench.rest)["input_ids"]
+    assert len(full) == 16 + B.CONTINUATION_TOKENS
+    assert bench.tok(bench.text)["input_ids"] == full[:16]
+
+
+def test_every_g_gives_a_finite_ratio(bench: B.Bench) -> None:
+    for g in ("g1", "g1top", "g2", "g3", "g4"):
+        out = getattr(bench, g)(1)
+        assert math.isfinite(out["ratio"]) and out["ratio"] > 0, g
+    assert bench.first_points is not None and 0 < bench.first_points < B.EXPLORER_STEPS
