@@ -29,6 +29,8 @@ SHORTLIST = 30
 #: the default baseline falls back when even the best token's class probability is this far
 #: from uniform at the text's length
 NEAR_UNIFORM = 0.1
+# text lengths whose neutral choice is kept per model (a few bytes each)
+LENGTHS_KEPT = 512
 
 
 def is_marker(token: str) -> bool:
@@ -166,6 +168,11 @@ _shortlists: weakref.WeakKeyDictionary[torch.nn.Module, tuple[int, list[NeutralT
     weakref.WeakKeyDictionary()
 )
 _shortlist_lock = threading.Lock()
+# the choice per text length, per model and weights: a change of steps or target in a widget
+# asks again at the same length and must not pay the 30 forwards a second time
+_choices: weakref.WeakKeyDictionary[torch.nn.Module, tuple[int, dict[int, NeutralChoice]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def neutral_shortlist(model: Any, cancel: CancelHook | None = None) -> list[NeutralToken]:
@@ -203,6 +210,25 @@ def neutral_token_at(model: Any, length: int, cancel: CancelHook | None = None) 
     if not adapter.classes:
         reason = "a language model's candidates change with the text: no neutral point"
         return NeutralChoice(None, length, None, reason)
+    version = adapter.weights_version
+    with _shortlist_lock:
+        known = _choices.get(adapter.network)
+        if known is not None and known[0] == version and length in known[1]:
+            return known[1][length]
+    choice = _rank_at(adapter, length, cancel)
+    with _shortlist_lock:
+        known = _choices.get(adapter.network)
+        if known is None or known[0] != version:
+            known = (version, {})
+            _choices[adapter.network] = known
+        if len(known[1]) >= LENGTHS_KEPT:
+            known[1].pop(next(iter(known[1])))  # the oldest length goes first
+        known[1][length] = choice
+    return choice
+
+
+def _rank_at(adapter: ModelAdapter, length: int, cancel: CancelHook | None) -> NeutralChoice:
+    """Re-rank the shortlist at ``length`` (the uncached part of :func:`neutral_token_at`)."""
     shortlist = neutral_shortlist(adapter, cancel)
     if not shortlist:
         return NeutralChoice(None, length, None, "the vocabulary has no ordinary token")

@@ -125,3 +125,26 @@ def test_fastai_rows_start_with_xxbos(learn: object) -> None:
     np.testing.assert_allclose(
         found[0].probs, probs_of(explainer, [bos, tid, tid, tid, tid]), atol=1e-6
     )
+
+
+def test_the_choice_at_a_length_is_ranked_once_per_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A widget asks for [neutral] on every change; the 30-forward ranking runs once per length."""
+    from ig_widgets.engine import neutral
+
+    explainer = closed_model()
+    ranked: list[int] = []
+    real = neutral._rank_at
+
+    def counting(adapter: object, length: int, cancel: object) -> neutral.NeutralChoice:
+        ranked.append(length)
+        return real(adapter, length, cancel)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(neutral, "_rank_at", counting)
+    first = neutral.neutral_token_at(explainer, 5)
+    assert neutral.neutral_token_at(explainer, 5) is first and ranked == [5]
+    neutral.neutral_token_at(explainer, 6)
+    assert ranked == [5, 6]
+    with torch.no_grad():  # new weights: the kept choices are not reused
+        explainer.adapter.network.emb.weight.mul_(1.5)
+    neutral.neutral_token_at(explainer, 5)
+    assert ranked == [5, 6, 5]
