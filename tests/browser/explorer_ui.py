@@ -25,6 +25,13 @@ class Shown:
     label: str = ""  # the class the chips explain (the badge's data-label)
 
     @property
+    def baseline_token(self) -> str:
+        """The token the default ``[neutral]`` resolved to, as the status line names it."""
+        match = re.search(r"baseline token '([^']+)'", self.status)
+        assert match, self.status
+        return match.group(1)
+
+    @property
     def n_steps(self) -> int:
         """The step count the status line reports."""
         match = STATUS_STEPS.search(self.status)

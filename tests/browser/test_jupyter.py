@@ -49,8 +49,11 @@ def test_explorer_renders_and_recomputes(
     open_notebook(page, lab_server, front_end, name)
     run_all_cells(page)
     root = explorer(page)
-    before = settled(root)
-    assert_scores_equal(before, demo_explainer.explain(REVIEW, n_steps=before.n_steps))
+    auto = settled(root)  # the defaults: n_steps="auto" and [neutral]
+    token = auto.baseline_token
+    assert_scores_equal(auto, demo_explainer.explain(REVIEW, n_steps="auto", baseline=token))
+    root.locator("input[aria-label='auto steps']").uncheck()  # the slider takes over
+    before = settled_after(root, auto)
     screenshot(page, f"{front_end}_explorer")
     rules = menu_titles(page, root, "method")
     assert len(rules) == len(ALL_METHODS), f"the method menu shows {rules}"
@@ -60,6 +63,7 @@ def test_explorer_renders_and_recomputes(
     after = settled_after(root, before)
     assert after.n_steps == n_steps
     assert after.scores != before.scores and after.badge != before.badge
-    assert_scores_equal(after, demo_explainer.explain(REVIEW, n_steps=n_steps))
+    options = {"n_steps": n_steps, "method": after.method, "baseline": token}
+    assert_scores_equal(after, demo_explainer.explain(REVIEW, **options))
     screenshot(page, f"{front_end}_explorer_dragged")
     recorded.assert_local()

@@ -42,7 +42,7 @@ lstm = igw.Explainer(igw.load_demo_model())
 def compare_cell() -> str:
     return (
         f"compare = igw.Compare([lstm, prompted], text={TEXT!r}, n_steps={STEPS}, "
-        "names=['awd_lstm', 'gpt_lm prompted'])\n"
+        "baseline='[default]', names=['awd_lstm', 'gpt_lm prompted'])\n"
         "display(compare)"
     )
 

@@ -215,7 +215,7 @@ def test_six_widgets_on_one_learner_show_a_lone_runs_numbers(
         timeout=WIDGETS_TIMEOUT,
         what="the six widgets' final results",
     )
-    baselines = {"default": None, "zero": igw.ZeroBaseline()}
+    baselines = {"default": None, "[default]": None, "zero": igw.ZeroBaseline()}
     lone = Lone(demo_explainer, settings["TEXT"], baselines)
     audit = Audit()
     shown = [

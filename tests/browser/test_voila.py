@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -40,13 +39,6 @@ def _text(root: Locator) -> str:
     return root.locator("textarea[aria-label=text]").input_value()
 
 
-def _baseline(shown: Shown) -> str:
-    """The token the demo's default ``[neutral]`` resolved to, as the status line names it."""
-    match = re.search(r"baseline token '([^']+)'", shown.status)
-    assert match, shown.status
-    return match.group(1)
-
-
 def _other_class(explainer: Any, shown: Shown) -> str:
     return next(c for c in explainer.classes if c != shown.label)
 
@@ -57,7 +49,7 @@ def test_chips_equal_engine(demo: tuple[RecordedPage, Locator], demo_explainer: 
     assert shown.method == "adaptive"  # the defaults: n_steps="auto" and [neutral]
     text = _text(root)
     assert text.strip(), "the demo starts with an example review"
-    exp = demo_explainer.explain(text, n_steps="auto", baseline=_baseline(shown))
+    exp = demo_explainer.explain(text, n_steps="auto", baseline=shown.baseline_token)
     assert_scores_equal(shown, exp)
     assert shown.label == exp.predicted_class
     assert abs(float(shown.badge[3]) - float(exp.for_class(exp.predicted).delta)) <= 1e-6
@@ -70,7 +62,7 @@ def test_controls_recompute(demo: tuple[RecordedPage, Locator], demo_explainer: 
     page = rec.page
     text = _text(root)
     auto = settled(root)
-    token = _baseline(auto)
+    token = auto.baseline_token
     root.locator("input[aria-label='auto steps']").uncheck()  # the slider takes over
     before = settled_after(root, auto)
     assert before.n_steps == steps_value(root)

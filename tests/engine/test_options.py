@@ -105,8 +105,13 @@ def test_good_options_through_the_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     for given, _, method in GOOD:
         argv = cli_flags(given)
         assert argv is not None
+        # the CLI's own defaults: --steps auto (so the default method is adaptive) and the
+        # [neutral] baseline; the model's default token here, so explain() can be compared
+        argv += ["--baseline", "[default]"]
         code, out, err = run_cli(["explain", "a dull and boring film", "--no-color", *argv])
         assert code == 0, err
+        if "n_steps" not in given:
+            given, method = {"n_steps": "auto", **given}, "adaptive"
         exp = explainer.explain("a dull and boring film", **given)
         header = re.search(r"· (\d+) steps (\w+) ·", out)
         assert header is not None and (int(header[1]), header[2]) == (exp.n_steps, method)
