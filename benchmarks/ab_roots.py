@@ -41,11 +41,9 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=4)
     args = parser.parse_args()
     sys.path.insert(0, args.root_a)
-    from benchmarks.run import _MEMORY_CHILD
+    from benchmarks.run import memory_child
 
-    p6 = {
-        root: _MEMORY_CHILD.format(root=root, which="engine") for root in (args.root_a, args.root_b)
-    }
+    p6 = {root: memory_child(root, "engine") for root in (args.root_a, args.root_b)}
     seen: dict[str, dict[str, list[float]]] = {"p3": {}, "p6": {}}
     for i in range(args.pairs):
         order = (args.root_a, args.root_b) if i % 2 == 0 else (args.root_b, args.root_a)

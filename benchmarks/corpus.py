@@ -23,6 +23,10 @@ taken once; on a shared machine expect 10-20 % jitter and rerun on a quiet one.
   with its own id): a peak follows the longest text, and 5,000 fresh sentences hold longer
   ones than 500, which would measure the length of the longest text, not the number of texts.
 
+Held-out sets (``--held-out``, 0 for none), in the same run: P7 beside 100 imdb training reviews
+(above); P10 and the memory figure beside the *last* 1,500 / 500 sentences of the same shuffled
+order (:func:`benchmarks.texts.held_out_sentences`), which no earlier run of either looked at.
+
 ``--batching`` measures one forward+backward over several equal-length sentences' 32 points
 against one sentence at a time: no gain at that size, so explain_many shares batches between
 texts only for small rounds of points (the adaptive rule's, in lockstep).
@@ -45,54 +49,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks.run import DATA, Setup  # noqa: E402
+from benchmarks.run import Setup  # noqa: E402
+from benchmarks.texts import held_out_sentences, imdb_held_out, imdb_valid, sentences  # noqa: E402
 from ig_widgets.engine.corpus_ray import BATCH_SIZE  # noqa: E402
-
-#: the seed of the held-out draw of training reviews (:func:`imdb_held_out`)
-HELD_OUT_SEED = 20
-
-
-def imdb_reviews(valid: bool) -> list[str]:
-    """imdb_sample's validation reviews (``is_valid``), or its training reviews, in file order."""
-    import pandas as pd
-
-    path = DATA / "imdb_sample.csv"
-    if not path.exists():
-        sys.exit(f"benchmark needs {path} (the shared data beside the project)")
-    frame = pd.read_csv(path)
-    flags = frame["is_valid"].astype(str).str.lower() == "true"
-    return frame.loc[flags if valid else ~flags, "text"].tolist()
-
-
-def imdb_valid() -> list[str]:
-    """The 200 validation reviews P7 has always timed (the engine's rules were tuned on them)."""
-    return imdb_reviews(valid=True)
-
-
-def imdb_held_out(n: int) -> list[str]:
-    """``n`` imdb_sample *training* reviews, a fixed draw: the held-out set beside P7.
-
-    ``numpy.random.default_rng(HELD_OUT_SEED).permutation`` of the 800 training reviews (file
-    order), its first ``n``. The engine was never tuned on them (its step rules, probes and
-    lockstep were timed on the validation reviews); the demo classifier was trained on them,
-    which changes its predictions, not what a point of the path costs.
-    """
-    reviews = imdb_reviews(valid=False)
-    order = np.random.default_rng(HELD_OUT_SEED).permutation(len(reviews))
-    return [reviews[i] for i in order[:n]]
-
-
-def sentences() -> list[str]:
-    """rt-polarity sentences in a fixed shuffled order (both polarities mixed)."""
-    lines: list[str] = []
-    for name in ("rt-polarity.neg", "rt-polarity.pos"):
-        path = DATA / name
-        if not path.exists():
-            sys.exit(f"benchmark needs {path} (the shared data beside the project)")
-        text = path.read_text(encoding="utf-8", errors="replace")
-        lines += [line.strip() for line in text.splitlines() if line.strip()]
-    order = np.random.default_rng(0).permutation(len(lines))
-    return [lines[i] for i in order]
 
 
 def p7(s: Setup, sets: dict[str, list[str]], chunk: int) -> dict[str, float]:
@@ -149,7 +108,8 @@ def p7(s: Setup, sets: dict[str, list[str]], chunk: int) -> dict[str, float]:
     return figures
 
 
-def p10(texts: list[str]) -> dict[str, float]:
+def p10(texts: list[str], name: str = "p10") -> dict[str, float]:
+    """P10's figures on ``texts``, each key prefixed ``name`` (``p10``, ``p10_heldout``)."""
     import ig_widgets as igw
     from ig_widgets.engine.corpus import explain_many
 
@@ -179,18 +139,19 @@ def p10(texts: list[str]) -> dict[str, float]:
     ray_total = len(texts) / (end - t0)
     first_batch = BATCH_SIZE  # the texts of the first Ray batch, counted at its stamp
     steady = (len(texts) - first_batch) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0
-    return {
-        "p10_texts": len(texts),
-        "p10_local_texts_per_s": local,
-        "p10_local_1_thread_texts_per_s": local_by_threads[1],
+    figures = {
+        "texts": len(texts),
+        "local_texts_per_s": local,
+        "local_1_thread_texts_per_s": local_by_threads[1],
         # two processes of one thread each can at best double one thread's rate
-        "p10_ceiling": 2 * local_by_threads[1] / local,
-        "p10_ray_texts_per_s": ray_total,
-        "p10_ray_steady_texts_per_s": steady,
-        "p10_ray_start_s": stamps[0] - t0 if stamps else float("nan"),
-        "p10_ratio": ray_total / local,
-        "p10_ratio_steady": steady / local,
+        "ceiling": 2 * local_by_threads[1] / local,
+        "ray_texts_per_s": ray_total,
+        "ray_steady_texts_per_s": steady,
+        "ray_start_s": stamps[0] - t0 if stamps else float("nan"),
+        "ratio": ray_total / local,
+        "ratio_steady": steady / local,
     }
+    return {f"{name}_{k}": v for k, v in figures.items()}
 
 
 _MEMORY_CHILD = """
@@ -198,11 +159,11 @@ import json, sys, tempfile, threading, time
 from pathlib import Path
 import torch
 sys.path.insert(0, {root!r})
-from benchmarks.corpus import sentences
+from benchmarks.texts import sentences, held_out_sentences
 import ig_widgets as igw
 from ig_widgets.engine.corpus import explain_many
 torch.set_num_threads(1)
-texts = (sentences()[: {small}] * ({n} // {small} + 1))[: {n}]  # the same texts, repeated
+texts = ({source} * ({n} // {small} + 1))[: {n}]  # the same texts, repeated
 explainer = igw.Explainer(igw.load_demo_model())
 folder = Path(tempfile.mkdtemp())
 explain_many(explainer, texts[:50], n_steps=8, out=folder / "warm.parquet", progress=False)
@@ -226,10 +187,13 @@ print(json.dumps({{'extra': peak[0] - base, 'process_peak': hwm, 'seconds': seco
 """
 
 
-def memory(small: int, large: int) -> dict[str, float]:
+def memory(small: int, large: int, held_out: bool = False) -> dict[str, float]:
+    """Peak memory over ``large`` texts / over ``small``: the first ``small`` sentences, or
+    (``held_out``) the last ones, repeated; keys ``memory_*`` or ``memory_heldout_*``."""
+    source = f"held_out_sentences({small})" if held_out else f"sentences()[:{small}]"
     out: dict[str, float] = {}
     for n in (small, large):
-        code = _MEMORY_CHILD.format(root=str(ROOT), n=n, small=small)
+        code = _MEMORY_CHILD.format(root=str(ROOT), n=n, small=small, source=source)
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         res = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
@@ -244,7 +208,9 @@ def memory(small: int, large: int) -> dict[str, float]:
     out["memory_process_ratio"] = (
         out[f"memory_{large}_process_peak_mb"] / out[f"memory_{small}_process_peak_mb"]
     )
-    return out
+    return {
+        k.replace("memory_", "memory_heldout_", 1) if held_out else k: v for k, v in out.items()
+    }
 
 
 def batching(texts: list[str], repeat: int = 5) -> dict[str, float]:
@@ -287,7 +253,10 @@ def main() -> None:
     parser.add_argument("--only", default="p7,p10,memory,batching")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument(
-        "--held-out", type=int, default=100, help="training reviews timed beside P7 (0: none)"
+        "--held-out",
+        type=int,
+        default=100,
+        help="training reviews timed beside P7; 0: no held-out sets at all (P10, memory too)",
     )
     args = parser.parse_args()
     only = set(args.only.split(","))
@@ -302,9 +271,15 @@ def main() -> None:
         sets = {"p7": reviews, "p7_heldout": held_out} if held_out else {"p7": reviews}
         figures.update(p7(Setup(), sets, chunk=5 if args.quick else 20))
     if "p10" in only:
-        figures.update(p10(texts[: 100 if args.quick else 1500]))
+        n = 100 if args.quick else 1500
+        figures.update(p10(texts[:n]))
+        if args.held_out:
+            figures.update(p10(held_out_sentences(n), "p10_heldout"))
     if "memory" in only:
-        figures.update(memory(*((50, 500) if args.quick else (500, 5000))))
+        sizes = (50, 500) if args.quick else (500, 5000)
+        figures.update(memory(*sizes))
+        if args.held_out:
+            figures.update(memory(*sizes, held_out=True))
     rows = [
         ("P7 explain_many auto / Captum per class 50 steps (imdb)", figures.get("p7_ratio"), 0.2,
          "<="),
@@ -313,8 +288,15 @@ def main() -> None:
         ("P10 Ray 2x1 thread / local 2 threads, end to end", figures.get("p10_ratio"), 1.4, ">="),
         ("    the same in steady state", figures.get("p10_ratio_steady"), None, ""),
         ("    ceiling: 2 x local 1 thread / local 2 threads", figures.get("p10_ceiling"), None, ""),
+        ("    P10 on the last 1,500 sentences (held out)", figures.get("p10_heldout_ratio"), 1.4,
+         ">="),
+        ("    the same in steady state", figures.get("p10_heldout_ratio_steady"), None, ""),
         ("Memory: peak extra, 5,000 / 500 texts", figures.get("memory_extra_ratio"), 1.1, "<="),
         ("    whole-process peak, 5,000 / 500", figures.get("memory_process_ratio"), None, ""),
+        ("    peak extra on the last 500 sentences (held out)",
+         figures.get("memory_heldout_extra_ratio"), 1.1, "<="),
+        ("    whole-process peak, held out", figures.get("memory_heldout_process_ratio"), None,
+         ""),
     ]  # fmt: skip
     print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}")
     for name, value, target, how in rows:

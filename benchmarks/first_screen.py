@@ -15,7 +15,9 @@ against the old defaults (50 Gauss-Legendre steps, the model's default token ``[
   a first screen waiting for :func:`discover_neutral_tokens` over the vocabulary would cost).
 
 Each ratio is ``setting / old defaults``, the median of the pairs with its lowest and highest.
-The texts are the demo notebook's four examples, one per pair in turn.
+The texts are the demo notebook's four examples, one per pair in turn, and beside them (same
+run, same settings) four held-out rt-polarity sentences the defaults were not chosen on
+(:func:`benchmarks.texts.held_out_sentences`; ``--held-out 0`` for none).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 import ig_widgets as igw  # noqa: E402  (after the path above)
 from benchmarks.run import paired_ratio, timed  # noqa: E402
+from benchmarks.texts import held_out_sentences  # noqa: E402
 from ig_widgets.engine import neutral  # noqa: E402
 from ig_widgets.widgets.explorer import Explorer  # noqa: E402
 
@@ -87,15 +90,20 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=7)
     parser.add_argument("--models", nargs="+", default=igw.demo_models("classifier"))
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--held-out", type=int, default=4, help="held-out sentences (0: none)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    texts = examples()
+    sets = {"demo examples": examples()}
+    if args.held_out:
+        sets["held-out sentences"] = held_out_sentences(args.held_out)
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads; {args.pairs} pairs; {len(texts)} demo examples\n"
+        f"{torch.get_num_threads()} threads; {args.pairs} pairs; "
+        + ", ".join(f"{len(texts)} {name}" for name, texts in sets.items())
+        + "\n"
     )
-    print("| model | setting | setting s | old defaults s | ratio | lowest | highest |")
-    print("|---|---|---|---|---|---|---|")
+    print("| model | texts | setting | setting s | old defaults s | ratio | lowest | highest |")
+    print("|---|---|---|---|---|---|---|---|")
     for name in args.models:
         learn = igw.load_demo_model(name)
         explainer = igw.Explainer(learn)
@@ -106,19 +114,20 @@ def main() -> None:
         def scan(explainer: igw.Explainer = explainer) -> None:
             igw.discover_neutral_tokens(explainer, top_k=10)
 
-        old = timed(screen(explainer, texts, OLD, lambda: None))
-        settings = {
-            "new, cold": screen(explainer, texts, NEW, cold),
-            "new, warm": screen(explainer, texts, NEW, lambda: None),
-            "full scan": screen(explainer, texts, OLD, scan),
-        }
-        for label, show in settings.items():
-            r = paired_ratio(timed(show), old, args.pairs)
-            print(
-                f"| {name} | {label} | {r['a_s']:.3f} | {r['b_s']:.3f} | {r['ratio']:.2f} | "
-                f"{r['low']:.2f} | {r['high']:.2f} |",
-                flush=True,
-            )
+        for set_name, texts in sets.items():
+            old = timed(screen(explainer, texts, OLD, lambda: None))
+            settings = {
+                "new, cold": screen(explainer, texts, NEW, cold),
+                "new, warm": screen(explainer, texts, NEW, lambda: None),
+                "full scan": screen(explainer, texts, OLD, scan),
+            }
+            for label, show in settings.items():
+                r = paired_ratio(timed(show), old, args.pairs)
+                print(
+                    f"| {name} | {set_name} | {label} | {r['a_s']:.3f} | {r['b_s']:.3f} | "
+                    f"{r['ratio']:.2f} | {r['low']:.2f} | {r['high']:.2f} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -4,12 +4,16 @@ Run: ``make bench`` (or ``.venv/bin/python benchmarks/run.py [--quick] [--json o
 Needs ``../shared/data/imdb_sample.csv`` beside the project. Prints one table of ratios; the
 targets are those of the issue tracker. A time ratio is the median over pairs of runs taken
 back to back.
+
+Each figure also runs, in the same run, on texts the engine was not tuned on
+(:mod:`benchmarks.texts`): P1-P5 on ``--held-out`` imdb training reviews cut to 250 tokens
+(the median over them, with the lowest and highest), P8 on 24 of them, P6 on one of 400 tokens.
+A row is met when both the benchmark's figure and the held-out median meet its target.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -25,29 +29,17 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("IGW_SHARED_DATA", ROOT.parent / "shared" / "data"))
+sys.path.insert(0, str(ROOT))
+from benchmarks.texts import (  # noqa: E402  (after the path above)
+    DATA,
+    cut,
+    imdb_held_out,
+    long_review,
+    long_reviews,
+    reviews,
+)
 
-
-def reviews() -> list[str]:
-    path = DATA / "imdb_sample.csv"
-    if not path.exists():
-        sys.exit(f"benchmark needs {path} (the shared data beside the project)")
-    with path.open(newline="", encoding="utf-8") as f:
-        return [row["text"] for row in csv.DictReader(f)]
-
-
-def cut(explainer: Any, text: str, n_tokens: int) -> str:
-    """The longest prefix of ``text`` that has at most ``n_tokens`` tokens."""
-    tok = explainer.tokenize(text)
-    ends = [s[1] for s in tok.spans[:n_tokens] if s is not None]
-    return text[: ends[-1]]
-
-
-def long_review(explainer: Any, texts: list[str], n_tokens: int) -> str:
-    for text in texts:
-        if len(explainer.tokenize(text)) >= n_tokens:
-            return cut(explainer, text, n_tokens)
-    raise SystemExit(f"no review with {n_tokens} tokens")
+__all__ = ["DATA", "cut", "long_review", "paired_ratio", "reviews", "timed"]
 
 
 def median_time(fn: Callable[[], Any], repeat: int) -> float:
@@ -266,9 +258,10 @@ _MEMORY_CHILD = """
 import sys, threading, time, json, torch
 sys.path.insert(0, {root!r})
 from benchmarks.run import Setup, reviews, long_review
+{prelude}
 torch.set_num_threads(2)
 s = Setup()
-text = long_review(s.explainer, reviews(), 400)
+text = long_review(s.explainer, {texts}, 400)
 s.engine(text, 4); s.captum(text, 4, 1)
 def rss():
     with open('/proc/self/statm') as f:
@@ -289,18 +282,30 @@ print(json.dumps({{'extra_bytes': peak[0] - base, 'seconds': elapsed}}))
 """
 
 
-def p6(pairs: int) -> dict[str, float]:
+def memory_child(root: str, which: str, texts: str = "reviews()") -> str:
+    """The code of one P6 child: ``which`` (engine or captum) on ``texts``' first 400 tokens.
+
+    ``texts`` is an expression the child evaluates (``imdb_held_out(…)`` is imported for it);
+    ``root`` goes first on the child's path.
+    """
+    prelude = "from benchmarks.texts import imdb_held_out" if "imdb_held_out" in texts else ""
+    return _MEMORY_CHILD.format(root=root, which=which, texts=texts, prelude=prelude)
+
+
+def p6(pairs: int, texts: str = "reviews()") -> dict[str, float]:
     """Peak extra memory and time, engine (chunked) and Captum (one batch), each in a child.
 
-    ``pairs`` pairs of children, the order alternating (engine first, then Captum first, …):
-    a single pair read 1.08 one day and 1.16 another. Memory is each side's median peak; the
+    The text is the first of ``texts`` with 400 tokens (see :func:`memory_child`;
+    ``"imdb_held_out(200)"`` for the held-out figure). ``pairs`` pairs of children, the order
+    alternating (engine first, then Captum first, …): a single pair read 1.08 one day and 1.16
+    another. Memory is each side's median peak; the
     time ratio is the median of the pairs' ratios.
     """
     runs: dict[str, list[dict[str, float]]] = {"engine": [], "captum": []}
     for i in range(pairs):
         order = ("engine", "captum") if i % 2 == 0 else ("captum", "engine")
         for which in order:
-            code = _MEMORY_CHILD.format(root=str(ROOT), which=which)
+            code = memory_child(str(ROOT), which, texts)
             res = subprocess.run(
                 [sys.executable, "-c", code], capture_output=True, text=True, check=True
             )
@@ -316,85 +321,109 @@ def p6(pairs: int) -> dict[str, float]:
     return out
 
 
+def single_text(s: Setup, text: str, repeat: int) -> dict[str, float]:
+    """P1-P5 on one text (the figures of :func:`p1_p2`, :func:`p3`, :func:`p4`, :func:`p5`)."""
+    figures: dict[str, float] = {}
+    for measure in (p1_p2, p3, p4, p5):
+        figures.update(measure(s, text, repeat))
+    return figures
+
+
+#: (row, figure → ratio, target); ``None`` target: shown for comparison only
+ROWS: list[tuple[str, Callable[[dict[str, float]], float], float | None]] = [
+    ("P1 all classes / Captum per class (250 tok, 50 steps)",
+     lambda f: f["engine_over_captum"], 0.5),
+    ("P2 engine one target / forward+backward floor", lambda f: f["engine_over_floor"], 1.05),
+    ("   P2 lowest of the pairs", lambda f: f["engine_over_floor_low"], None),
+    ("   P2 highest of the pairs", lambda f: f["engine_over_floor_high"], None),
+    ("P3 Explorer change → first pushed result / Captum 64 steps",
+     lambda f: f["explorer_over_captum"], 0.2),
+    ("P4 refine 50→100 / fresh 100 (riemann_right)", lambda f: f["refine_over_fresh"], 0.55),
+    ("P5 target switch / recompute", lambda f: f["target_switch_s"] / f["recompute_s"], 0.02),
+    ("P8 auto mean points for 1 % completeness / 50", lambda f: f["auto_mean_points"] / 50, 0.6),
+    ("   beside it: auto with gausslegendre / 50", lambda f: f["auto_gl_mean_points"] / 50, None),
+    ("   auto's attribution error / largest (256-pt ref)", lambda f: f["auto_mean_error"], None),
+    ("   the same, method=gausslegendre", lambda f: f["auto_gl_mean_error"], None),
+    ("P6 peak extra memory 400×200 / Captum one batch",
+     lambda f: f["engine_extra_mb"] / f["captum_extra_mb"], 0.25),
+    ("P6 time at that memory / Captum one batch", lambda f: f["memory_run_ratio"], 1.1),
+]  # fmt: skip
+
+
+def table(own: dict[str, float], held: list[dict[str, float]]) -> list[str]:
+    """The rows: each ratio on the benchmark's text(s), and beside it on the held-out ones.
+
+    A held-out cell is the median over the held-out texts with its lowest and highest (P8 and
+    P6 have one held-out figure each: a set of 24 reviews, one 400-token review).
+    """
+    lines = [f"{'measure':58} {'own':>7} {'held-out (range)':>22} {'target':>7}  ok"]
+    for name, ratio, target in ROWS:
+        try:
+            mine = ratio(own)
+        except KeyError:  # a figure left out (--skip-memory)
+            continue
+        seen = sorted(ratio(f) for f in held if _has(ratio, f))
+        if seen:
+            mid = statistics.median(seen)
+            spread = f" ({seen[0]:.3f}–{seen[-1]:.3f})" if len(seen) > 1 else ""
+            cell = f"{mid:.3f}{spread}"
+        else:
+            mid, cell = float("nan"), "—"
+        if target is None:
+            lines.append(f"{name:58} {mine:7.3f} {cell:>22} {'—':>7}")
+        else:
+            ok = "yes" if mine <= target and (not seen or mid <= target) else "NO"
+            lines.append(f"{name:58} {mine:7.3f} {cell:>22} {target:7.2f}  {ok}")
+    return lines
+
+
+def _has(ratio: Callable[[dict[str, float]], float], figures: dict[str, float]) -> bool:
+    try:
+        ratio(figures)
+    except KeyError:
+        return False
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repeats (smoke run)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument(
+        "--held-out", type=int, default=3, help="held-out reviews for P1-P5 (0: none)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(2)
     repeat = 1 if args.quick else 3
     s = Setup()
     texts = reviews()
-    text250 = long_review(s.explainer, texts, 250)
-    figures: dict[str, Any] = {}
-    figures.update(p1_p2(s, text250, repeat))
-    figures.update(p3(s, text250, repeat))
-    figures.update(p4(s, text250, repeat))
-    figures.update(p5(s, text250, repeat))
+    figures = single_text(s, long_review(s.explainer, texts, 250), repeat)
     # reviews 12-35: never looked at while choosing the Gauss-Legendre ladder (on 0-11) or the
     # adaptive rule's split share and stopping rule (on 36-65)
-    figures.update(p8(s, texts[12:], 4 if args.quick else 24))
+    n_p8 = 4 if args.quick else 24
+    figures.update(p8(s, texts[12:], n_p8))
     if not args.skip_memory:
         figures.update(p6(repeat))
-    rows = [
-        (
-            "P1 all classes / Captum per class (250 tok, 50 steps)",
-            figures["engine_over_captum"],
-            0.5,
-        ),
-        (
-            "P2 engine one target / forward+backward floor",
-            figures["engine_over_floor"],
-            1.05,
-        ),
-        ("   P2 lowest / highest of the pairs", figures["engine_over_floor_low"], None),
-        ("", figures["engine_over_floor_high"], None),
-        (
-            "P3 Explorer change → first pushed result / Captum 64 steps",
-            figures["explorer_over_captum"],
-            0.2,
-        ),
-        (
-            "P4 refine 50→100 / fresh 100 (riemann_right)",
-            figures["refine_over_fresh"],
-            0.55,
-        ),
-        ("P5 target switch / recompute", figures["target_switch_s"] / figures["recompute_s"], 0.02),
-        ("P8 auto mean points for 1 % completeness / 50", figures["auto_mean_points"] / 50, 0.6),
-        ("   beside it: auto with gausslegendre / 50", figures["auto_gl_mean_points"] / 50, None),
-        ("   auto's attribution error / largest (256-pt ref)", figures["auto_mean_error"], None),
-        ("   the same, method=gausslegendre", figures["auto_gl_mean_error"], None),
-    ]
-    if "engine_extra_mb" in figures:
-        rows.append(
-            (
-                "P6 peak extra memory 400×200 / Captum one batch",
-                figures["engine_extra_mb"] / figures["captum_extra_mb"],
-                0.25,
-            )
-        )
-        rows.append(
-            (
-                f"P6 time at that memory / Captum one batch (pairs "
-                f"{figures['memory_run_ratio_low']:.2f}–{figures['memory_run_ratio_high']:.2f})",
-                figures["memory_run_ratio"],
-                1.1,
-            )
-        )
+    held: list[dict[str, float]] = []
+    if args.held_out:
+        pool = imdb_held_out(200)
+        for text in long_reviews(s.explainer, pool, 250, args.held_out):
+            held.append(single_text(s, text, repeat))
+        held.append(p8(s, pool, n_p8))
+        if not args.skip_memory:
+            held.append(p6(repeat, "imdb_held_out(200)"))
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads"
+        f"{torch.get_num_threads()} threads; held-out: {args.held_out} imdb training reviews "
+        f"cut to 250 tokens (P1-P5), {n_p8} for P8, one of 400 tokens for P6"
     )
-    print(f"{'measure':58} {'ratio':>7} {'target':>7}  ok")
-    for name, ratio, target in rows:
-        if target is None:  # a figure shown for comparison, with no target of its own
-            print(f"{name:58} {ratio:7.3f} {'—':>7}")
-        else:
-            print(f"{name:58} {ratio:7.3f} {target:7.2f}  {'yes' if ratio <= target else 'NO'}")
+    print("\n".join(table(figures, held)))
     print("raw figures:", json.dumps({k: round(v, 4) for k, v in figures.items()}))
+    for i, f in enumerate(held):
+        print(f"held-out {i}:", json.dumps({k: round(v, 4) for k, v in f.items()}))
     if args.json:
-        args.json.write_text(json.dumps({"figures": figures, "rows": rows}, indent=2))
+        args.json.write_text(json.dumps({"figures": figures, "held_out": held}, indent=2))
 
 
 if __name__ == "__main__":
