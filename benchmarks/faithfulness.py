@@ -377,6 +377,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--skip-study", action="store_true", help="sanity and P12 only")
     parser.add_argument("--no-rules", action="store_true", help="baselines only (no other rules)")
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        help="only the configurations whose row names start so (e.g. uncertain average)",
+    )
+    parser.add_argument(
+        "--data",
+        nargs="+",
+        choices=("rt test", "imdb valid"),
+        help="only these data sets (default both); e.g. one process per set, --tables joins them",
+    )
     parser.add_argument("--no-p12", action="store_true", help="leave out the P12 timing")
     parser.add_argument("--json", type=Path, help="also write every per-text value here")
     parser.add_argument(
@@ -390,6 +401,7 @@ def main() -> None:
         args.imdb_limit = args.imdb_limit or 12
     torch.set_num_threads(args.threads)
     data = datasets(args.limit, args.imdb_limit)
+    data = {name: texts for name, texts in data.items() if not args.data or name in args.data}
     started = time.perf_counter()
     cells: list[Cell] = []
     checks: dict[str, list[tuple[str, float, float, float, int]]] = {}
@@ -405,6 +417,8 @@ def main() -> None:
                 if args.skip_study
                 else configurations(explainer, texts, rules=not args.no_rules)
             )
+            if args.configs:
+                configs = [(c, o) for c, o in configs if c.startswith(tuple(args.configs))]
             for config, options in configs:
                 exps, seconds = explain_all(explainer, texts, args.steps, **options)
                 cells.append(Cell(explainer.name, name, config, seconds, score(exps, explainer)))
