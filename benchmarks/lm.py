@@ -43,7 +43,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.run import DATA, ROOT, reviews, timed
+from benchmarks.run import DATA, ROOT, paired_ratio, reviews, timed
 
 TOP_K, CONTINUATION_TOKENS, EXPLORER_STEPS = 5, 16, 50
 GS = ("g1", "g1top", "g2", "g3", "g4", "g5", "memory")
@@ -112,41 +112,37 @@ def top_in_vocab(model: Any, tok: Any, ids: torch.Tensor) -> int:
     return int(logits.argmax())
 
 
-def rounds(sides: list[Callable[[], float]], n: int, warm: Callable[[], Any]) -> list[list[float]]:
-    """Each side (it returns its seconds) once per round, ``n`` rounds after ``warm``.
+def warmed(short: Callable[[], Any], side: Callable[[], float]) -> Callable[[], float]:
+    """``side``, but its first call runs ``short`` instead (and says 0 s).
 
-    The order alternates (AB, BA, ... or ABC, CBA, ...), so a drift of the machine's speed
-    falls on both sides of a ratio. ``benchmarks.run.paired_ratio`` warms up with a full run
-    of each side; here a side can take minutes, so a short ``warm`` (few points) stands in.
+    :func:`benchmarks.run.paired_ratio` warms up with one call of each side; here a side can
+    take minutes, so a short run of it (few points) stands in for that warm-up.
     """
-    warm()
-    times: list[list[float]] = [[] for _ in sides]
-    for i in range(n):
-        order = range(len(sides)) if i % 2 == 0 else reversed(range(len(sides)))
-        for j in order:
-            times[j].append(sides[j]())
-    return times
+    calls = [0]
 
+    def run() -> float:
+        calls[0] += 1
+        if calls[0] == 1:
+            short()
+            return 0.0
+        return side()
 
-def summary(ta: list[float], tb: list[float]) -> dict[str, Any]:
-    """Median seconds of each side, and the median, lowest and highest ratio of the rounds."""
-    ratios = sorted(x / y for x, y in zip(ta, tb, strict=True))
-    return {
-        "a_s": statistics.median(ta),
-        "b_s": statistics.median(tb),
-        "ratio": statistics.median(ratios),
-        "low": ratios[0],
-        "high": ratios[-1],
-        "pairs": len(ratios),
-        "load": load(),
-    }
+    return run
 
 
 def pairs_of(
-    a: Callable[[], float], b: Callable[[], float], pairs: int, warm: Callable[[], Any]
+    a: Callable[[], float],
+    b: Callable[[], float],
+    pairs: int,
+    warm_a: Callable[[], Any],
+    warm_b: Callable[[], Any],
 ) -> dict[str, Any]:
-    """:func:`summary` of ``a`` against ``b`` over ``pairs`` alternating :func:`rounds`."""
-    return summary(*rounds([a, b], pairs, warm))
+    """:func:`benchmarks.run.paired_ratio` of ``a`` against ``b`` after the short warm-ups,
+    with the number of pairs and the load average.
+    """
+    out: dict[str, Any] = paired_ratio(warmed(warm_a, a), warmed(warm_b, b), pairs)
+    out.update(pairs=pairs, load=load())
+    return out
 
 
 def captum_lig(model: Any, fwd: Any, ids: torch.Tensor, base: torch.Tensor) -> Any:
@@ -209,7 +205,7 @@ class Bench:
         one = [self.one] if target is None else target
         return pairs_of(
             self.engine(self.lm, self.steps, target=one), self.floor(self.steps), pairs,
-            lambda: (self.engine(self.lm, 2, target=one)(), self.floor(2)()),
+            self.engine(self.lm, 2, target=one), self.floor(2),
         )  # fmt: skip
 
     def g1top(self, pairs: int) -> dict[str, Any]:
@@ -221,7 +217,7 @@ class Bench:
         k = list(range(TOP_K))
         return pairs_of(
             self.engine(self.lm, self.steps), timed(lambda: captum(k, self.steps)), pairs,
-            lambda: (self.engine(self.lm, 2)(), captum(k, 2)),
+            self.engine(self.lm, 2), lambda: captum(k, 2),
         )  # fmt: skip
 
     def g3(self, pairs: int) -> dict[str, Any]:
@@ -242,7 +238,7 @@ class Bench:
 
         out = pairs_of(
             self.engine(lp, self.steps, target=self.rest), captum(self.steps), pairs,
-            lambda: (self.engine(lp, 1, target=self.rest)(), captum(1)()),
+            self.engine(lp, 1, target=self.rest), captum(1),
         )  # fmt: skip
         out["target_tokens"] = n_target
         return out
@@ -258,15 +254,15 @@ class Bench:
         return timed(run)
 
     def g4(self, pairs: int) -> dict[str, Any]:
-        """Both engine variants (top 5, one target) in the same rounds as one Captum run."""
+        """Both engine variants (top 5, one target), each in its own pairs with one Captum run."""
         captum = captum_lig(self.model, self.next_token, self.ids, self.base)
         full = timed(lambda: captum([0], EXPLORER_STEPS))
-        one = self.first_result(target=self.one)
-        warm = lambda: (self.first_result()(), one(), captum([0], 2))  # noqa: E731
-        top, single, ref = rounds([self.first_result(), one, full], pairs, warm)
-        out = summary(top, ref)
+        short = lambda: captum([0], 2)  # noqa: E731
+        out = pairs_of(self.first_result(), full, pairs, self.first_result(), short)
         out["first_points"] = self.first_points
-        out.update({f"one_{k}": v for k, v in summary(single, ref).items()})
+        one = self.first_result(target=self.one)
+        single = pairs_of(one, full, pairs, self.first_result(target=self.one), short)
+        out.update({f"one_{k}": v for k, v in single.items()})
         return out
 
 

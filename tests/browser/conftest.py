@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from .pages import RecordedPage, launch_chromium, screenshot
-from .servers import REPO, Server, free_port, jupyter_cmd, server_env, start_server, voila_cmd
+from .servers import REPO, Server, jupyter_cmd, serve, serve_voila
 
 
 @pytest.fixture(scope="session")
@@ -63,28 +63,10 @@ def server_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("jupyter_home")
 
 
-def _serve(cmd_for: object, name: str, home: Path, cwd: Path, probe: str) -> Iterator[Server]:
-    port = free_port()
-    cmd = cmd_for(port)  # type: ignore[operator]
-    server = start_server(
-        cmd,
-        url=f"http://127.0.0.1:{port}",
-        probe=probe,
-        log=home / f"{name}.log",
-        cwd=cwd,
-        env=server_env(home),
-    )
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture(scope="session")
 def voila_server(server_home: Path) -> Iterator[Server]:
     """Voila serving ``notebooks/`` on a free 127.0.0.1 port (pages at /voila/render/NAME)."""
-    notebooks = REPO / "notebooks"
-    yield from _serve(lambda port: voila_cmd(notebooks, port), "voila", server_home, notebooks, "/")
+    yield from serve_voila(REPO / "notebooks", server_home, "voila")
 
 
 @pytest.fixture(scope="session")
@@ -96,8 +78,12 @@ def lab_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def lab_server(server_home: Path, lab_root: Path) -> Iterator[Server]:
     """A JupyterLab 4 server (which also serves Notebook 7 at /notebooks/) on 127.0.0.1."""
-    yield from _serve(
-        lambda port: jupyter_cmd("lab", lab_root, port), "lab", server_home, lab_root, "/api"
+    yield from serve(
+        lambda port: jupyter_cmd("lab", lab_root, port),
+        log=server_home / "lab.log",
+        cwd=lab_root,
+        home=server_home,
+        probe="/api",
     )
 
 

@@ -101,7 +101,7 @@ def drag_steps(page: Page, root: Locator, fraction: float) -> int:
     return steps_value(root)
 
 
-def field(root: Locator, label: str) -> Locator:
+def field(root: Locator | Page, label: str) -> Locator:
     """The Vuetify field (``.v-field``) of the select/autocomplete with aria-label ``label``."""
     return root.locator(f"[aria-label='{label}']").locator(
         "xpath=ancestor::div[contains(concat(' ',@class,' '),' v-field ')][1]"
@@ -113,10 +113,14 @@ def menu_items(page: Page) -> Locator:
     return page.locator(".v-overlay--active .v-list-item")
 
 
-def choose(page: Page, root: Locator, label: str, option: str | re.Pattern[str]) -> None:
-    """Open the select/combobox with aria-label ``label`` and click the option ``option``."""
+def choose(
+    page: Page, root: Locator | Page, label: str, option: str | re.Pattern[str] | int
+) -> None:
+    """Open the select/combobox with aria-label ``label`` under ``root`` and click the option
+    ``option``: the first whose text has it, or (an ``int``) the option at that index."""
     field(root, label).click()
-    item = menu_items(page).filter(has_text=option).first
+    items = menu_items(page)
+    item = items.nth(option) if isinstance(option, int) else items.filter(has_text=option).first
     item.wait_for(timeout=15_000)
     item.click()
     page.keyboard.press("Escape")

@@ -136,6 +136,27 @@ def wait_until(
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
 
 
+def wait_for(read: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 90.0) -> Any:
+    """Poll ``read()`` until ``ok`` holds of its value and return that value; fail with the last
+    value after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    while not ok(value):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s; last value {value!r}")
+        time.sleep(0.1)
+        value = read()
+    return value
+
+
+def render(page: Page, url: str, root: str, ready: str, timeout_ms: float = 180_000) -> Locator:
+    """Open ``url``; the first ``root`` element once it holds a ``ready`` element."""
+    page.goto(url, timeout=timeout_ms)
+    found = page.locator(root).first
+    found.locator(ready).first.wait_for(timeout=timeout_ms)
+    return found
+
+
 def wait_stable(
     read: Callable[[], Any], *, settle: float = 1.5, timeout: float = 60.0, what: str = ""
 ) -> Any:

@@ -11,8 +11,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
+
+from .nbfiles import write_notebook
 
 REPO = Path(__file__).resolve().parents[2]
 # holds voila/templates/igw: Voila's lab template without its CDN stylesheets
@@ -123,6 +128,56 @@ def start_server(
     raise RuntimeError(
         f"server never answered {url + probe} in {timeout:.0f} s\n{server.log_tail()}"
     )
+
+
+def serve(
+    cmd_for: Callable[[int], list[str]], *, log: Path, cwd: Path, home: Path, probe: str = "/"
+) -> Generator[Server, None, Server]:
+    """Start ``cmd_for(port)`` on a free port, yield the server, stop it when resumed.
+
+    For ``yield from`` in a fixture: the server's environment comes from
+    :func:`server_env` of ``home``, its output goes to ``log``, and the stopped server is
+    returned (so that a fixture can check what is left of it after its teardown).
+    """
+    port = free_port()
+    server = start_server(
+        cmd_for(port),
+        url=f"http://127.0.0.1:{port}",
+        probe=probe,
+        log=log,
+        cwd=cwd,
+        env=server_env(home),
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+    return server
+
+
+def serve_voila(
+    folder: Path, home: Path, name: str, *extra: str
+) -> Generator[Server, None, Server]:
+    """:func:`serve` Voila on ``folder`` (its log ``home/NAME.log``), ``extra`` options appended."""
+    return serve(
+        lambda port: [*voila_cmd(folder, port), *extra],
+        log=home / f"{name}.log",
+        cwd=folder,
+        home=home,
+    )
+
+
+def voila_for(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    notebooks: dict[str, list[str]],
+    *extra: str,
+) -> Generator[Server, None, Server]:
+    """:func:`serve_voila` on a fresh folder ``NAME`` holding ``notebooks`` (file → code cells)."""
+    folder = tmp_path_factory.mktemp(name)
+    for file, cells in notebooks.items():
+        write_notebook(folder / file, cells)
+    return serve_voila(folder, folder / "home", "voila", *extra)
 
 
 def voila_cmd(target: Path, port: int) -> list[str]:

@@ -6,9 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from .nbfiles import write_notebook
 from .pages import RecordedPage, drag_slider, screenshot, wait_until
-from .servers import REPO, Server, free_port, server_env, start_server, voila_cmd
+from .servers import REPO, Server, voila_for
 
 pytestmark = pytest.mark.browser
 
@@ -48,20 +47,8 @@ display(igw.BaselineLab(explainer, top_k=5))
 
 @pytest.fixture(scope="module")
 def voila(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("compare")
-    write_notebook(folder / "compare.ipynb", [MODELS, COMPARE])
-    write_notebook(folder / "teaching.ipynb", [MODELS, TEACHING])
-    port = free_port()
-    server = start_server(
-        voila_cmd(folder, port),
-        url=f"http://127.0.0.1:{port}",
-        probe="/",
-        log=folder / "voila.log",
-        cwd=folder,
-        env=server_env(folder / "home"),
-    )
-    yield server
-    server.stop()
+    notebooks = {"compare.ipynb": [MODELS, COMPARE], "teaching.ipynb": [MODELS, TEACHING]}
+    yield from voila_for(tmp_path_factory, "compare", notebooks)
 
 
 def badges(page: object) -> list[str]:

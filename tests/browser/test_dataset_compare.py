@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,8 @@ import ig_widgets as igw
 from ig_widgets.engine.corpus import CorpusComparison
 
 from .nbfiles import write_notebook
-from .pages import RecordedPage, chip_state, screenshot
-from .servers import Server, free_port, server_env, start_server, voila_cmd
+from .pages import RecordedPage, chip_state, render, screenshot, wait_for
+from .servers import Server, serve_voila
 
 pytestmark = pytest.mark.browser
 
@@ -56,38 +55,13 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, CorpusComparis
 
 @pytest.fixture(scope="module")
 def voila(runs: tuple[Path, CorpusComparison], server_home: Path) -> Iterator[Server]:
-    folder, _ = runs
-    port = free_port()
-    server = start_server(
-        voila_cmd(folder, port),
-        url=f"http://127.0.0.1:{port}",
-        probe="/",
-        log=server_home / "voila_dataset_compare.log",
-        cwd=folder,
-        env=server_env(server_home),
-    )
-    yield server
-    server.stop()
+    yield from serve_voila(runs[0], server_home, "voila_dataset_compare")
 
 
 @pytest.fixture(scope="module")
 def view(voila: Server, module_page: RecordedPage) -> tuple[RecordedPage, Locator]:
-    page = module_page.page
-    page.goto(f"{voila.url}/voila/render/compare.ipynb", timeout=180_000)
-    root = page.locator(".igw-dataset").first
-    root.locator(".igw-dataset-row").first.wait_for(timeout=180_000)
-    return module_page, root
-
-
-def wait_for(read: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    value = read()
-    while not ok(value):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out; last value {value!r}")
-        time.sleep(0.1)
-        value = read()
-    return value
+    url = f"{voila.url}/voila/render/compare.ipynb"
+    return module_page, render(module_page.page, url, ".igw-dataset", ".igw-dataset-row")
 
 
 def current(root: Locator, **want: str) -> list[str]:

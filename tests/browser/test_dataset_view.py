@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,8 @@ from ig_widgets.engine.corpus import CorpusExplanation, explain_many
 
 from .explorer_ui import choose
 from .nbfiles import write_notebook
-from .pages import RecordedPage, screenshot
-from .servers import Server, free_port, server_env, start_server, voila_cmd
+from .pages import RecordedPage, render, screenshot, wait_for
+from .servers import Server, serve_voila
 
 pytestmark = pytest.mark.browser
 
@@ -79,43 +79,18 @@ def corpus_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, CorpusE
 def voila_dataset(
     corpus_file: tuple[Path, CorpusExplanation], server_home: Path
 ) -> Iterator[Server]:
-    folder, _ = corpus_file
-    port = free_port()
-    server = start_server(
-        voila_cmd(folder, port),
-        url=f"http://127.0.0.1:{port}",
-        probe="/",
-        log=server_home / "voila_dataset.log",
-        cwd=folder,
-        env=server_env(server_home),
-    )
-    yield server
-    server.stop()
+    yield from serve_voila(corpus_file[0], server_home, "voila_dataset")
 
 
 @pytest.fixture(scope="module")
 def view(voila_dataset: Server, module_page: RecordedPage) -> tuple[RecordedPage, Locator]:
-    page = module_page.page
-    page.goto(f"{voila_dataset.url}/voila/render/dataset.ipynb", timeout=180_000)
-    root = page.locator(".igw-dataset").first  # the second one is the slow view's
-    root.locator(".igw-dataset-row").first.wait_for(timeout=180_000)
-    return module_page, root
+    url = f"{voila_dataset.url}/voila/render/dataset.ipynb"
+    # the first table; the second one is the slow view's
+    return module_page, render(module_page.page, url, ".igw-dataset", ".igw-dataset-row")
 
 
 def row_ids(root: Locator) -> list[str]:
     return root.locator(".igw-dataset-row").evaluate_all("rows => rows.map(r => r.dataset.id)")
-
-
-def wait_for(read: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 90.0) -> Any:
-    """Poll ``read()`` until ``ok`` holds; fails with the last value."""
-    deadline = time.monotonic() + timeout
-    value = read()
-    while not ok(value):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out; last value {value!r}")
-        time.sleep(0.1)
-        value = read()
-    return value
 
 
 def state(root: Locator) -> dict[str, str | None]:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from .explorer_ui import drag_steps, explorer, settled, settled_after
+from .explorer_ui import choose, drag_steps, explorer, settled, settled_after
 from .pages import RecordedPage, screenshot, wait_until
-from .servers import PYTHON, REPO, Server, answers, free_port, server_env, start_server
+from .servers import PYTHON, REPO, Server, answers, serve, server_env
 
 pytestmark = pytest.mark.browser
 
@@ -21,17 +21,13 @@ SCRIPT = REPO / "scripts" / "serve_demo.py"
 def demo_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The demo command in the foreground on a free port, as a user would run it."""
     home = tmp_path_factory.mktemp("demo_app")
-    port = free_port()
-    server = start_server(
-        [PYTHON, str(SCRIPT), "--port", str(port)],
-        url=f"http://127.0.0.1:{port}",
-        probe="/voila/static/voila.js",
+    server = yield from serve(
+        lambda port: [PYTHON, str(SCRIPT), "--port", str(port)],
         log=home / "serve_demo.log",
         cwd=REPO,
-        env=server_env(home),
+        home=home,
+        probe="/voila/static/voila.js",
     )
-    yield server
-    server.stop()
     # the demo command must take its Voila server down with it
     assert answers(server.url + "/voila/static/voila.js", timeout=2) is None, (
         "Voila still answers after the demo command was stopped"
@@ -49,10 +45,7 @@ def test_demo_app_renders_and_recomputes(demo_app: Server, recorded: RecordedPag
     first = settled(root)
     screenshot(page, "demo_app")
 
-    page.locator("[aria-label=example]").locator(
-        "xpath=ancestor::div[contains(concat(' ',@class,' '),' v-field ')][1]"
-    ).click()
-    page.locator(".v-overlay--active .v-list-item").nth(1).click()
+    choose(page, page, "example", 1)
     picked = settled_after(root, first)
     assert picked.words != first.words, "picking another example did not change the text"
 

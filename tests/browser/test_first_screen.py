@@ -9,10 +9,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Locator, Page
 
-from .explorer_ui import explorer, settled, settled_after
-from .nbfiles import write_notebook
+from .explorer_ui import choose, explorer, settled, settled_after
 from .pages import RecordedPage, screenshot, wait_until
-from .servers import REPO, Server, free_port, server_env, start_server, voila_cmd
+from .servers import REPO, Server, voila_for
 
 pytestmark = pytest.mark.browser
 
@@ -45,20 +44,9 @@ FIXES = [
 
 @pytest.fixture(scope="module")
 def voila(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("first_screen")
-    write_notebook(folder / "fresh.ipynb", FRESH)
-    write_notebook(folder / "fixes.ipynb", FIXES)
-    port = free_port()
-    server = start_server(
-        voila_cmd(folder, port),
-        url=f"http://127.0.0.1:{port}",
-        probe="/",
-        log=folder / "voila.log",
-        cwd=folder,
-        env=server_env(folder / "home"),
+    yield from voila_for(
+        tmp_path_factory, "first_screen", {"fresh.ipynb": FRESH, "fixes.ipynb": FIXES}
     )
-    yield server
-    server.stop()
 
 
 def assert_no_warning(root: Locator, where: str) -> None:
@@ -88,10 +76,7 @@ def test_the_demo_page_warns_about_nothing_on_any_example(
     assert_no_warning(root, names[0])
     screenshot(page, "demo_first_screen", root)
     for i, name in enumerate(names[1:], start=1):
-        page.locator("[aria-label=example]").locator(
-            "xpath=ancestor::div[contains(concat(' ',@class,' '),' v-field ')][1]"
-        ).click()
-        page.locator(".v-overlay--active .v-list-item").nth(i).click()
+        choose(page, page, "example", i)
         shown = settled_after(root, shown, timeout=240)
         assert_no_warning(root, name)
     recorded.assert_local()

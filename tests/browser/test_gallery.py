@@ -9,9 +9,8 @@ import pytest
 from playwright.sync_api import Locator, Page
 
 from .explorer_ui import explorer, settled
-from .nbfiles import write_notebook
 from .pages import RecordedPage, screenshot, wait_until
-from .servers import Server, free_port, server_env, start_server, voila_cmd
+from .servers import Server, voila_for
 
 pytestmark = pytest.mark.browser
 
@@ -42,19 +41,12 @@ ROOTS = {
 @pytest.fixture(scope="module")
 def gallery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Voila serving the gallery notebook; ``?theme=dark`` switches a page to the dark theme."""
-    folder = tmp_path_factory.mktemp("gallery")
-    write_notebook(folder / "gallery.ipynb", CELLS)
-    port = free_port()
-    server = start_server(
-        [*voila_cmd(folder, port), "--VoilaConfiguration.allow_theme_override=YES"],
-        url=f"http://127.0.0.1:{port}",
-        probe="/",
-        log=folder / "voila.log",
-        cwd=folder,
-        env=server_env(folder / "home"),
+    yield from voila_for(
+        tmp_path_factory,
+        "gallery",
+        {"gallery.ipynb": CELLS},
+        "--VoilaConfiguration.allow_theme_override=YES",
     )
-    yield server
-    server.stop()
 
 
 def _luminance(css: str) -> float:

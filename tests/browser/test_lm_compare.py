@@ -13,7 +13,7 @@ from playwright.sync_api import Locator
 from .explorer_ui import choose
 from .nbfiles import write_notebook
 from .pages import RecordedPage, screenshot, wait_until
-from .servers import Server, free_port, server_env, start_server, voila_cmd
+from .servers import Server, serve_voila
 
 pytestmark = pytest.mark.browser
 
@@ -95,18 +95,7 @@ def lm_folder(tmp_path_factory: pytest.TempPathFactory, prompted: Any) -> tuple[
 
 @pytest.fixture(scope="module")
 def voila_lm(lm_folder: tuple[Path, Any], server_home: Path) -> Iterator[Server]:
-    folder = lm_folder[0]
-    port = free_port()
-    server = start_server(
-        voila_cmd(folder, port),
-        url=f"http://127.0.0.1:{port}",
-        probe="/",
-        log=server_home / "voila_lm_compare.log",
-        cwd=folder,
-        env=server_env(server_home),
-    )
-    yield server
-    server.stop()
+    yield from serve_voila(lm_folder[0], server_home, "voila_lm_compare")
 
 
 def test_compare_an_lstm_beside_a_prompted_lm_word_by_word(

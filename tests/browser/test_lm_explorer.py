@@ -18,9 +18,8 @@ from .explorer_ui import (
     settled,
     settled_after,
 )
-from .nbfiles import write_notebook
 from .pages import RecordedPage, chip_state, screenshot, wait_until
-from .servers import Server, free_port, server_env, start_server, voila_cmd
+from .servers import Server, voila_for
 
 pytestmark = pytest.mark.browser
 
@@ -51,20 +50,8 @@ def lm_explainer() -> Any:
 
 
 @pytest.fixture(scope="module")
-def voila_lm(tmp_path_factory: pytest.TempPathFactory, server_home: Any) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("lm_explorer")
-    write_notebook(folder / "lm.ipynb", [NOTEBOOK])
-    port = free_port()
-    server = start_server(
-        voila_cmd(folder, port),
-        url=f"http://127.0.0.1:{port}",
-        probe="/",
-        log=server_home / "voila_lm.log",
-        cwd=folder,
-        env=server_env(server_home),
-    )
-    yield server
-    server.stop()
+def voila_lm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    yield from voila_for(tmp_path_factory, "lm_explorer", {"lm.ipynb": [NOTEBOOK]})
 
 
 @pytest.fixture(scope="module")

@@ -22,16 +22,16 @@ def bench() -> B.Bench:
     return B.Bench(16, 2, tiny=True)
 
 
-def test_rounds_alternate_the_order_after_the_warm_up() -> None:
+def test_pairs_alternate_the_order_after_the_short_warm_ups() -> None:
     calls: list[str] = []
 
     def side(name: str, seconds: float) -> Any:
         return lambda: calls.append(name) or seconds
 
-    times = B.rounds([side("a", 2.0), side("b", 1.0), side("c", 4.0)], 3, lambda: calls.append("w"))
-    assert calls == ["w", "a", "b", "c", "c", "b", "a", "a", "b", "c"]
-    out = B.summary(times[0], times[2])
+    out = B.pairs_of(side("a", 2.0), side("b", 4.0), 3, side("wa", 9.0), side("wb", 9.0))
+    assert calls == ["wa", "wb", "a", "b", "b", "a", "a", "b"]
     assert out["ratio"] == out["low"] == out["high"] == 0.5 and out["pairs"] == 3
+    assert out["a_s"] == 2.0 and out["b_s"] == 4.0 and out["load"].startswith("load ")
 
 
 def test_prompt_has_the_asked_tokens_and_the_continuation_follows(bench: B.Bench) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from support.dataset_views import ready_view, settle
 from support.toy_models import toy_bundle
 
 import ig_widgets as igw
@@ -34,16 +34,7 @@ def runs() -> tuple[CorpusExplanation, CorpusExplanation]:
 
 @pytest.fixture
 def view(runs: tuple[CorpusExplanation, CorpusExplanation]) -> Iterator[DatasetView]:
-    widget = DatasetView(*runs, names=("gru", "mean"), min_count=1, page_size=5)
-    assert widget.wait(30)
-    yield widget
-    widget.close()
-
-
-def settle(view: DatasetView) -> DatasetView:
-    time.sleep(0.15)  # past the debounce
-    assert view.wait(30)
-    return view
+    yield from ready_view(*runs, names=("gru", "mean"), min_count=1, page_size=5)
 
 
 def test_rows_are_the_comparisons_sorted_by_disagreement(

@@ -12,6 +12,7 @@ import ipyvuetify as v
 import numpy as np
 import pyarrow as pa
 import pytest
+from support.dataset_views import ready_view, settle
 from support.live_threads import BrowserCopy, assert_no_lost_update, browser_message
 from support.paths import REPO
 from support.toy_models import toy_bundle
@@ -58,16 +59,7 @@ def corpus(explainer: igw.Explainer) -> CorpusExplanation:
 
 @pytest.fixture
 def view(corpus: CorpusExplanation, explainer: igw.Explainer) -> Iterator[DatasetView]:
-    widget = DatasetView(corpus, explainer, page_size=10)
-    assert widget.wait(30)
-    yield widget
-    widget.close()
-
-
-def settle(view: DatasetView) -> DatasetView:
-    time.sleep(0.15)  # past the debounce
-    assert view.wait(30)
-    return view
+    yield from ready_view(corpus, explainer, page_size=10)
 
 
 def ids(view: DatasetView) -> list[str]:
