@@ -138,7 +138,8 @@ def test_compare_scale_toggle_recolours_the_rows(voila: Server, recorded: Record
     )
     toggle.locator("button", has_text="own").click()
     own = wait_until(lambda: (c := colours()) != shared and c, what="the rows to be recoloured")
-    assert "own max" in status.inner_text()
+    # the chips and the status line are two messages: the status may come a moment later
+    wait_until(lambda: "own max" in status.inner_text(), what="the status to name the own scale")
     assert any(a != b for a, b in zip(own, shared, strict=True))
     toggle.locator("button", has_text="shared").click()
     wait_until(lambda: colours() == shared, what="the shared scale's colours back")
