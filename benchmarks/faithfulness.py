@@ -304,6 +304,26 @@ def paired_table(cells: list[Cell]) -> str:
     return "\n".join(lines)
 
 
+def half_table(cells: list[Cell]) -> str:
+    """Per baseline: the texts whose attributions carry less than half of the prediction's
+    distance from uniform (``of uniform gap`` < 0.5), of all, and the lowest share."""
+    header = "of uniform gap ↑"
+    blocks: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    for cell in cells:
+        if not cell.config.startswith("rule "):
+            blocks.setdefault((cell.model, cell.data), {})[kind(cell.config)] = cell.values[header]
+    kinds = list(dict.fromkeys(k for block in blocks.values() for k in block))
+    lines = ["| model | data | n | " + " | ".join(kinds) + " |", "|" + "---|" * (3 + len(kinds))]
+    for (model, data), block in blocks.items():
+        n = max(len(v) for v in block.values())
+        row = [model, data, str(n)]
+        for k in kinds:
+            v = block.get(k)
+            row.append("—" if v is None else f"{int((v < 0.5).sum())} ({np.nanmin(v):.3g})")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def mean_ranks(cells: list[Cell], which: Callable[[str], bool]) -> list[tuple[str, float]]:
     """Each configuration's mean rank (1 = best) over the model × data × metric blocks."""
     blocks: dict[tuple[str, str], list[Cell]] = {}
@@ -444,6 +464,8 @@ def main() -> None:
     print(study_table(cells))
     print("\n## Paired difference from the default token (> 0: better; * beyond the spread)\n")
     print(paired_table(cells))
+    print("\n## Texts explained less than half of the way from uniform (lowest share)\n")
+    print(half_table(cells))
     if not args.skip_study:
         print("\n## Mean rank over models × data sets × metrics (1 = best; LO own left out)\n")
         for title, which in (
@@ -477,7 +499,7 @@ def print_tables(paths: list[Path]) -> None:
     cells = [Cell(c["model"], c["data"], c["config"], c["seconds_per_text"]) for c in rows]
     for cell, c in zip(cells, rows, strict=True):
         cell.values = {k: np.asarray(v, dtype=float) for k, v in c["values"].items()}
-    print(study_table(cells), "\n\n" + paired_table(cells) + "\n")
+    print(study_table(cells), "\n\n" + paired_table(cells) + "\n\n" + half_table(cells) + "\n")
     ranked = mean_ranks(cells, lambda c: not c.startswith("rule"))
     print("- baselines: " + ", ".join(f"{k} {r:.2f}" for k, r in ranked) + "\n")
     for model, rows in ((m, r) for run in saved for m, r in run["sanity"].items()):
