@@ -492,6 +492,6 @@ def from_spec(spec: BaselineSpec) -> Baseline | str | None:
         raise ValueError(f"the baseline spec {spec!r} lacks {exc}") from None
     if kind == "average":
         if any(p is None or p == NEUTRAL for p in parts):
-            raise ValueError("an average of baselines holds neither the default nor [neutral]")
+            raise ValueError("an average of baselines cannot hold the model's default or [neutral]")
         return AverageBaseline([p for p in parts if isinstance(p, Baseline)])
     raise ValueError(f"unknown baseline kind {kind!r} in the spec {spec!r}")

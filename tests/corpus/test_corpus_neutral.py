@@ -15,6 +15,8 @@ from ig_widgets.engine.baselines import (
     UncertainBaseline,
     baseline_from_choice,
     choice_of,
+    from_spec,
+    to_spec,
 )
 from ig_widgets.engine.corpus import CorpusExplanation, compare_corpora, explain_many
 from ig_widgets.engine.neutral import neutral_token_at
@@ -159,3 +161,12 @@ def test_reports_and_comparisons_take_a_neutral_run(toy: igw.Explainer) -> None:
     assert "[neutral]" in page and "token " in page  # the run's choice and each row's token
     both = corpus_report(comparison)
     assert 'data-kind="comparison"' in both
+
+
+def test_neutral_in_the_one_encoding() -> None:
+    assert to_spec(NEUTRAL) == {"kind": "neutral"}
+    assert from_spec({"kind": "neutral"}) == NEUTRAL
+    assert choice_of(NEUTRAL) == NEUTRAL
+    assert to_spec("power") == {"kind": "token", "token": "power"}  # a resolved token
+    with pytest.raises(ValueError, match=r"cannot hold the model's default or \[neutral\]"):
+        from_spec({"kind": "average", "items": [{"kind": "neutral"}]})
