@@ -37,13 +37,14 @@ def _one_thread(one_torch_thread: None) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def demo() -> igw.Explainer:
-    return igw.Explainer(igw.load_demo_model())
+def models() -> dict[str, igw.Explainer]:
+    """The demo AWD-LSTM (lockstep groups) and a toy GRU (one text at a time)."""
+    return {"demo": igw.Explainer(igw.load_demo_model()), "toy": igw.Explainer(toy_bundle("gru"))}
 
 
 @pytest.fixture(scope="module")
-def toy() -> igw.Explainer:
-    return igw.Explainer(toy_bundle("gru"))
+def toy(models: dict[str, igw.Explainer]) -> igw.Explainer:
+    return models["toy"]
 
 
 def ordinary(explainer: igw.Explainer, text: str) -> int:
@@ -67,7 +68,8 @@ def assert_rows_are_neutral_explanations(
     return tokens
 
 
-def test_neutral_resolves_per_text_in_lockstep_groups(demo: igw.Explainer) -> None:
+def test_neutral_resolves_per_text_in_lockstep_groups(models: dict[str, igw.Explainer]) -> None:
+    demo = models["demo"]
     assert demo.adapter.padding_room() > 12  # one window, one group if the tokens were equal
     corpus = explain_many(demo, SHORT, n_steps="auto", baseline=NEUTRAL, progress=False)
     assert corpus.complete and corpus.errors().empty
