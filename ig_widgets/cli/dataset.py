@@ -23,7 +23,7 @@ MIN_COUNT = 5
 #: the exit code of a run that stopped before the end (Ctrl-C): run it again to resume
 EXIT_INTERRUPTED = 130
 #: what ``--baseline [neutral]`` costs a run, measured by benchmarks/corpus_neutral.py
-NEUTRAL_COST = "about COST× the time on IMDb reviews: 30 tokens re-ranked per distinct length"
+NEUTRAL_COST = "1.6-3.6× the time on IMDb reviews: 30 tokens re-ranked per distinct length"
 
 
 def positive(value: str) -> int:
