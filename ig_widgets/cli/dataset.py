@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 MIN_COUNT = 5
 #: the exit code of a run that stopped before the end (Ctrl-C): run it again to resume
 EXIT_INTERRUPTED = 130
+#: what ``--baseline [neutral]`` costs a run, measured by benchmarks/corpus_neutral.py
+NEUTRAL_COST = "1.6-3.6× the time on IMDb reviews: 30 tokens re-ranked per distinct length"
 
 
 def positive(value: str) -> int:
@@ -56,7 +58,11 @@ def add_parser(
     dataset.add_argument("--out", type=Path, required=True, help="the Parquet file to write")
     add_ig_options(dataset, "auto")
     dataset.add_argument(
-        "--baseline", default=None, help="a vocabulary token (default: the model's)"
+        "--baseline",
+        default=None,
+        help="a vocabulary token, or [neutral] (each text's most neutral frequent token at its "
+        f"length; {NEUTRAL_COST}), [default], [zero], [average], [uncertain] (default: the "
+        "model's own token)",
     )
     dataset.add_argument(
         "--max-tokens", type=positive, default=None, help="record longer texts as errors"
@@ -125,7 +131,17 @@ def summary(corpus: CorpusExplanation, top: int = 8, seconds: float | None = Non
             f"{i!r} {s:.1%}" for i, s in zip(worst["id"], worst["delta_share"], strict=True)
         )
         lines.append(f"worst completeness (|delta| / |F(input) - F(baseline)|): {cells}")
+    lines.append(baseline_line(corpus.settings))
     return "\n".join(lines) + "\n"
+
+
+def baseline_line(settings: dict[str, Any]) -> str:
+    """The summary's last line: the run's baseline, and how to ask for ``[neutral]``."""
+    described = settings.get("baseline", "?")
+    if (settings.get("baseline_spec") or {}).get("kind") == "neutral":
+        return f"baseline {described} (each text's own is in its row)"
+    ask = f"for each text's most neutral token: --baseline [neutral] ({NEUTRAL_COST})"
+    return f"baseline {described}; {ask}"
 
 
 def run(

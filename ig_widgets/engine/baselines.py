@@ -304,8 +304,9 @@ def parse_baseline(baseline: Baseline | str | None, adapter: ModelAdapter) -> Ba
 
 # ---------------------------------------------------------------------------- choices
 #: the one string encoding of a baseline choice (widgets, CLI); any other string is a token.
-#: ``[neutral]`` is resolved per text into the token it stands for (:func:`neutral_for`), so
-#: what runs and results store is that token's own ``token`` spec.
+#: ``[neutral]`` is resolved per text into the token it stands for (:func:`neutral_for`): a
+#: result stores that token's own ``token`` spec, a corpus run ``{"kind": "neutral"}`` (each
+#: of its rows the token it used).
 DEFAULT, ZERO, AVERAGE, UNCERTAIN = "[default]", "[zero]", "[average]", "[uncertain]"
 NEUTRAL = "[neutral]"
 BASELINE_KINDS: tuple[str, ...] = (NEUTRAL, DEFAULT, ZERO, AVERAGE, UNCERTAIN)
@@ -374,16 +375,34 @@ def baseline_from_choice(
 
 
 #: the menu code of each spec kind (a token's choice is the token itself)
-_CODES = {"default": DEFAULT, "zero": ZERO, "average": AVERAGE, "uncertain": UNCERTAIN}
+_CODES = {
+    "neutral": NEUTRAL,
+    "default": DEFAULT,
+    "zero": ZERO,
+    "average": AVERAGE,
+    "uncertain": UNCERTAIN,
+}
+
+
+def is_choice_code(baseline: object, adapter: ModelAdapter) -> bool:
+    """Whether ``baseline`` is a bracketed choice code (known or not), not a vocabulary token.
+
+    ``[UNK]`` of a model whose vocabulary holds it is a token; ``[zeros]`` of any model is an
+    unknown code (:func:`baseline_from_choice` says so).
+    """
+    if not isinstance(baseline, str) or not (baseline.startswith("[") and baseline.endswith("]")):
+        return False
+    return baseline in BASELINE_KINDS or not adapter.has_token(baseline)
 
 
 def choice_of(baseline: Baseline | str | None) -> str:
     """The choice string of a baseline (the inverse of :func:`baseline_from_choice`).
 
-    The menu's name of the baseline's :func:`to_spec` kind: a baseline object maps to the code
-    of its kind (``ZeroBaseline(keep_special=False)`` is ``[zero]`` too: keep the object
-    beside the choice when its settings matter); a token, or a :class:`TokenBaseline`, to the
-    token itself. ``TypeError`` for a kind no menu offers (:class:`TextBaseline`).
+    The menu's name of the baseline's :func:`to_spec` kind (``[neutral]`` is itself): a
+    baseline object maps to the code of its kind (``ZeroBaseline(keep_special=False)`` is
+    ``[zero]`` too: keep the object beside the choice when its settings matter); a token, or
+    a :class:`TokenBaseline`, to the token itself. ``TypeError`` for a kind no menu offers
+    (:class:`TextBaseline`).
     """
     spec = to_spec(baseline)
     if spec is not None and spec["kind"] == "token":
@@ -404,8 +423,9 @@ _SPEC_CLASSES = (TokenBaseline, ZeroBaseline, TextBaseline, UncertainBaseline, A
 def to_spec(baseline: Baseline | str | None) -> BaselineSpec | None:
     """A baseline as JSON-able data that :func:`from_spec` turns back into an equal baseline.
 
-    ``{"kind": "default"}`` (None: the model's default), ``{"kind": "token", "token": t}``
-    (a string or :class:`TokenBaseline`), ``{"kind": "zero", "keep_special": b}``,
+    ``{"kind": "default"}`` (None: the model's default), ``{"kind": "neutral"}`` (the choice
+    ``[neutral]``, resolved per text), ``{"kind": "token", "token": t}`` (any other string,
+    or a :class:`TokenBaseline`), ``{"kind": "zero", "keep_special": b}``,
     ``{"kind": "text", "text": s}``, ``{"kind": "average", "items": [spec, ...]}`` (string
     items are reference texts) and ``{"kind": "uncertain", "max_iter": n, "lr": x, "tol": x}``.
     None for a baseline class of another kind (it cannot be rebuilt from data). A
@@ -413,6 +433,8 @@ def to_spec(baseline: Baseline | str | None) -> BaselineSpec | None:
     """
     if baseline is None:
         return {"kind": "default"}
+    if baseline == NEUTRAL:
+        return {"kind": "neutral"}
     if isinstance(baseline, str):
         return {"kind": "token", "token": baseline}
     if type(baseline) not in _SPEC_CLASSES:  # a subclass may compute something else
@@ -435,8 +457,11 @@ def to_spec(baseline: Baseline | str | None) -> BaselineSpec | None:
     return None if any(i is None for i in items) else {"kind": "average", "items": items}
 
 
-def from_spec(spec: BaselineSpec) -> Baseline | None:
+def from_spec(spec: BaselineSpec) -> Baseline | str | None:
     """The baseline a :func:`to_spec` spec describes (None for ``default``: the model's own).
+
+    ``neutral`` gives the choice :data:`NEUTRAL` back: it stands for a token per text length
+    (:func:`neutral_for`, or :func:`baseline_from_choice` with ``length``).
 
     Raises
     ------
@@ -449,6 +474,8 @@ def from_spec(spec: BaselineSpec) -> Baseline | None:
     try:
         if kind == "default":
             return None
+        if kind == "neutral":
+            return NEUTRAL
         if kind == "token":
             return TokenBaseline(str(spec["token"]))
         if kind == "zero":
@@ -464,7 +491,7 @@ def from_spec(spec: BaselineSpec) -> Baseline | None:
     except KeyError as exc:
         raise ValueError(f"the baseline spec {spec!r} lacks {exc}") from None
     if kind == "average":
-        if any(p is None for p in parts):
-            raise ValueError("an average of baselines cannot hold the model's default")
-        return AverageBaseline([p for p in parts if p is not None])
+        if any(p is None or p == NEUTRAL for p in parts):
+            raise ValueError("an average of baselines cannot hold the model's default or [neutral]")
+        return AverageBaseline([p for p in parts if isinstance(p, Baseline)])
     raise ValueError(f"unknown baseline kind {kind!r} in the spec {spec!r}")

@@ -327,9 +327,13 @@ class Explainer(StageLoop):
             Unique ids (default: the positions); results are keyed by id.
         **options
             ``n_steps`` (default 50, or ``"auto"``), ``method``, ``baseline``, ``tol``,
-            ``max_steps`` as in :meth:`explain`; ``max_tokens`` (longer texts are recorded
-            as errors); ``out`` (a Parquet file written row group by row group, so memory
-            stays flat; None keeps the results in memory); ``resume`` (default True: skip
+            ``max_steps`` as in :meth:`explain`; ``baseline`` also takes the widgets' menu
+            codes: ``"[neutral]"`` (each text's most neutral frequent token at its number of
+            ordinary tokens, the Explorer's choice; its row's ``baseline`` names the token,
+            or the fallback's reason), ``"[default]"``, ``"[zero]"``, ``"[average]"``,
+            ``"[uncertain]"``; ``max_tokens`` (longer texts are recorded as errors);
+            ``out`` (a Parquet file written row group by row group, so memory stays flat;
+            None keeps the results in memory); ``resume`` (default True: skip
             the ids ``out`` holds; other settings are refused) and ``overwrite``;
             ``progress`` (True: a tqdm bar, the notebook flavour in Jupyter; a callable
             ``progress(done, total)``; False); ``cancel`` (a ``threading.Event`` or callable);

@@ -270,9 +270,10 @@ class DatasetView(LiveWidget, v.VuetifyTemplate):
         """Open an :class:`Explorer` on the selected text, with its run's steps, rule, baseline.
 
         The baseline is the one the run stored as data, so the Explorer shows the row's
-        numbers. When the results cannot say which it was (results format 1, a baseline
-        class of its own) or the Explorer's menu cannot hold it (a reference text), nothing
-        opens and :attr:`explore_note` says why.
+        numbers (a ``[neutral]`` run's Explorer takes ``[neutral]`` and resolves it at the
+        text's length, the call the run made for the row). When the results cannot say which
+        it was (results format 1, a baseline class of its own) or the Explorer's menu cannot
+        hold it (a reference text), nothing opens and :attr:`explore_note` says why.
         """
         if self.explainer is None or not self.selected_id:
             return

@@ -13,8 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 from support.fastai_models import SENTENCES, toy_learner
 
+import ig_widgets as igw
 from ig_widgets.__main__ import main
+from ig_widgets.cli.dataset import NEUTRAL_COST
 from ig_widgets.engine.corpus import CorpusExplanation
+from ig_widgets.engine.neutral import neutral_token_at
 from ig_widgets.models import demo
 from ig_widgets.views.normalize import score_format
 
@@ -137,3 +140,65 @@ def test_real_entry_point_on_the_demo_model(reviews: Path, tmp_path: Path) -> No
     assert "Warning" not in result.stderr, result.stderr
     assert result.stdout.startswith("4 texts in ") and "accuracy " in result.stdout
     assert CorpusExplanation.load(out).settings["n_steps"] == "auto"
+
+
+# ------------------------------------------------------------------------------ --baseline
+def reviews_run(
+    reviews: Path, out: Path, capsys: pytest.CaptureFixture[str], *extra: str
+) -> tuple[int, str, str]:
+    argv = ["explain-dataset", str(reviews), "--text-column", "review", "--out", str(out)]
+    return run([*argv, *extra], capsys)
+
+
+def test_neutral_runs_each_text_at_its_length(
+    toy: Any, reviews: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "neutral.parquet"
+    code, printed, err = reviews_run(
+        reviews, out, capsys, "--steps", "8", "--baseline", "[neutral]"
+    )
+    assert code == 0, err
+    corpus = CorpusExplanation.load(out)
+    assert corpus.settings["baseline_spec"] == {"kind": "neutral"}
+    explainer = igw.Explainer(toy)
+    for i, (text, _label) in enumerate(SENTENCES):
+        length = sum(not s for s in explainer.tokenize(text).special)
+        token = neutral_token_at(explainer, length).token
+        assert token is not None and corpus[i].baseline == f"token {token!r}"
+    last = printed.splitlines()[-1]
+    assert last.startswith("baseline [neutral]") and last.endswith(
+        "(each text's own is in its row)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "last"),
+    [
+        ([], "baseline token 'xxunk'; for each text's most neutral token: --baseline [neutral]"),
+        (["--baseline", "[zero]"], "baseline zero embeddings; for each text's most neutral"),
+    ],
+)
+def test_a_run_of_another_baseline_says_how_to_ask_for_neutral(
+    toy: Any,
+    reviews: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    last: str,
+) -> None:
+    out = tmp_path / "run.parquet"
+    code, printed, err = reviews_run(reviews, out, capsys, "--steps", "8", *extra)
+    assert code == 0, err
+    assert printed.splitlines()[-1].startswith(last)
+    assert printed.splitlines()[-1].endswith(f"({NEUTRAL_COST})")
+    assert "×" in NEUTRAL_COST and "COST" not in NEUTRAL_COST  # the measured figure is there
+
+
+def test_an_unknown_baseline_code_is_one_line(
+    toy: Any, reviews: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bad.parquet"
+    code, _, err = reviews_run(reviews, out, capsys, "--baseline", "[zeros]")
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+    assert "Unknown baseline '[zeros]': choose one of [neutral], [default]" in err
+    assert not out.exists()

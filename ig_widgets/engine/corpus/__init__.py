@@ -21,6 +21,7 @@ from ig_widgets.engine.corpus.compare import CorpusComparison, compare_corpora
 from ig_widgets.engine.corpus.inputs import (
     InputRow,
     RunSettings,
+    corpus_baseline,
     input_rows,
     label_index,
     run_settings,
@@ -83,6 +84,7 @@ __all__ = [
     "ResultWriter",
     "RunSettings",
     "compare_corpora",
+    "corpus_baseline",
     "decode",
     "encode",
     "explain_many",
@@ -140,6 +142,7 @@ def explain_many(
             "explain_many needs fixed classes, and a language model's are each prompt's top "
             "next tokens: make it a classifier with prompt='…{text}…' and labels={name: word}."
         )
+    baseline = corpus_baseline(baseline, explainer)
     settings = run_settings(
         explainer,
         n_steps=n_steps,

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ig_widgets.engine.baselines import Baseline, BaselineSpec, parse_baseline, to_spec
+from ig_widgets.engine.baselines import (
+    NEUTRAL,
+    Baseline,
+    BaselineSpec,
+    baseline_from_choice,
+    is_choice_code,
+    parse_baseline,
+    to_spec,
+)
 from ig_widgets.engine.options import IGOptions
 
 if TYPE_CHECKING:
@@ -27,6 +35,27 @@ def weights_fingerprint(module: Any) -> str:
 
 
 # ---------------------------------------------------------------------------- settings
+#: a run's baseline in words when it is ``[neutral]`` (each row's own says which token)
+NEUTRAL_RUN = "[neutral]: the most neutral frequent token at each text's length"
+
+
+def corpus_baseline(baseline: Baseline | str | None, explainer: Explainer) -> Baseline | str | None:
+    """What a run explains every text with: a menu choice code turned into its baseline.
+
+    ``[default]``, ``[zero]``, ``[average]`` and ``[uncertain]`` become what
+    :func:`~ig_widgets.engine.baselines.baseline_from_choice` gives the widgets;
+    ``[neutral]`` stays the code (it is resolved per text, at that text's length); a token
+    or a baseline object is left as it is. An unknown bracketed code raises the widgets'
+    ``ValueError`` (the codes and the vocabulary named) before any work.
+    """
+    if not is_choice_code(baseline, explainer.adapter):
+        return baseline
+    assert isinstance(baseline, str)
+    if baseline == NEUTRAL:
+        return NEUTRAL
+    return baseline_from_choice(baseline, explainer.adapter)
+
+
 @dataclass(frozen=True)
 class RunSettings:
     """The settings every text of a run is explained with (stored with the results).
@@ -38,7 +67,8 @@ class RunSettings:
     method : str
         The quadrature rule (resolved: never None).
     baseline : str
-        The baseline, described in words (``Explanation.baseline``).
+        The baseline, described in words (``Explanation.baseline``; for ``[neutral]``
+        :data:`NEUTRAL_RUN`, and each row's ``baseline`` names its token).
     tol, max_steps : float, int
         For ``n_steps="auto"``.
     max_tokens : int or None
@@ -84,13 +114,19 @@ def run_settings(
 
     The IG options are checked by :meth:`IGOptions.coerce`, as :meth:`Explainer.explain`
     checks them (None: the default): a run accepts and refuses exactly what ``explain`` does.
+    ``baseline`` is :func:`corpus_baseline`'s (``[neutral]`` is described as
+    :data:`NEUTRAL_RUN`, its spec ``{"kind": "neutral"}``).
     """
     options = IGOptions.coerce(n_steps=n_steps, method=method, tol=tol, max_steps=max_steps)
     if max_tokens is not None and (
         isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
     ):
         raise ValueError(f"max_tokens must be a positive int or None, got {max_tokens!r}")
-    described = parse_baseline(baseline, explainer.adapter).description
+    described = (
+        NEUTRAL_RUN
+        if baseline == NEUTRAL
+        else parse_baseline(baseline, explainer.adapter).description
+    )
     return RunSettings(
         **options.as_kwargs(),
         baseline=described,

@@ -38,7 +38,8 @@ class ExplainBatch:
         The run's settings; ``settings.fingerprint`` must be the model's (the factory must
         rebuild the very model the driver's explainer holds).
     baseline : Baseline, str or None
-        Passed to :meth:`Explainer.explain`.
+        The run's (:func:`~ig_widgets.engine.corpus.inputs.corpus_baseline`): ``[neutral]``
+        is resolved per text in the actor (:func:`~ig_widgets.engine.corpus.work.explain_window`).
     schema : pyarrow.Schema
         The result rows' schema.
     threads : int

@@ -97,10 +97,14 @@ class CorpusExplanation:
         """The run's settings (steps, method, baseline, tolerances, model fingerprint)."""
         return dict(self._store.meta.get("settings", {}))
 
-    def run_baseline(self) -> Baseline | None:
+    def run_baseline(self) -> Baseline | str | None:
         """The run's baseline, rebuilt from the spec stored with it (None: the model's default).
 
-        Pass it to :meth:`Explainer.explain` (or an Explorer) to reproduce a row exactly.
+        Pass it to :meth:`Explainer.explain` (or an Explorer) to reproduce a row exactly. A
+        run of ``"[neutral]"`` gives that choice back: an Explorer takes it as it is (and
+        resolves it at the text's length, as the run did); for ``explain``,
+        :func:`~ig_widgets.engine.baselines.baseline_from_choice` with the text's number of
+        ordinary tokens gives the token (each row's ``baseline`` names it too).
 
         Raises
         ------

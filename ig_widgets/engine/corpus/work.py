@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ig_widgets.engine.baselines import Baseline
+from ig_widgets.engine.adapters import Tokenized
+from ig_widgets.engine.baselines import NEUTRAL, Baseline, neutral_for
 from ig_widgets.engine.core import CancelHook, Cancelled, is_cancelled
 from ig_widgets.engine.corpus.inputs import InputRow, RunSettings
 from ig_widgets.engine.corpus.store import ResultWriter
@@ -27,30 +29,57 @@ GROUP = 8
 def explain_row(explainer: Explainer, row: InputRow, settings: RunSettings, **options: Any) -> dict:
     """The row of one checked input: its Explanation's columns, or its error.
 
-    Errors of the text (too long, unknown to the tokenizer, the model failing) are recorded
-    in the row; :class:`Cancelled` and ``KeyboardInterrupt`` pass through.
+    ``options`` go to :meth:`Explainer.explain`; a ``baseline`` of ``[neutral]`` is resolved
+    at this text's length first (:func:`text_baseline`). Errors of the text (too long,
+    unknown to the tokenizer, the model failing) are recorded in the row;
+    :class:`Cancelled` and ``KeyboardInterrupt`` pass through.
     """
     if row.error is not None:
         return row.head()
     assert row.text is not None
     try:
-        if settings.max_tokens is not None:
-            n = len(explainer.tokenize(row.text))
-            if n > settings.max_tokens:
-                return row.failed(f"too long: {n} tokens (max_tokens={settings.max_tokens})")
-        exp = explainer.explain(row.text, **settings.explain_options(), **options)
+        tok = explainer.tokenize(row.text)
+        if settings.max_tokens is not None and len(tok) > settings.max_tokens:
+            return row.failed(f"too long: {len(tok)} tokens (max_tokens={settings.max_tokens})")
+        baseline, note = text_baseline(explainer, tok, options.pop("baseline", None))
+        exp = explainer.explain(
+            row.text, **settings.explain_options(), baseline=baseline, **options
+        )
     except Cancelled:
         raise
     except Exception as exc:  # a bad row never stops the run
         return row_result(row, exc)
-    return row_result(row, exp)
+    return row_result(row, exp, note)
 
 
-def row_result(row: InputRow, answer: Explanation | Exception) -> dict[str, Any]:
-    """The row of an input and its explanation, or of the error its text raised."""
+def text_baseline(
+    explainer: Explainer, tok: Tokenized, baseline: Baseline | str | None
+) -> tuple[Baseline | str | None, str]:
+    """The baseline one text is explained with, and what its row adds to the description.
+
+    ``[neutral]`` is resolved at the text's number of ordinary tokens by
+    :func:`~ig_widgets.engine.baselines.neutral_for`, the call an Explorer on the text makes:
+    the token (the row's ``baseline`` names it), or the model's default with the fallback's
+    reason (a regression head, no neutral frequent token at that length) as the note. Any
+    other baseline is the run's, with no note.
+    """
+    if not (isinstance(baseline, str) and baseline == NEUTRAL):
+        return baseline, ""
+    token, why = neutral_for(explainer.adapter, sum(not s for s in tok.special))
+    return token, "" if token is not None else why
+
+
+def row_result(row: InputRow, answer: Explanation | Exception, note: str = "") -> dict[str, Any]:
+    """The row of an input and its explanation, or of the error its text raised.
+
+    ``note`` (a :func:`text_baseline` fallback's reason) goes in brackets after the
+    explanation's baseline description.
+    """
     if isinstance(answer, Exception):
         message = str(answer) if isinstance(answer, (ValueError, TypeError)) else repr(answer)
         return row.failed(" ".join(message.split()) or type(answer).__name__)
+    if note:
+        answer = replace(answer, baseline=f"{answer.baseline} ({note})")
     return {**row.head(), **encode(answer)}
 
 
@@ -111,7 +140,6 @@ def run_local(
         bar.update(1, failed=result["error"] is not None)
 
     size = WINDOW if explainer.adapter.padding_room() else 1
-    options = {"baseline": baseline, "cancel": cancel}
     try:
         window: list[InputRow] = []
         for row in rows:
@@ -119,10 +147,10 @@ def run_local(
                 return False
             window.append(row)
             if len(window) == size:
-                explain_window(explainer, window, settings, done, **options)
+                explain_window(explainer, window, settings, done, baseline=baseline, cancel=cancel)
                 window = []
         if window:
-            explain_window(explainer, window, settings, done, **options)
+            explain_window(explainer, window, settings, done, baseline=baseline, cancel=cancel)
     except (Cancelled, KeyboardInterrupt):
         return False
     return True
@@ -133,40 +161,57 @@ def explain_window(
     window: list[InputRow],
     settings: RunSettings,
     done: Callable[[dict[str, Any]], None],
-    **options: Any,
+    *,
+    baseline: Baseline | str | None = None,
+    cancel: CancelHook | None = None,
 ) -> None:
     """Explain ``window``'s rows, handing each row's result to ``done`` once it is finished.
 
     Where the adapter allows padding, texts are sorted by length, and groups of up to
-    :data:`GROUP` within its ``padding_room()`` run in lockstep
-    (:func:`~ig_widgets.engine.lockstep.explain_together`); otherwise one by one.
+    :data:`GROUP` within its ``padding_room()`` that share a baseline (``[neutral]`` is
+    resolved per text: texts whose lengths chose different tokens run apart) run in
+    lockstep (:func:`~ig_widgets.engine.lockstep.explain_together`); otherwise one by one.
     """
     room = explainer.adapter.padding_room()
     if not room:
         for row in window:
-            done(explain_row(explainer, row, settings, **options))
+            done(explain_row(explainer, row, settings, baseline=baseline, cancel=cancel))
         return
-    sized: list[tuple[int, InputRow]] = []
+    # the rows of each baseline (by value for a token or None, else the run's one object)
+    kinds: dict[Hashable, tuple[Baseline | str | None, list[tuple[int, InputRow, str]]]] = {}
     for row in window:
-        n = None
+        tok = None
         if row.error is None:
             assert row.text is not None
             with contextlib.suppress(Exception):  # explain_row records the text's error
-                n = len(explainer.tokenize(row.text))
-        if n is None or (settings.max_tokens is not None and n > settings.max_tokens):
-            done(explain_row(explainer, row, settings, **options))
-        else:
-            sized.append((n, row))
-    sized.sort(key=lambda pair: pair[0])
-    start = 0
-    while start < len(sized):
-        end = start + 1
-        while end < len(sized) and end - start < GROUP and sized[end][0] - sized[start][0] <= room:
-            end += 1
-        group = [row for _, row in sized[start:end]]
-        texts = [row.text for row in group if row.text is not None]
-        assert len(texts) == len(group)  # rows without a text carry their error
-        answers = explain_together(explainer, texts, **settings.explain_options(), **options)
-        for row, answer in zip(group, answers, strict=True):
-            done(row_result(row, answer))
-        start = end
+                tok = explainer.tokenize(row.text)
+        if tok is None or (settings.max_tokens is not None and len(tok) > settings.max_tokens):
+            done(explain_row(explainer, row, settings, baseline=baseline, cancel=cancel))
+            continue
+        try:
+            used, note = text_baseline(explainer, tok, baseline)
+        except Cancelled:
+            raise
+        except Exception as exc:  # the neutral ranking failed on this text: its row says so
+            done(row_result(row, exc))
+            continue
+        key = used if used is None or isinstance(used, str) else id(used)
+        kinds.setdefault(key, (used, []))[1].append((len(tok), row, note))
+    for used, sized in kinds.values():
+        sized.sort(key=lambda item: item[0])
+        start = 0
+        while start < len(sized):
+            end = start + 1
+            while (
+                end < len(sized) and end - start < GROUP and sized[end][0] - sized[start][0] <= room
+            ):
+                end += 1
+            group = sized[start:end]
+            texts = [row.text for _, row, _ in group if row.text is not None]
+            assert len(texts) == len(group)  # rows without a text carry their error
+            answers = explain_together(
+                explainer, texts, **settings.explain_options(), baseline=used, cancel=cancel
+            )
+            for (_, row, note), answer in zip(group, answers, strict=True):
+                done(row_result(row, answer, note))
+            start = end
